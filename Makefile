@@ -1,0 +1,138 @@
+# permwatch: GNU Makefile. `make`, `make check`, `make run`, `make install`, `make clean`.
+# A fresh Debian 12 machine needs nothing else: `make check` and `make run` install the
+# Debian packages they need (as root) before building.
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BUILD      ?= build
+SITE       ?=
+CC         ?= cc
+
+# Debian packages: what building, testing and running need.
+DEPS_BUILD := gcc make pkg-config libsystemd-dev libev-dev libinih-dev libacl1-dev libjansson-dev
+DEPS_TEST  := libcriterion-dev systemd util-linux acl passwd findutils clang-format valgrind
+DEPS_RUN   := systemd
+
+PKGS       := libsystemd inih jansson libacl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev
+TEST_LIBS  := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
+
+WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wvla -Wno-unused-parameter
+HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-protection -fPIE
+OPT      ?= -O2 -g
+CFLAGS   ?=
+CPPFLAGS := -D_GNU_SOURCE -DPERMWATCH_VERSION='"$(VERSION)"' -Idaemon $(PKG_CFLAGS)
+ALL_CFLAGS = -std=gnu17 $(OPT) $(WARN) $(HARDEN) $(CFLAGS)
+LDFLAGS  ?=
+ALL_LDFLAGS = -pie -Wl,-z,relro -Wl,-z,now -Wl,--as-needed $(LDFLAGS)
+
+# Every module but the two programs' mains links into the tests.
+MAINS    := daemon/main.c daemon/ctl.c
+LIB_SRC  := $(filter-out $(MAINS),$(wildcard daemon/*.c))
+LIB_OBJ  := $(LIB_SRC:daemon/%.c=$(BUILD)/obj/%.o)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+HARNESS  := $(BUILD)/obj/harness.o
+
+.PHONY: all deps deps-test check check-unit check-asan check-valgrind check-format format run \
+        demo install uninstall clean bench
+
+all: $(BUILD)/permwatchd $(BUILD)/permwatchctl
+
+$(BUILD)/obj/%.o: daemon/%.c | $(BUILD)/obj
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/obj/harness.o: tests/harness.c | $(BUILD)/obj
+	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -Wno-missing-prototypes -MMD -MP -c -o $@ $<
+
+$(BUILD)/libpermwatch.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/permwatchd: $(BUILD)/obj/main.o $(BUILD)/libpermwatch.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/permwatchctl: $(BUILD)/obj/ctl.o $(BUILD)/libpermwatch.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: tests/%.c $(HARNESS) $(BUILD)/libpermwatch.a | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< \
+	    $(HARNESS) $(BUILD)/libpermwatch.a $(PKG_LIBS) $(TEST_LIBS)
+
+$(BUILD)/obj $(BUILD)/tests:
+	mkdir -p $@
+
+-include $(wildcard $(BUILD)/obj/*.d)
+
+# --- dependencies -------------------------------------------------------------------------
+# Installs only what is missing; `apt-get update` runs once, and only when something is.
+deps:
+	@sh tests/install-deps.sh $(DEPS_BUILD) $(DEPS_RUN)
+
+deps-test:
+	@sh tests/install-deps.sh $(DEPS_BUILD) $(DEPS_TEST)
+
+# --- tests --------------------------------------------------------------------------------
+# `make check`: install what is missing, build, run every test: unit and integration tests
+# against the real kernel and a private real journald, then the same suite under ASan/UBSan,
+# valgrind on the daemon, and the formatting check.
+check: deps-test
+	$(MAKE) all tests
+	$(MAKE) check-unit
+	$(MAKE) check-asan
+	$(MAKE) check-valgrind
+	$(MAKE) check-format
+
+.PHONY: tests
+tests: $(TEST_BIN)
+
+check-unit: all tests
+	@sh tests/ensure-users.sh
+	@PERMWATCH_BUILD=$(abspath $(BUILD)) sh tests/run-tests.sh $(TEST_BIN)
+
+check-asan:
+	$(MAKE) BUILD=build/asan OPT='-O1 -g -fno-omit-frame-pointer' \
+	    HARDEN='-fPIE' CFLAGS='-fsanitize=address,undefined -fno-sanitize-recover=all' \
+	    LDFLAGS='-fsanitize=address,undefined' check-unit
+
+check-valgrind: all
+	@sh tests/ensure-users.sh
+	@PERMWATCH_BUILD=$(abspath $(BUILD)) sh tests/valgrind.sh
+
+check-format:
+	@clang-format --dry-run --Werror daemon/*.c daemon/*.h tests/*.c tests/*.h bench/*.c 2>/dev/null \
+	    || { echo "clang-format: run 'make format'"; clang-format --dry-run --Werror \
+	         daemon/*.c daemon/*.h tests/*.c tests/*.h; exit 1; }
+	@echo "format ok"
+
+format:
+	clang-format -i daemon/*.c daemon/*.h tests/*.c tests/*.h
+
+# --- the newcomer's command ---------------------------------------------------------------
+# `make run`: with SITE=/path audits that site; without, builds a demo WordPress-like site
+# with planted problems under build/demo and audits it.
+run: deps
+	$(MAKE) all
+	@sh tests/run-demo.sh "$(abspath $(BUILD))" "$(SITE)"
+
+bench: all
+	@sh bench/scan-vs-find.sh
+
+# --- install ------------------------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/permwatchd $(DESTDIR)$(PREFIX)/sbin/permwatchd
+	install -m 0755 $(BUILD)/permwatchctl $(DESTDIR)$(PREFIX)/bin/permwatchctl
+	install -d $(DESTDIR)/etc/permwatch $(DESTDIR)$(PREFIX)/lib/systemd/catalog
+	test -e $(DESTDIR)/etc/permwatch/permwatch.ini || \
+	    install -m 0644 conf/permwatch.ini $(DESTDIR)/etc/permwatch/permwatch.ini
+	install -m 0644 packaging/permwatch.catalog $(DESTDIR)$(PREFIX)/lib/systemd/catalog/permwatch.catalog
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/permwatchd $(DESTDIR)$(PREFIX)/bin/permwatchctl \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/catalog/permwatch.catalog
+
+clean:
+	rm -rf build

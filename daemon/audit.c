@@ -1,0 +1,166 @@
+/* audit: scan + policy. The visitor does no allocation on the common path (no finding). */
+#include "audit.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "account.h"
+#include "policy.h"
+
+struct audit_ctx {
+    const struct config *c;
+    audit_sink_fn sink;
+    void *sink_ctx;
+    struct audit_result *res;
+    char *abspath;
+    size_t abscap;
+};
+
+/* Append the lexically normalized components of SRC to DST (which holds a normalized
+ * absolute path of length *n, "" for "/"). Returns 0, or -1 with errno EINVAL ('..') or
+ * ENAMETOOLONG. */
+static int append_components(char *dst, size_t *n, size_t cap, const char *src)
+{
+    const char *s = src;
+    while (*s) {
+        while (*s == '/')
+            s++;
+        if (!*s)
+            break;
+        const char *e = strchr(s, '/');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        if (len == 1 && s[0] == '.') {
+            s += len;
+            continue;
+        }
+        if (len == 2 && s[0] == '.' && s[1] == '.') {
+            errno = EINVAL;
+            return -1;
+        }
+        if (*n + 1 + len + 1 > cap) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        dst[(*n)++] = '/';
+        memcpy(dst + *n, s, len);
+        *n += len;
+        dst[*n] = '\0';
+        s += len;
+    }
+    return 0;
+}
+
+int audit_subpath(const char *site_root, const char *arg, char *buf, size_t len)
+{
+    char full[PATH_MAX];
+    size_t n = 0;
+    full[0] = '\0';
+    if (arg[0] != '/') {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof(cwd)))
+            return -1;
+        if (append_components(full, &n, sizeof(full), cwd) < 0)
+            return -1;
+    }
+    if (append_components(full, &n, sizeof(full), arg) < 0)
+        return -1;
+    size_t rl = strlen(site_root);
+    if (strncmp(full, site_root, rl) != 0 || (full[rl] != '\0' && full[rl] != '/')) {
+        errno = EXDEV;
+        return -1;
+    }
+    const char *rel = full[rl] == '/' ? full + rl + 1 : full + rl;
+    if (strlen(rel) + 1 > len) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(buf, rel);
+    return 0;
+}
+
+const char *audit_abspath(const struct config *c, const char *relpath, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s%s%s", c->site_root, *relpath ? "/" : "", relpath);
+    return n < 0 || (size_t)n >= len ? NULL : buf;
+}
+
+static enum scan_verdict audit_visit(void *arg, const struct scan_entry *e)
+{
+    struct audit_ctx *a = arg;
+    const struct rule *r = policy_match(a->c, e->relpath);
+    if (!r)
+        return SCAN_CONTINUE;
+    if (r->ignore) {
+        a->res->ignored++;
+        return SCAN_SKIP;
+    }
+    struct finding f[FINDING_KIND_COUNT];
+    size_t n = policy_evaluate(r, &a->c->web, e->st, f);
+    if (!n)
+        return SCAN_CONTINUE;
+
+    size_t need = strlen(a->c->site_root) + 1 + e->relpath_len + 1;
+    if (need > a->abscap) {
+        char *p = realloc(a->abspath, need * 2);
+        if (!p) {
+            a->res->scan.errors++;
+            return SCAN_CONTINUE;
+        }
+        a->abspath = p;
+        a->abscap = need * 2;
+    }
+    audit_abspath(a->c, e->relpath, a->abspath, a->abscap);
+    for (size_t i = 0; i < n; i++) {
+        f[i].path = a->abspath;
+        f[i].owner = account_user_name(f[i].uid);
+        f[i].group = account_group_name(f[i].gid);
+        a->res->by_kind[f[i].kind]++;
+        a->res->findings++;
+        a->sink(a->sink_ctx, &f[i]);
+    }
+    return SCAN_CONTINUE;
+}
+
+/* Whether an ancestor of RELPATH (not RELPATH itself) falls under an `ignore` rule. */
+static bool ancestor_ignored(const struct config *c, const char *relpath)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(relpath);
+    if (n >= sizeof(buf))
+        return false;
+    memcpy(buf, relpath, n + 1);
+    const struct rule *r = policy_match(c, "");
+    if (r && r->ignore && *relpath)
+        return true;
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] != '/')
+            continue;
+        buf[i] = '\0';
+        r = policy_match(c, buf);
+        buf[i] = '/';
+        if (r && r->ignore)
+            return true;
+    }
+    return false;
+}
+
+int audit_run(const struct config *c, int root_fd, const char *subpath, audit_sink_fn sink,
+              void *ctx, struct audit_result *res)
+{
+    struct audit_result dummy;
+    struct audit_ctx a = {.c = c, .sink = sink, .sink_ctx = ctx, .res = res ? res : &dummy};
+    memset(a.res, 0, sizeof(*a.res));
+    if (ancestor_ignored(c, subpath)) {
+        a.res->ignored++;
+        return 0;
+    }
+    int rc = scan_tree(root_fd, subpath, audit_visit, &a, &a.res->scan);
+    int e = errno;
+    free(a.abspath);
+    errno = e;
+    return rc;
+}

@@ -1,0 +1,75 @@
+/* log: the only module that talks to sd-journal. Structured entries to the journal, the same
+ * content as readable lines to stderr. Never blocks on, or fails because of, a dead journal. */
+#ifndef PERMWATCH_LOG_H
+#define PERMWATCH_LOG_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "finding.h"
+
+enum log_event {
+    LOG_EVENT_NONE, /* plain diagnostics: no PERMWATCH_EVENT field */
+    LOG_EVENT_FINDING,
+    LOG_EVENT_RESOLVED,
+    LOG_EVENT_REPAIRED,
+    LOG_EVENT_REPAIR_REFUSED,
+    LOG_EVENT_OVERFLOW,
+    LOG_EVENT_DEGRADED,
+    LOG_EVENT_SUPPRESSED,
+    LOG_EVENT_STARTED,
+    LOG_EVENT_RELOADED,
+    LOG_EVENT_CONFIG_ERROR,
+    LOG_EVENT_STOPPING,
+    LOG_EVENT_COUNT
+};
+
+/* Where entries go; a bit set. */
+enum log_target_bits { LOG_TO_STDERR = 1, LOG_TO_JOURNAL = 2 };
+
+/* Parse --log-target: "auto", "journal", "stderr". Returns 0 and *bits, or -1 (EINVAL).
+ * auto: journal only when stderr is already connected to the journal (JOURNAL_STREAM, as
+ * under systemd); otherwise stderr, plus the journal when WITH_JOURNAL and its socket
+ * exists. */
+int log_target_parse(const char *s, bool with_journal, unsigned *bits);
+
+/* Set the targets (default: LOG_TO_STDERR) and the minimum priority written to stderr. */
+void log_open(unsigned bits);
+unsigned log_targets(void);
+
+/* One structured field, NAME without the PERMWATCH_ prefix, e.g. {"REASON", "..."}. */
+struct log_field {
+    const char *name;
+    const char *value;
+};
+
+/* Write one entry: MESSAGE from FMT, PRIORITY, MESSAGE_ID of EVENT (none for
+ * LOG_EVENT_NONE), SYSLOG_IDENTIFIER=permwatchd, PERMWATCH_EVENT and the given fields
+ * (NULL/empty values skipped). Keeps errno. */
+void log_event(enum log_event ev, int priority, const struct log_field *fields, size_t nfields,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* A finding opened (LOG_EVENT_FINDING) or closed (LOG_EVENT_RESOLVED): MESSAGE_ID of its
+ * kind (for FINDING) and every PERMWATCH_* field that applies. PRIORITY err for
+ * dispatch_unreachable findings, warning for other findings, info for resolved. Keeps errno. */
+void log_finding(enum log_event ev, const struct finding *f);
+
+/* Diagnostics at info/warning/err; all keep errno. log_warn_errno appends ": strerror". */
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Startup only: log at err and exit(EXIT_CODE). */
+void fatal(int exit_code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
+/* Stable MESSAGE_IDs (32 hex digits) as listed in packaging/permwatch.catalog. */
+const char *log_event_message_id(enum log_event ev);
+const char *log_finding_message_id(enum finding_kind k);
+const char *log_event_name(enum log_event ev);
+
+/* Entries the journal refused since start (journal down, full socket buffer). */
+unsigned long log_journal_failures(void);
+
+#endif

@@ -1,0 +1,120 @@
+/* oneshot: --check-config and --scan. */
+#include "oneshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "log.h"
+
+struct printer {
+    const struct scan_options *opts;
+    FILE *out;
+    int write_error;
+};
+
+static void print_finding(void *arg, const struct finding *f)
+{
+    struct printer *p = arg;
+    if (p->opts->json) {
+        if (finding_print_json(f, p->out) < 0)
+            p->write_error = errno ? errno : EIO;
+    } else {
+        char msg[1024];
+        finding_format_message(f, msg, sizeof(msg));
+        if (fprintf(p->out, "%s: %s\n", finding_kind_name(f->kind), msg) < 0)
+            p->write_error = errno ? errno : EIO;
+    }
+    if (p->opts->journal)
+        log_finding(LOG_EVENT_FINDING, f);
+}
+
+/* "3 root_owned, 1 mode_mismatch" (kinds with findings only) into BUF. */
+static const char *summarize_kinds(const struct audit_result *r, char *buf, size_t len)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < FINDING_KIND_COUNT && n < len; k++) {
+        if (!r->by_kind[k])
+            continue;
+        int w = snprintf(buf + n, len - n, "%s%llu %s", n ? ", " : "",
+                         (unsigned long long)r->by_kind[k], finding_kind_name(k));
+        if (w < 0)
+            break;
+        n += (size_t)w;
+    }
+    return buf;
+}
+
+int oneshot_scan(const struct config *c, const struct scan_options *opts, FILE *out)
+{
+    char rel[PATH_MAX];
+    if (audit_subpath(c->site_root, opts->path ? opts->path : c->site_root, rel, sizeof(rel)) <
+        0) {
+        if (errno == EXDEV)
+            log_error("%s is outside the site root %s", opts->path, c->site_root);
+        else if (errno == EINVAL)
+            log_error("%s: '..' is not allowed in a scan path", opts->path);
+        else
+            log_warn_errno(errno, "cannot resolve %s", opts->path);
+        return SCAN_EXIT_ERROR;
+    }
+    int root_fd = open(c->site_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0) {
+        log_warn_errno(errno, "cannot open the site root %s", c->site_root);
+        return SCAN_EXIT_ERROR;
+    }
+    struct printer p = {opts, out, 0};
+    struct audit_result res;
+    int rc = audit_run(c, root_fd, rel, print_finding, &p, &res);
+    int e = errno;
+    close(root_fd);
+    if (fflush(out) != 0 && !p.write_error)
+        p.write_error = errno;
+    if (rc < 0) {
+        const char *what = e == ELOOP ? "a symbolic link on the way (never followed)"
+                           : e == EXDEV ? "on another filesystem or mount (never crossed)"
+                                        : strerror(e);
+        log_error("cannot scan %s/%s: %s", c->site_root, rel, what);
+        return SCAN_EXIT_ERROR;
+    }
+    if (p.write_error) {
+        log_warn_errno(p.write_error, "cannot write findings");
+        return SCAN_EXIT_ERROR;
+    }
+    char kinds[512];
+    log_info("scanned %llu directories and %llu files in %.2f s: %llu findings%s%s%s",
+             (unsigned long long)res.scan.dirs, (unsigned long long)res.scan.files,
+             (double)res.scan.usec / 1e6, (unsigned long long)res.findings,
+             res.findings ? " (" : "", summarize_kinds(&res, kinds, sizeof(kinds)),
+             res.findings ? ")" : "");
+    if (res.scan.errors) {
+        log_error("%llu entries could not be read: the audit is incomplete",
+                  (unsigned long long)res.scan.errors);
+        return SCAN_EXIT_ERROR;
+    }
+    return res.findings ? SCAN_EXIT_FINDINGS : SCAN_EXIT_CLEAN;
+}
+
+int oneshot_check_config(const char *path, FILE *out)
+{
+    struct config *c;
+    struct config_error err;
+    if (config_load_file(path, &c, &err) < 0) {
+        char buf[1024];
+        fprintf(stderr, "permwatchd: %s\n", config_error_format(&err, buf, sizeof(buf)));
+        return 1;
+    }
+    struct stat st;
+    if (stat(c->site_root, &st) < 0)
+        fprintf(stderr, "permwatchd: warning: site root %s: %s\n", c->site_root, strerror(errno));
+    else if (!S_ISDIR(st.st_mode))
+        fprintf(stderr, "permwatchd: warning: site root %s is not a directory\n", c->site_root);
+    config_print(c, out);
+    config_free(c);
+    return 0;
+}

@@ -1,0 +1,47 @@
+/* scan: walk a site tree through directory fds, never following a symlink and never leaving
+ * the site's filesystem (other devices and mount points, bind mounts included, are skipped). */
+#ifndef PERMWATCH_SCAN_H
+#define PERMWATCH_SCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+enum scan_verdict {
+    SCAN_CONTINUE = 0, /* go on (descend into a directory) */
+    SCAN_SKIP = 1,     /* for a directory: do not descend */
+    SCAN_STOP = 2      /* abandon the walk */
+};
+
+/* What the walk hands its visitor. `relpath` is relative to the site root ("" for the root
+ * itself) and valid only during the call; `dirfd`+`name` reach the entry without following
+ * symlinks (dirfd is AT_FDCWD-free: always a real directory fd, for the root its parent or
+ * the root opened as O_PATH with name ""). */
+struct scan_entry {
+    const char *relpath;
+    size_t relpath_len;
+    int dirfd;
+    const char *name;
+    const struct stat *st; /* st_mode, st_uid, st_gid, st_nlink, st_ino, st_dev set */
+};
+
+typedef enum scan_verdict (*scan_visit_fn)(void *ctx, const struct scan_entry *e);
+
+struct scan_stats {
+    uint64_t dirs, files, others; /* entries visited, by type */
+    uint64_t mounts_skipped;      /* directories on another filesystem or mount */
+    uint64_t vanished;            /* removed while we walked (not errors) */
+    uint64_t errors;              /* entries we could not read (logged) */
+    uint64_t usec;                /* wall time of the walk */
+};
+
+/* Walk the tree below the directory fd ROOT_FD (the site root), starting at SUBPATH (""
+ * for everything; a relative path of existing components, each reached with O_NOFOLLOW).
+ * Calls VISIT for SUBPATH itself and then every entry below it, parents before children.
+ * Returns 0, or -1 with errno when SUBPATH cannot be reached (ENOENT, ENOTDIR, ELOOP: a
+ * symlink, EXDEV: another mount) or the visitor returned SCAN_STOP (ECANCELED). Errors
+ * below SUBPATH are counted in STATS (may be NULL), logged and skipped. */
+int scan_tree(int root_fd, const char *subpath, scan_visit_fn visit, void *ctx,
+              struct scan_stats *stats);
+
+#endif

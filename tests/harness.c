@@ -1,0 +1,195 @@
+/* harness: shared helpers of the Criterion tests. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+const char *harness_build_path(const char *name, char *buf, size_t len)
+{
+    const char *b = getenv("PERMWATCH_BUILD");
+    char cwd[PATH_MAX];
+    if (!b || !*b) {
+        if (!getcwd(cwd, sizeof(cwd)))
+            cr_assert_fail("getcwd: %s", strerror(errno));
+        snprintf(buf, len, "%s/build/%s", cwd, name);
+    } else {
+        snprintf(buf, len, "%s/%s", b, name);
+    }
+    return buf;
+}
+
+const char *harness_tests_path(const char *name, char *buf, size_t len)
+{
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)))
+        cr_assert_fail("getcwd: %s", strerror(errno));
+    snprintf(buf, len, "%s/tests/%s", cwd, name);
+    return buf;
+}
+
+/* Read both pipes to the end without deadlocking. Returns 0 or -1. */
+static int drain(int out_fd, int err_fd, char **out, char **err)
+{
+    struct {
+        int fd;
+        char **dst;
+        size_t len, cap;
+    } s[2] = {{out_fd, out, 0, 0}, {err_fd, err, 0, 0}};
+    for (int i = 0; i < 2; i++) {
+        *s[i].dst = malloc(4096);
+        if (!*s[i].dst)
+            return -1;
+        s[i].cap = 4096;
+        (*s[i].dst)[0] = '\0';
+    }
+    int open_fds = 2;
+    while (open_fds) {
+        struct pollfd p[2];
+        int n = 0, idx[2];
+        for (int i = 0; i < 2; i++)
+            if (s[i].fd >= 0) {
+                p[n] = (struct pollfd){.fd = s[i].fd, .events = POLLIN};
+                idx[n++] = i;
+            }
+        if (poll(p, (nfds_t)n, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        for (int k = 0; k < n; k++) {
+            if (!p[k].revents)
+                continue;
+            int i = idx[k];
+            if (s[i].cap - s[i].len < 4096) {
+                char *nb = realloc(*s[i].dst, s[i].cap * 2);
+                if (!nb)
+                    return -1;
+                *s[i].dst = nb;
+                s[i].cap *= 2;
+            }
+            ssize_t r = read(s[i].fd, *s[i].dst + s[i].len, s[i].cap - s[i].len - 1);
+            if (r > 0) {
+                s[i].len += (size_t)r;
+                (*s[i].dst)[s[i].len] = '\0';
+            } else if (r == 0 || errno != EINTR) {
+                close(s[i].fd);
+                s[i].fd = -1;
+                open_fds--;
+            }
+        }
+    }
+    return 0;
+}
+
+int harness_run(char *const argv[], struct run_result *res)
+{
+    int out[2], err[2];
+    memset(res, 0, sizeof(*res));
+    if (pipe2(out, O_CLOEXEC) < 0)
+        return -1;
+    if (pipe2(err, O_CLOEXEC) < 0) {
+        close(out[0]);
+        close(out[1]);
+        return -1;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(out[1]);
+    close(err[1]);
+    if (rc != 0) {
+        close(out[0]);
+        close(err[0]);
+        errno = rc;
+        return -1;
+    }
+    drain(out[0], err[0], &res->out, &res->err);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    res->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return 0;
+}
+
+int harness_sh(struct run_result *res, const char *fmt, ...)
+{
+    char *cmd;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&cmd, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -1;
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    int rc = harness_run(argv, res);
+    free(cmd);
+    return rc;
+}
+
+void run_result_free(struct run_result *res)
+{
+    free(res->out);
+    free(res->err);
+    res->out = res->err = NULL;
+}
+
+char *harness_tempdir(const char *tag)
+{
+    char *path;
+    cr_assert(asprintf(&path, "/tmp/permwatch-test-%s-XXXXXX", tag) > 0);
+    cr_assert(mkdtemp(path), "mkdtemp: %s", strerror(errno));
+    chmod(path, 0755);
+    return path;
+}
+
+void harness_rmtree(const char *path)
+{
+    if (!path || strncmp(path, "/tmp/", 5) != 0 || strstr(path, ".."))
+        return;
+    struct run_result r;
+    if (harness_sh(&r, "rm -rf -- '%s'", path) == 0)
+        run_result_free(&r);
+}
+
+void harness_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert(f, "fopen %s: %s", path, strerror(errno));
+    cr_assert(fputs(text, f) >= 0);
+    cr_assert(fclose(f) == 0);
+}
+
+uid_t harness_uid(const char *user)
+{
+    struct passwd *pw = getpwnam(user);
+    cr_assert(pw, "user %s is missing (tests/ensure-users.sh creates it)", user);
+    return pw->pw_uid;
+}
+
+gid_t harness_gid(const char *group)
+{
+    struct group *gr = getgrnam(group);
+    cr_assert(gr, "group %s is missing", group);
+    return gr->gr_gid;
+}

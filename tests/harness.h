@@ -1,0 +1,45 @@
+/* harness: shared helpers of the Criterion tests (temp trees, running programs). */
+#ifndef PERMWATCH_HARNESS_H
+#define PERMWATCH_HARNESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Output and exit status of a finished command. */
+struct run_result {
+    int status; /* exit code, or 128+signal */
+    char *out;  /* stdout, NUL-terminated, caller frees with run_result_free */
+    char *err;  /* stderr */
+};
+
+/* Absolute path of the build directory (PERMWATCH_BUILD, default "build") + "/" + NAME, in
+ * a static buffer of the caller's choice of size. Returns BUF. */
+const char *harness_build_path(const char *name, char *buf, size_t len);
+
+/* Absolute path of the tests directory (source tree) + "/" + NAME. Returns BUF. */
+const char *harness_tests_path(const char *name, char *buf, size_t len);
+
+/* Run ARGV (argv[0] a path) with stdin from /dev/null, capturing stdout and stderr.
+ * Returns 0 and fills *res, or -1 when the program could not be started. */
+int harness_run(char *const argv[], struct run_result *res);
+
+/* Run a shell command line with /bin/sh -c, capturing like harness_run. */
+int harness_sh(struct run_result *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void run_result_free(struct run_result *res);
+
+/* Make a fresh directory under /tmp, mode 0755; returns a malloc'd path. Fails the test
+ * when it cannot. */
+char *harness_tempdir(const char *tag);
+
+/* rm -rf PATH (refuses anything outside /tmp). */
+void harness_rmtree(const char *path);
+
+/* Write TEXT to PATH (created 0644, truncated). Fails the test on error. */
+void harness_write_file(const char *path, const char *text);
+
+/* uid/gid of a user or group that the test needs; fails the test when unknown. */
+uid_t harness_uid(const char *user);
+gid_t harness_gid(const char *group);
+
+#endif
