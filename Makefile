@@ -108,7 +108,7 @@ check-format:
 	@echo "format ok"
 
 format:
-	clang-format -i daemon/*.c daemon/*.h tests/*.c tests/*.h
+	clang-format -i daemon/*.c daemon/*.h tests/*.c tests/*.h bench/*.c
 
 # --- the newcomer's command ---------------------------------------------------------------
 # `make run`: with SITE=/path audits that site; without, builds a demo WordPress-like site

@@ -11,10 +11,10 @@
 
 #include "account.h"
 
-#define CONFIG_DEFAULT_PATH "/etc/permwatch/permwatch.ini"
-#define CONFIG_DEFAULT_SOCKET "/run/permwatch/control.sock"
-#define CONFIG_DEFAULT_WEB_USER "www-data"
-#define CONFIG_DEFAULT_RESCAN_USEC (6ULL * 3600 * 1000000)
+#define CONFIG_DEFAULT_PATH          "/etc/permwatch/permwatch.ini"
+#define CONFIG_DEFAULT_SOCKET        "/run/permwatch/control.sock"
+#define CONFIG_DEFAULT_WEB_USER      "www-data"
+#define CONFIG_DEFAULT_RESCAN_USEC   (6ULL * 3600 * 1000000)
 #define CONFIG_DEFAULT_CHANNELS_FILE "wp-content/mu-plugins/wp-coding-agents-channels.php"
 #define CONFIG_DEFAULT_DISPATCH_PATH "/usr/local/bin:/usr/bin:/bin"
 

@@ -33,11 +33,20 @@ int main(int argc, char **argv)
     int opt;
     while ((opt = getopt_long(argc, argv, "+s:hV", longopts, NULL)) != -1) {
         switch (opt) {
-        case 's': socket_path = optarg; break;
-        case 'j': break;
-        case 'h': usage(stdout); return CTL_OK;
-        case 'V': printf("permwatchctl %s\n", PERMWATCH_VERSION); return CTL_OK;
-        default: usage(stderr); return CTL_USAGE;
+        case 's':
+            socket_path = optarg;
+            break;
+        case 'j':
+            break;
+        case 'h':
+            usage(stdout);
+            return CTL_OK;
+        case 'V':
+            printf("permwatchctl %s\n", PERMWATCH_VERSION);
+            return CTL_OK;
+        default:
+            usage(stderr);
+            return CTL_USAGE;
         }
     }
     if (optind >= argc) {

@@ -22,9 +22,9 @@ enum finding_kind {
  * fields are left out of the journal entry and the JSON object. */
 struct finding {
     enum finding_kind kind;
-    const char *path;  /* absolute */
-    const char *rule;  /* rule name */
-    bool has_stat;     /* uid/gid/mode/owner/group below are set */
+    const char *path; /* absolute */
+    const char *rule; /* rule name */
+    bool has_stat;    /* uid/gid/mode/owner/group below are set */
     bool is_dir;
     uid_t uid;
     gid_t gid;
@@ -52,5 +52,10 @@ const char *finding_format_message(const struct finding *f, char *buf, size_t le
 /* Write the finding as one JSON object and a newline to OUT; keys are the journal field
  * names without PERMWATCH_, lowercased. Returns 0, or -1 on a write or encoding error. */
 int finding_print_json(const struct finding *f, FILE *out);
+
+/* Append S at offset *POS of BUF (capacity LEN; *POS advances) as printable one-line text:
+ * control characters and bytes that are not valid UTF-8 become "\xNN". Truncates at a
+ * character boundary; BUF stays NUL-terminated. Used for every MESSAGE (finding and log). */
+void finding_append_escaped(char *buf, size_t len, size_t *pos, const char *s);
 
 #endif

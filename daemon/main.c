@@ -62,16 +62,36 @@ int main(int argc, char **argv)
 
     while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'c': config_path = optarg; break;
-        case 't': check = true; break;
-        case OPT_SCAN: scan = true; break;
-        case OPT_JSON: json = true; break;
-        case OPT_REPAIR: repair = true; break;
-        case OPT_DRY_RUN: dry_run = true; break;
-        case OPT_LOG_TARGET: log_target = optarg; break;
-        case 'V': printf("permwatchd %s\n", PERMWATCH_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 't':
+            check = true;
+            break;
+        case OPT_SCAN:
+            scan = true;
+            break;
+        case OPT_JSON:
+            json = true;
+            break;
+        case OPT_REPAIR:
+            repair = true;
+            break;
+        case OPT_DRY_RUN:
+            dry_run = true;
+            break;
+        case OPT_LOG_TARGET:
+            log_target = optarg;
+            break;
+        case 'V':
+            printf("permwatchd %s\n", PERMWATCH_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     const char *scan_path = NULL;

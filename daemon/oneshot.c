@@ -53,8 +53,7 @@ static const char *summarize_kinds(const struct audit_result *r, char *buf, size
 int oneshot_scan(const struct config *c, const struct scan_options *opts, FILE *out)
 {
     char rel[PATH_MAX];
-    if (audit_subpath(c->site_root, opts->path ? opts->path : c->site_root, rel, sizeof(rel)) <
-        0) {
+    if (audit_subpath(c->site_root, opts->path ? opts->path : c->site_root, rel, sizeof(rel)) < 0) {
         if (errno == EXDEV)
             log_error("%s is outside the site root %s", opts->path, c->site_root);
         else if (errno == EINVAL)
@@ -76,7 +75,7 @@ int oneshot_scan(const struct config *c, const struct scan_options *opts, FILE *
     if (fflush(out) != 0 && !p.write_error)
         p.write_error = errno;
     if (rc < 0) {
-        const char *what = e == ELOOP ? "a symbolic link on the way (never followed)"
+        const char *what = e == ELOOP   ? "a symbolic link on the way (never followed)"
                            : e == EXDEV ? "on another filesystem or mount (never crossed)"
                                         : strerror(e);
         log_error("cannot scan %s/%s: %s", c->site_root, rel, what);

@@ -22,6 +22,9 @@ int parse_bool(const char *s, bool *out);
  * empty item or E2BIG when there are more than MAX. */
 int parse_list(char *s, char **items, int max);
 
+/* Room for any parse_format_duration result ("213503982d8h1m49s" at most) with its NUL. */
+#define PARSE_DURATION_BUFSZ 32
+
 /* Format duration USEC as the shortest "6h", "1h30m", "0" into BUF. Returns BUF. */
 const char *parse_format_duration(uint64_t usec, char *buf, size_t len);
 

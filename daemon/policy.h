@@ -8,8 +8,9 @@
 #include "config.h"
 #include "finding.h"
 
-/* The first rule (file order) with a `match` glob that matches RELPATH (relative to the
- * site root, "" for the root). NULL when no rule matches. */
+/* The first rule (file order) with any `match` glob that matches RELPATH (relative to the
+ * site root, "" for the root). NULL when no rule matches. An `ignore` rule wins like any
+ * other (the caller prunes on r->ignore). No allocation: called for every file. */
 const struct rule *policy_match(const struct config *c, const char *relpath);
 
 /* Evaluate the object described by ST (st_uid, st_gid, st_mode with its type bits) under
@@ -20,12 +21,38 @@ const struct rule *policy_match(const struct config *c, const char *relpath);
  * yields 0. Checks: root_owned (uid 0 and root not an allowed owner), owner_mismatch,
  * group_mismatch, mode_mismatch (require/forbid of the object's type), web_unreadable
  * (web_readable = yes and the POSIX class rules deny the web user read, or for a directory
- * read or search). */
+ * read or search). Details the callers rely on:
+ * - R NULL yields 0; WEB NULL skips the web_unreadable check.
+ * - Findings come in this order: root_owned or owner_mismatch, group_mismatch,
+ *   mode_mismatch, web_unreadable (at most 4).
+ * - root_owned/owner_mismatch: st_uid not in a non-empty owner list; root_owned when uid 0.
+ *   expected "www-data, opencode" (owner names as written, ", "-joined),
+ *   reason "owned by uid 0 (root); rule site allows www-data, opencode"
+ *   ("owned by uid 1000; rule ..." for owner_mismatch).
+ * - group_mismatch: st_gid not in a non-empty group list (gid 0 included).
+ *   expected "www-data", reason "group gid 0; rule site allows group www-data".
+ * - mode_mismatch: (mode & require) != require or mode & forbid, using file_* for regular
+ *   files and dir_* for directories. expected = policy_target_mode() as "%04o" ("0664"),
+ *   reason "missing 0020 (group write); forbidden 0002 (world write) is set" (either part
+ *   alone when only one applies; bits named setuid, setgid, sticky, owner|group|world
+ *   read|write|execute, ", "-joined).
+ * - web_unreadable: the class that decides is owner when web->uid == st_uid, else group
+ *   when st_gid is among web's groups (account_principal_in_group), else other; that class
+ *   alone must grant r (files) or r and x (directories). A web user with uid 0 never gets
+ *   this finding. expected "readable by www-data" (web->name), reason
+ *   "mode 0600 uid 0 gid 0: www-data falls in class other, which lacks r" (lacks "r",
+ *   "x" or "r and x").
+ * - Names missing from owner_names/group_names fall back to the numeric id; text that
+ *   does not fit expected/reason is cut and ends in "...". */
 size_t policy_evaluate(const struct rule *r, const struct principal *web, const struct stat *st,
                        struct finding *out);
 
 /* The mode a repair sets: (mode | require) & ~forbid for the object's type, never adding
- * setuid/setgid to a file. */
+ * setuid/setgid to a file. Precisely (07777 bits only): regular file ((mode | file_require) &
+ * ~file_forbid), with setuid/setgid kept only when already set and not forbidden, never added even
+ * when file_require names them; directory (mode | dir_require) & ~dir_forbid (so an existing setgid
+ * bit stays unless forbidden, and dir_require may add it); anything else: its mode unchanged.
+ * Forbid wins over require when both name a bit. */
 mode_t policy_target_mode(const struct rule *r, mode_t st_mode);
 
 #endif

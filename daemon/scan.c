@@ -14,7 +14,7 @@
 
 #include "log.h"
 
-#define STATX_WANT (STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_NLINK | STATX_INO)
+#define STATX_WANT     (STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_NLINK | STATX_INO)
 #define OPEN_DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
 
 struct frame {
@@ -236,8 +236,13 @@ static int reach_parent(struct walk *w, const char *subpath, char **last)
             return fd;
         }
         int sub = openat(fd, comp, OPEN_DIR_FLAGS);
-        if (sub < 0)
+        if (sub < 0) {
+            struct stat lst;
+            if (errno == ENOTDIR && fstatat(fd, comp, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISLNK(lst.st_mode))
+                errno = ELOOP; /* a symlink on the way: never followed */
             goto fail;
+        }
         close(fd);
         fd = sub;
         struct stat st;

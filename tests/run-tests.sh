@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 failed=
 for t in "$@"; do
     echo "== $t"
-    "$t" --jobs 2 --short-filename || failed="$failed $t"
+    timeout 600 "$t" --jobs 2 --short-filename || failed="$failed $t"
 done
 if [ -n "$failed" ]; then
     echo "FAILED:$failed" >&2

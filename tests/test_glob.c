@@ -86,8 +86,8 @@ Test(glob, table)
 {
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const struct gcase *g = &cases[i];
-        cr_expect_eq(glob_match(g->pattern, g->path), g->match,
-                     "glob_match(\"%s\", \"%s\") != %d", g->pattern, g->path, g->match);
+        cr_expect_eq(glob_match(g->pattern, g->path), g->match, "glob_match(\"%s\", \"%s\") != %d",
+                     g->pattern, g->path, g->match);
     }
 }
 
@@ -120,15 +120,15 @@ struct vcase {
 Test(glob, invalid_patterns_say_why)
 {
     static const struct vcase bad[] = {
-        {"", "empty"},         {"/var/www", "leading"}, {"a//b", "empty path component"},
-        {"a/", "trailing '/'"}, {"a/../b", "'..'"},       {"./a", "'.'"},
+        {"", "empty"},          {"/var/www", "leading"}, {"a//b", "empty path component"},
+        {"a/", "trailing '/'"}, {"a/../b", "'..'"},      {"./a", "'.'"},
         {"a**", "whole path"},  {"**b/c", "whole path"}, {"[abc", "unterminated"},
         {"a\\", "trailing"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         const char *why = NULL;
         cr_expect_not(glob_valid(bad[i].pattern, &why), "'%s' accepted", bad[i].pattern);
-        cr_expect(why && strstr(why, bad[i].why_part), "'%s': why '%s' lacks '%s'",
-                  bad[i].pattern, why ? why : "(null)", bad[i].why_part);
+        cr_expect(why && strstr(why, bad[i].why_part), "'%s': why '%s' lacks '%s'", bad[i].pattern,
+                  why ? why : "(null)", bad[i].why_part);
     }
 }

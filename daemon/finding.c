@@ -1,0 +1,424 @@
+/* finding: names, the readable message and the JSON form of one finding. */
+#include "finding.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+
+static const char *const kind_names[FINDING_KIND_COUNT] = {
+    [FINDING_ROOT_OWNED] = "root_owned",
+    [FINDING_OWNER_MISMATCH] = "owner_mismatch",
+    [FINDING_GROUP_MISMATCH] = "group_mismatch",
+    [FINDING_MODE_MISMATCH] = "mode_mismatch",
+    [FINDING_WEB_UNREADABLE] = "web_unreadable",
+    [FINDING_DISPATCH_UNREACHABLE] = "dispatch_unreachable",
+    [FINDING_DISPATCH_INVALID] = "dispatch_invalid",
+};
+
+/* Name of kind K; NULL when K is out of range. */
+const char *finding_kind_name(enum finding_kind k)
+{
+    if ((unsigned)k >= FINDING_KIND_COUNT)
+        return NULL;
+    return kind_names[k];
+}
+
+/* Kind named NAME, or -1 for NULL or an unknown name. */
+int finding_kind_from_name(const char *name)
+{
+    if (!name)
+        return -1;
+    for (int k = 0; k < FINDING_KIND_COUNT; k++)
+        if (strcmp(kind_names[k], name) == 0)
+            return k;
+    return -1;
+}
+
+/* Length of the valid UTF-8 sequence at S (1..4), or 0 when S does not start one. Rejects
+ * overlong forms, surrogates and code points above U+10FFFF. */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t n;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) /* also stops at the NUL terminator */
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* Append N bytes of S to BUF (capacity LEN, fill *POS) only when all of them fit with the
+ * terminating NUL; once something did not fit, *POS is set to LEN - 1 so that nothing
+ * shorter lands after a gap. */
+static void put_bytes(char *buf, size_t len, size_t *pos, const char *s, size_t n)
+{
+    if (*pos + n >= len) {
+        *pos = len - 1;
+        return;
+    }
+    memcpy(buf + *pos, s, n);
+    *pos += n;
+    buf[*pos] = '\0';
+}
+
+void finding_append_escaped(char *buf, size_t len, size_t *pos, const char *s)
+{
+    if (!buf || len == 0 || *pos >= len)
+        return;
+    buf[*pos] = '\0';
+    if (!s)
+        return;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p && *pos < len - 1) {
+        size_t n = utf8_seq_len(p);
+        if (n == 0 || *p < 0x20 || *p == 0x7f) {
+            char esc[5];
+            snprintf(esc, sizeof(esc), "\\x%02x", *p);
+            put_bytes(buf, len, pos, esc, 4);
+            p++;
+        } else {
+            put_bytes(buf, len, pos, (const char *)p, n);
+            p += n;
+        }
+    }
+}
+
+/* Append printf output to BUF (capacity LEN, fill *POS), truncating safely. Only for text
+ * whose bytes are all known to be printable (numbers, fixed words). */
+static void put_fmt(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void put_fmt(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+{
+    if (*pos >= len - 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *pos, len - *pos, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        buf[*pos] = '\0';
+    else if ((size_t)n >= len - *pos)
+        *pos = len - 1;
+    else
+        *pos += (size_t)n;
+}
+
+static bool empty(const char *s)
+{
+    return !s || !*s;
+}
+
+/* " (owner:group 0644)" when F carries stat data; names fall back to numeric ids. */
+static void put_stat(char *buf, size_t len, size_t *pos, const struct finding *f)
+{
+    if (!f->has_stat)
+        return;
+    put_fmt(buf, len, pos, " (");
+    if (empty(f->owner))
+        put_fmt(buf, len, pos, "%u", (unsigned)f->uid);
+    else
+        finding_append_escaped(buf, len, pos, f->owner);
+    put_fmt(buf, len, pos, ":");
+    if (empty(f->group))
+        put_fmt(buf, len, pos, "%u", (unsigned)f->gid);
+    else
+        finding_append_escaped(buf, len, pos, f->group);
+    put_fmt(buf, len, pos, " %04o)", (unsigned)(f->mode & 07777));
+}
+
+/* "file" or "directory" (or "path" without stat data). */
+static const char *object_word(const struct finding *f)
+{
+    return !f->has_stat ? "path" : f->is_dir ? "directory" : "file";
+}
+
+static const char *const bit_names[12] = {
+    "setuid",     "setgid",      "sticky",        "owner read", "owner write", "owner execute",
+    "group read", "group write", "group execute", "world read", "world write", "world execute",
+};
+
+/* Append the names of BITS joined by ", " ("group write, world write"). */
+static void put_bits(char *buf, size_t len, size_t *pos, mode_t bits)
+{
+    const char *sep = "";
+    for (int i = 0; i < 12; i++) {
+        if (bits & ((mode_t)04000 >> i)) {
+            put_fmt(buf, len, pos, "%s%s", sep, bit_names[i]);
+            sep = ", ";
+        }
+    }
+}
+
+/* Parse EXPECTED as a 3- or 4-digit octal mode; returns false when it is not one. */
+static bool parse_mode(const char *s, mode_t *out)
+{
+    size_t n = strlen(s);
+    if (n < 3 || n > 4)
+        return false;
+    mode_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '7')
+            return false;
+        m = (m << 3) | (mode_t)(s[i] - '0');
+    }
+    *out = m;
+    return true;
+}
+
+/* ": rule R wants WHAT EXPECTED", or ": wants ..." without a rule; nothing without
+ * EXPECTED. */
+static void put_wants(char *buf, size_t len, size_t *pos, const struct finding *f, const char *what)
+{
+    if (empty(f->expected))
+        return;
+    if (!empty(f->rule)) {
+        put_fmt(buf, len, pos, ": rule ");
+        finding_append_escaped(buf, len, pos, f->rule);
+        put_fmt(buf, len, pos, " wants ");
+    } else {
+        put_fmt(buf, len, pos, ": wanted ");
+    }
+    put_fmt(buf, len, pos, "%s", what);
+    finding_append_escaped(buf, len, pos, f->expected);
+}
+
+/* Append SEP + reason when the finding has one. */
+static void put_reason(char *buf, size_t len, size_t *pos, const struct finding *f, const char *sep,
+                       const char *end)
+{
+    if (empty(f->reason))
+        return;
+    put_fmt(buf, len, pos, "%s", sep);
+    finding_append_escaped(buf, len, pos, f->reason);
+    put_fmt(buf, len, pos, "%s", end);
+}
+
+/* Dispatch findings: "dispatch command CMD of channel CH is ...". */
+static void put_dispatch(char *buf, size_t len, size_t *pos, const struct finding *f)
+{
+    put_fmt(buf, len, pos, "dispatch command ");
+    if (!empty(f->command))
+        finding_append_escaped(buf, len, pos, f->command);
+    else if (!empty(f->path))
+        finding_append_escaped(buf, len, pos, f->path);
+    else
+        put_fmt(buf, len, pos, "(none)");
+    if (!empty(f->channel)) {
+        put_fmt(buf, len, pos, " of channel ");
+        finding_append_escaped(buf, len, pos, f->channel);
+    }
+    if (f->kind == FINDING_DISPATCH_UNREACHABLE) {
+        put_fmt(buf, len, pos, " is unreachable for the web user");
+        if (!empty(f->blocked_at)) {
+            put_fmt(buf, len, pos, ": blocked at ");
+            finding_append_escaped(buf, len, pos, f->blocked_at);
+            put_reason(buf, len, pos, f, " (", ")");
+        } else {
+            put_reason(buf, len, pos, f, ": ", "");
+        }
+    } else {
+        put_fmt(buf, len, pos, " is invalid");
+        put_reason(buf, len, pos, f, ": ", "");
+    }
+}
+
+/* F with its inline arrays NUL-terminated even when a writer filled them completely. */
+static const struct finding *terminate(struct finding *f)
+{
+    f->expected[sizeof(f->expected) - 1] = '\0';
+    f->reason[sizeof(f->reason) - 1] = '\0';
+    return f;
+}
+
+const char *finding_format_message(const struct finding *f, char *buf, size_t len)
+{
+    if (!buf || len == 0)
+        return buf;
+    buf[0] = '\0';
+    if (!f)
+        return buf;
+    struct finding copy = *f;
+    f = terminate(&copy);
+    size_t pos = 0;
+    const char *path = empty(f->path) ? "(unknown path)" : f->path;
+    mode_t want;
+
+    switch (f->kind) {
+    case FINDING_ROOT_OWNED:
+    case FINDING_OWNER_MISMATCH:
+        put_fmt(buf, len, &pos, "%s %s ",
+                f->kind == FINDING_ROOT_OWNED ? "root-owned" : "wrong owner on", object_word(f));
+        finding_append_escaped(buf, len, &pos, path);
+        put_stat(buf, len, &pos, f);
+        put_wants(buf, len, &pos, f, "owner ");
+        if (empty(f->expected))
+            put_reason(buf, len, &pos, f, ": ", "");
+        break;
+    case FINDING_GROUP_MISMATCH:
+        put_fmt(buf, len, &pos, "wrong group on %s ", object_word(f));
+        finding_append_escaped(buf, len, &pos, path);
+        put_stat(buf, len, &pos, f);
+        put_wants(buf, len, &pos, f, "group ");
+        if (empty(f->expected))
+            put_reason(buf, len, &pos, f, ": ", "");
+        break;
+    case FINDING_MODE_MISMATCH:
+        if (f->has_stat && !empty(f->expected) && parse_mode(f->expected, &want) &&
+            (want & 07777) != (f->mode & 07777)) {
+            mode_t missing = want & ~f->mode & 07777, extra = f->mode & ~want & 07777;
+            if (missing) {
+                put_bits(buf, len, &pos, missing);
+                put_fmt(buf, len, &pos, " missing");
+            }
+            if (extra) {
+                put_fmt(buf, len, &pos, "%s", missing ? ", " : "");
+                put_bits(buf, len, &pos, extra);
+                put_fmt(buf, len, &pos, " set");
+            }
+            put_fmt(buf, len, &pos, " on ");
+        } else {
+            put_fmt(buf, len, &pos, "wrong mode on ");
+        }
+        if (f->has_stat && f->is_dir)
+            put_fmt(buf, len, &pos, "directory ");
+        finding_append_escaped(buf, len, &pos, path);
+        put_stat(buf, len, &pos, f);
+        put_wants(buf, len, &pos, f, "mode ");
+        if (empty(f->expected))
+            put_reason(buf, len, &pos, f, ": ", "");
+        break;
+    case FINDING_WEB_UNREADABLE:
+        put_fmt(buf, len, &pos, "web user cannot read %s ", object_word(f));
+        finding_append_escaped(buf, len, &pos, path);
+        put_stat(buf, len, &pos, f);
+        put_reason(buf, len, &pos, f, ": ", "");
+        break;
+    case FINDING_DISPATCH_UNREACHABLE:
+    case FINDING_DISPATCH_INVALID:
+        put_dispatch(buf, len, &pos, f);
+        break;
+    default:
+        put_fmt(buf, len, &pos, "unknown finding on ");
+        finding_append_escaped(buf, len, &pos, path);
+        put_reason(buf, len, &pos, f, ": ", "");
+        break;
+    }
+    return buf;
+}
+
+/* A JSON string of S; bytes that are not valid UTF-8 become U+FFFD (JSON cannot carry
+ * them). Returns a new reference or NULL on allocation failure. */
+static json_t *json_text(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    size_t n = strlen(s);
+    if (n > SIZE_MAX / 3 - 1)
+        return NULL;
+    char *tmp = malloc(n * 3 + 1);
+    if (!tmp)
+        return NULL;
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t k = utf8_seq_len(p);
+        if (k == 0) {
+            memcpy(tmp + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            p++;
+        } else {
+            memcpy(tmp + o, p, k);
+            o += k;
+            p += k;
+        }
+    }
+    tmp[o] = '\0';
+    j = json_string(tmp);
+    free(tmp);
+    return j;
+}
+
+/* Set KEY to the string S unless S is NULL or empty. Returns 0 or -1. */
+static int set_str(json_t *o, const char *key, const char *s)
+{
+    if (empty(s))
+        return 0;
+    json_t *v = json_text(s);
+    return v ? json_object_set_new(o, key, v) : -1;
+}
+
+static int set_int(json_t *o, const char *key, json_int_t v)
+{
+    json_t *j = json_integer(v);
+    return j ? json_object_set_new(o, key, j) : -1;
+}
+
+int finding_print_json(const struct finding *f, FILE *out)
+{
+    if (!f || !out) {
+        errno = EINVAL;
+        return -1;
+    }
+    char msg[8192], mode[8];
+    struct finding copy = *f;
+    f = terminate(&copy);
+    json_t *o = json_object();
+    if (!o) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int rc = 0;
+    rc |= set_str(o, "finding", finding_kind_name(f->kind));
+    rc |= set_str(o, "path", f->path);
+    rc |= set_str(o, "rule", f->rule);
+    if (f->has_stat) {
+        snprintf(mode, sizeof(mode), "%04o", (unsigned)(f->mode & 07777));
+        rc |= set_int(o, "uid", (json_int_t)f->uid);
+        rc |= set_int(o, "gid", (json_int_t)f->gid);
+        rc |= set_str(o, "owner", f->owner);
+        rc |= set_str(o, "group", f->group);
+        rc |= set_str(o, "mode", mode);
+    }
+    rc |= set_str(o, "expected", f->expected);
+    rc |= set_str(o, "reason", f->reason);
+    rc |= set_str(o, "channel", f->channel);
+    rc |= set_str(o, "command", f->command);
+    rc |= set_str(o, "blocked_at", f->blocked_at);
+    rc |= set_str(o, "message", finding_format_message(f, msg, sizeof(msg)));
+    char *text = rc ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!text) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int w = fprintf(out, "%s\n", text);
+    free(text);
+    if (w < 0) {
+        if (!errno)
+            errno = EIO;
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,544 @@
+/* log: structured entries to the journal (sd_journal_sendv) and readable lines to stderr.
+ *
+ * Stderr: one line per entry, "permwatchd[PID]: LEVEL: MESSAGE", written with a single
+ * writev(2) so that lines of concurrent writers do not interleave (atomic on pipes up to
+ * PIPE_BUF). A stuck stderr reader blocks the caller, as for any program; stderr is the
+ * terminal or the service's journal stream, so this is accepted.
+ *
+ * Journal: sd_journal_sendv. A missing socket is reported as success by libsystemd (the
+ * entry is dropped silently); every other error (no listener, full buffer) is counted in
+ * log_journal_failures() and otherwise ignored. */
+#include "log.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <syslog.h>
+#include <unistd.h>
+
+/* no CODE_FILE/CODE_LINE/CODE_FUNC: they would name this file for every entry */
+#define SD_JOURNAL_SUPPRESS_LOCATION
+#include <systemd/sd-journal.h>
+
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+#define IDENT          "permwatchd"
+#define FIELD_PREFIX   "PERMWATCH_"
+/* MESSAGE and field values are cut at VALUE_MAX - 1 bytes (64 KiB with the NUL). */
+#define VALUE_MAX (64 * 1024)
+/* journald accepts field names up to 64 characters. */
+#define FIELD_NAME_MAX 64
+
+static unsigned targets = LOG_TO_STDERR;
+static atomic_ulong journal_failures;
+
+static const char *const event_names[LOG_EVENT_COUNT] = {
+    [LOG_EVENT_NONE] = NULL,
+    [LOG_EVENT_FINDING] = "finding",
+    [LOG_EVENT_RESOLVED] = "resolved",
+    [LOG_EVENT_REPAIRED] = "repaired",
+    [LOG_EVENT_REPAIR_REFUSED] = "repair_refused",
+    [LOG_EVENT_OVERFLOW] = "overflow",
+    [LOG_EVENT_DEGRADED] = "degraded",
+    [LOG_EVENT_SUPPRESSED] = "suppressed",
+    [LOG_EVENT_STARTED] = "started",
+    [LOG_EVENT_RELOADED] = "reloaded",
+    [LOG_EVENT_CONFIG_ERROR] = "config_error",
+    [LOG_EVENT_STOPPING] = "stopping",
+};
+
+/* Generated once with systemd-id128 new; explained in packaging/permwatch.catalog. */
+static const char *const event_ids[LOG_EVENT_COUNT] = {
+    [LOG_EVENT_NONE] = NULL,
+    [LOG_EVENT_FINDING] = NULL, /* the finding kind's id */
+    [LOG_EVENT_RESOLVED] = "191592bc8da641209643a1f5121d9a49",
+    [LOG_EVENT_REPAIRED] = "9fbffdcc90cf49d695750194dac439b9",
+    [LOG_EVENT_REPAIR_REFUSED] = "b46f4a3f647440d5b0ce606cd890a499",
+    [LOG_EVENT_OVERFLOW] = "e57893b02cb0461b933dbfe57e29333d",
+    [LOG_EVENT_DEGRADED] = "ccafe467258e49b494d074effbd9f512",
+    [LOG_EVENT_SUPPRESSED] = "a92d58df1d654e11abdd6415f291dbfe",
+    [LOG_EVENT_STARTED] = "c5073b5c722142a0b3fc6f3ac8a00556",
+    [LOG_EVENT_RELOADED] = "93cab62089c6477a9584886a10551f95",
+    [LOG_EVENT_CONFIG_ERROR] = "5d66cef704d04343a1fcdb0a75811610",
+    [LOG_EVENT_STOPPING] = "7d2cf9f796e14213aa97a989e46ce14e",
+};
+
+static const char *const finding_ids[FINDING_KIND_COUNT] = {
+    [FINDING_ROOT_OWNED] = "2cea1fd3b1d84c1fa4e5e752bf984b24",
+    [FINDING_OWNER_MISMATCH] = "ea738936611542ebaef4fb7870482730",
+    [FINDING_GROUP_MISMATCH] = "75dfc9d451584b46990ee62803954bad",
+    [FINDING_MODE_MISMATCH] = "59cd277557044231a1f6c11d6d389de8",
+    [FINDING_WEB_UNREADABLE] = "73a06841d8754944b08b6be97eef84e5",
+    [FINDING_DISPATCH_UNREACHABLE] = "e4d4ab9488c14cbaa070477079c94e27",
+    [FINDING_DISPATCH_INVALID] = "24441a04fde1479bbd95ee8b202662b3",
+};
+
+static const char *const level_names[8] = {
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+};
+
+/* Name of event EV ("finding", ...); NULL for LOG_EVENT_NONE or out of range. */
+const char *log_event_name(enum log_event ev)
+{
+    return (unsigned)ev < LOG_EVENT_COUNT ? event_names[ev] : NULL;
+}
+
+/* MESSAGE_ID of event EV; NULL for LOG_EVENT_NONE, LOG_EVENT_FINDING (whose entries carry
+ * the id of their finding kind, see log_finding_message_id) and out of range. */
+const char *log_event_message_id(enum log_event ev)
+{
+    return (unsigned)ev < LOG_EVENT_COUNT ? event_ids[ev] : NULL;
+}
+
+/* MESSAGE_ID of finding kind K; NULL out of range. */
+const char *log_finding_message_id(enum finding_kind k)
+{
+    return (unsigned)k < FINDING_KIND_COUNT ? finding_ids[k] : NULL;
+}
+
+/* Entries refused by the journal since start. */
+unsigned long log_journal_failures(void)
+{
+    return atomic_load(&journal_failures);
+}
+
+/* Whether stderr is the journal stream named by $JOURNAL_STREAM ("DEV:INO"). */
+static bool stderr_is_journal(void)
+{
+    const char *e = getenv("JOURNAL_STREAM");
+    if (!e || !*e)
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long dev = strtoull(e, &end, 10);
+    if (errno || end == e || *end != ':')
+        return false;
+    const char *p = end + 1;
+    unsigned long long ino = strtoull(p, &end, 10);
+    if (errno || end == p || *end)
+        return false;
+    struct stat st;
+    if (fstat(STDERR_FILENO, &st) < 0)
+        return false;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+/* Whether journald's native socket exists. */
+static bool journal_socket_exists(void)
+{
+    struct stat st;
+    return stat(JOURNAL_SOCKET, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+int log_target_parse(const char *s, bool with_journal, unsigned *bits)
+{
+    int saved = errno;
+    if (!s || !bits) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (strcmp(s, "journal") == 0) {
+        *bits = LOG_TO_JOURNAL;
+    } else if (strcmp(s, "stderr") == 0) {
+        *bits = LOG_TO_STDERR;
+    } else if (strcmp(s, "auto") == 0) {
+        if (stderr_is_journal()) {
+            *bits = LOG_TO_JOURNAL;
+        } else {
+            *bits = LOG_TO_STDERR;
+            if (with_journal && journal_socket_exists())
+                *bits |= LOG_TO_JOURNAL;
+        }
+    } else {
+        errno = EINVAL;
+        return -1;
+    }
+    errno = saved;
+    return 0;
+}
+
+/* Set the targets; every priority is written to each target. */
+void log_open(unsigned bits)
+{
+    targets = bits & (LOG_TO_STDERR | LOG_TO_JOURNAL);
+}
+
+/* The current targets. */
+unsigned log_targets(void)
+{
+    return targets;
+}
+
+/* A formatted, escaped message: points at STACK or at a malloc'd buffer. */
+struct text {
+    char *p;
+    bool heap;
+    char stack[1024];
+};
+
+static void text_free(struct text *t)
+{
+    if (t->heap)
+        free(t->p);
+    t->p = NULL;
+    t->heap = false;
+}
+
+/* Format FMT into T (cut at VALUE_MAX - 1 bytes). Never fails: on allocation failure the text is
+ * cut at the stack buffer's size. */
+static void text_vformat(struct text *t, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void text_vformat(struct text *t, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    t->p = t->stack;
+    t->heap = false;
+    int n = vsnprintf(t->stack, sizeof(t->stack), fmt, ap);
+    if (n < 0) {
+        t->stack[0] = '\0';
+    } else if ((size_t)n >= sizeof(t->stack)) {
+        size_t len = (size_t)n < VALUE_MAX ? (size_t)n + 1 : VALUE_MAX;
+        char *h = malloc(len);
+        if (h) {
+            vsnprintf(h, len, fmt, ap2);
+            t->p = h;
+            t->heap = true;
+        }
+    }
+    va_end(ap2);
+}
+
+/* Set T to PREFIX + RAW + SUFFIX as one printable line (see finding_append_escaped), cut at
+ * VALUE_MAX - 1 bytes, or at the stack buffer's size when no memory is left. */
+static void text_escape(struct text *t, const char *prefix, const char *raw, const char *suffix)
+{
+    size_t need = (prefix ? strlen(prefix) : 0) + strlen(raw) * 4 + (suffix ? strlen(suffix) : 0);
+    size_t len = need < VALUE_MAX ? need + 1 : VALUE_MAX;
+    t->p = t->stack;
+    t->heap = false;
+    if (len > sizeof(t->stack)) {
+        t->p = malloc(len);
+        t->heap = t->p != NULL;
+        if (!t->p)
+            t->p = t->stack;
+    }
+    if (!t->heap)
+        len = sizeof(t->stack);
+    size_t pos = 0;
+    t->p[0] = '\0';
+    finding_append_escaped(t->p, len, &pos, prefix);
+    finding_append_escaped(t->p, len, &pos, raw);
+    finding_append_escaped(t->p, len, &pos, suffix);
+}
+
+/* Write "permwatchd[PID]: LEVEL: MSG\n" to stderr in one system call (retrying the rest
+ * after a partial write or EINTR). Errors are ignored. */
+static void stderr_write(int priority, const char *msg)
+{
+    char head[64];
+    const char *level = level_names[priority & 7];
+    int hn = snprintf(head, sizeof(head), IDENT "[%ld]: %s: ", (long)getpid(), level);
+    if (hn < 0)
+        return;
+    struct iovec iov[3] = {
+        {head, (size_t)hn},
+        {(void *)msg, strlen(msg)},
+        {(void *)"\n", 1},
+    };
+    struct iovec *v = iov;
+    int cnt = 3;
+    while (cnt > 0) {
+        ssize_t w = writev(STDERR_FILENO, v, cnt);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        size_t done = (size_t)w;
+        while (cnt > 0 && done >= v->iov_len) {
+            done -= v->iov_len;
+            v++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            v->iov_base = (char *)v->iov_base + done;
+            v->iov_len -= done;
+        }
+    }
+}
+
+/* Whether NAME (without the prefix) is a valid journal field name once prefixed. */
+static bool field_name_ok(const char *name)
+{
+    if (!name || !*name || strlen(name) > FIELD_NAME_MAX - strlen(FIELD_PREFIX))
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return false;
+    return true;
+}
+
+static size_t capped_len(const char *s)
+{
+    return strnlen(s, VALUE_MAX - 1);
+}
+
+/* Append "NAME=VALUE" (VALUE cut at VALUE_MAX - 1 bytes) to the arena at *AP as iovec V. */
+static void put_field(struct iovec *v, char **ap, const char *prefix, const char *name,
+                      const char *value)
+{
+    char *start = *ap, *p = *ap;
+    size_t n = strlen(prefix);
+    memcpy(p, prefix, n);
+    p += n;
+    n = strlen(name);
+    memcpy(p, name, n);
+    p += n;
+    *p++ = '=';
+    n = capped_len(value);
+    memcpy(p, value, n);
+    p += n;
+    v->iov_base = start;
+    v->iov_len = (size_t)(p - start);
+    *ap = p;
+}
+
+/* Send one entry with sd_journal_sendv: MESSAGE, PRIORITY, MESSAGE_ID (if ID), the
+ * identifier, PERMWATCH_EVENT (unless LOG_EVENT_NONE), ERRNO (if ERR > 0) and FIELDS. A
+ * failure is counted. */
+static void journal_write(enum log_event ev, int priority, const char *id, int err,
+                          const struct log_field *fields, size_t nfields, const char *msg)
+{
+    char num[64];
+    const char *event = log_event_name(ev);
+    size_t niov = 0, size = 0;
+    size += sizeof("MESSAGE=") + capped_len(msg);
+    size += sizeof("PRIORITY=") + 3;
+    size += sizeof("SYSLOG_IDENTIFIER=" IDENT);
+    if (id)
+        size += sizeof("MESSAGE_ID=") + strlen(id);
+    if (event)
+        size += sizeof(FIELD_PREFIX "EVENT=") + strlen(event);
+    if (err > 0)
+        size += sizeof("ERRNO=") + 12;
+    niov = 6;
+    for (size_t i = 0; i < nfields; i++) {
+        if (!fields[i].value || !*fields[i].value || !field_name_ok(fields[i].name))
+            continue;
+        size += sizeof(FIELD_PREFIX) + strlen(fields[i].name) + 1 + capped_len(fields[i].value);
+        niov++;
+    }
+    if (niov > SIZE_MAX / sizeof(struct iovec) || size > SIZE_MAX - niov * sizeof(struct iovec)) {
+        atomic_fetch_add(&journal_failures, 1);
+        return;
+    }
+    struct iovec *iov = malloc(niov * sizeof(struct iovec) + size);
+    if (!iov) {
+        atomic_fetch_add(&journal_failures, 1);
+        return;
+    }
+    char *arena = (char *)(iov + niov);
+    size_t n = 0;
+    put_field(&iov[n++], &arena, "", "MESSAGE", msg);
+    snprintf(num, sizeof(num), "%d", priority & 7);
+    put_field(&iov[n++], &arena, "", "PRIORITY", num);
+    if (id)
+        put_field(&iov[n++], &arena, "", "MESSAGE_ID", id);
+    put_field(&iov[n++], &arena, "", "SYSLOG_IDENTIFIER", IDENT);
+    if (event)
+        put_field(&iov[n++], &arena, FIELD_PREFIX, "EVENT", event);
+    if (err > 0) {
+        snprintf(num, sizeof(num), "%d", err);
+        put_field(&iov[n++], &arena, "", "ERRNO", num);
+    }
+    for (size_t i = 0; i < nfields; i++) {
+        if (!fields[i].value || !*fields[i].value || !field_name_ok(fields[i].name))
+            continue;
+        put_field(&iov[n++], &arena, FIELD_PREFIX, fields[i].name, fields[i].value);
+    }
+    int r = sd_journal_sendv(iov, (int)n);
+    free(iov);
+    if (r < 0)
+        atomic_fetch_add(&journal_failures, 1);
+}
+
+/* Write one entry to every target: MSG is the raw message; it is escaped to one printable
+ * line, after PREFIX, for both. */
+static void emit(enum log_event ev, int priority, const char *id, int err,
+                 const struct log_field *fields, size_t nfields, const char *prefix,
+                 const char *msg, const char *suffix)
+{
+    unsigned t = targets;
+    if (!(t & (LOG_TO_STDERR | LOG_TO_JOURNAL)))
+        return;
+    struct text line;
+    text_escape(&line, prefix, msg, suffix);
+    if (t & LOG_TO_JOURNAL)
+        journal_write(ev, priority, id, err, fields, nfields, line.p);
+    if (t & LOG_TO_STDERR)
+        stderr_write(priority, line.p);
+    text_free(&line);
+}
+
+/* Format FMT and emit it; the caller saved errno, which %m still sees. */
+static void vlog(enum log_event ev, int priority, const char *id, int err,
+                 const struct log_field *fields, size_t nfields, const char *fmt, va_list ap)
+    __attribute__((format(printf, 7, 0)));
+static void vlog(enum log_event ev, int priority, const char *id, int err,
+                 const struct log_field *fields, size_t nfields, const char *fmt, va_list ap)
+{
+    struct text raw;
+    text_vformat(&raw, fmt, ap);
+    char suffix[256] = "";
+    if (err > 0)
+        snprintf(suffix, sizeof(suffix), ": %s", strerror(err));
+    emit(ev, priority, id, err, fields, nfields, NULL, raw.p, err > 0 ? suffix : NULL);
+    text_free(&raw);
+}
+
+void log_event(enum log_event ev, int priority, const struct log_field *fields, size_t nfields,
+               const char *fmt, ...)
+{
+    int saved = errno;
+    const char *id = log_event_message_id(ev);
+    if (ev == LOG_EVENT_FINDING) /* the kind's id, when a FINDING field names one */
+        for (size_t i = 0; i < nfields && fields; i++)
+            if (fields[i].name && fields[i].value && strcmp(fields[i].name, "FINDING") == 0) {
+                int k = finding_kind_from_name(fields[i].value);
+                if (k >= 0)
+                    id = log_finding_message_id((enum finding_kind)k);
+            }
+    va_list ap;
+    va_start(ap, fmt);
+    errno = saved;
+    vlog(ev, priority, id, 0, fields, fields ? nfields : 0, fmt, ap);
+    va_end(ap);
+    errno = saved;
+}
+
+/* Priority and message prefix of a finding entry for event EV. */
+static int finding_priority(enum log_event ev, const struct finding *f, const char **prefix)
+{
+    *prefix = NULL;
+    switch (ev) {
+    case LOG_EVENT_NONE:
+    case LOG_EVENT_FINDING:
+        return f->kind == FINDING_DISPATCH_UNREACHABLE ? LOG_ERR : LOG_WARNING;
+    case LOG_EVENT_RESOLVED:
+        *prefix = "resolved: ";
+        return LOG_INFO;
+    case LOG_EVENT_REPAIRED:
+        *prefix = "repaired: ";
+        return LOG_NOTICE;
+    case LOG_EVENT_REPAIR_REFUSED:
+        *prefix = "repair refused: ";
+        return LOG_WARNING;
+    case LOG_EVENT_SUPPRESSED:
+        *prefix = "suppressed: ";
+        return LOG_INFO;
+    default:
+        return LOG_INFO;
+    }
+}
+
+void log_finding(enum log_event ev, const struct finding *f)
+{
+    int saved = errno;
+    if (!f || (unsigned)ev >= LOG_EVENT_COUNT) {
+        errno = saved;
+        return;
+    }
+    char msg[8192], uid[24], gid[24], mode[8];
+    finding_format_message(f, msg, sizeof(msg));
+    /* expected/reason are inline arrays: bound them even if a writer filled them up */
+    char expected[sizeof(f->expected) + 1], reason[sizeof(f->reason) + 1];
+    memcpy(expected, f->expected, sizeof(f->expected));
+    expected[sizeof(f->expected)] = '\0';
+    memcpy(reason, f->reason, sizeof(f->reason));
+    reason[sizeof(f->reason)] = '\0';
+
+    struct log_field fields[13];
+    size_t n = 0;
+    fields[n++] = (struct log_field){"FINDING", finding_kind_name(f->kind)};
+    fields[n++] = (struct log_field){"PATH", f->path};
+    fields[n++] = (struct log_field){"RULE", f->rule};
+    if (f->has_stat) {
+        snprintf(uid, sizeof(uid), "%u", (unsigned)f->uid);
+        snprintf(gid, sizeof(gid), "%u", (unsigned)f->gid);
+        snprintf(mode, sizeof(mode), "%04o", (unsigned)(f->mode & 07777));
+        fields[n++] = (struct log_field){"UID", uid};
+        fields[n++] = (struct log_field){"GID", gid};
+        fields[n++] = (struct log_field){"OWNER", f->owner};
+        fields[n++] = (struct log_field){"GROUP", f->group};
+        fields[n++] = (struct log_field){"MODE", mode};
+    }
+    fields[n++] = (struct log_field){"EXPECTED", expected};
+    fields[n++] = (struct log_field){"REASON", reason};
+    fields[n++] = (struct log_field){"CHANNEL", f->channel};
+    fields[n++] = (struct log_field){"COMMAND", f->command};
+    fields[n++] = (struct log_field){"BLOCKED_AT", f->blocked_at};
+
+    const char *prefix;
+    int priority = finding_priority(ev, f, &prefix);
+    const char *id =
+        ev == LOG_EVENT_FINDING ? log_finding_message_id(f->kind) : log_event_message_id(ev);
+    /* msg is already escaped: escaping it again in emit changes nothing */
+    emit(ev, priority, id, 0, fields, n, prefix, msg, NULL);
+    errno = saved;
+}
+
+void log_info(const char *fmt, ...)
+{
+    int saved = errno;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(LOG_EVENT_NONE, LOG_INFO, NULL, 0, NULL, 0, fmt, ap);
+    va_end(ap);
+    errno = saved;
+}
+
+void log_warn(const char *fmt, ...)
+{
+    int saved = errno;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(LOG_EVENT_NONE, LOG_WARNING, NULL, 0, NULL, 0, fmt, ap);
+    va_end(ap);
+    errno = saved;
+}
+
+void log_warn_errno(int err, const char *fmt, ...)
+{
+    int saved = errno;
+    va_list ap;
+    va_start(ap, fmt);
+    /* also accepts a negative errno, as returned by sd-* functions */
+    vlog(LOG_EVENT_NONE, LOG_WARNING, NULL, err < 0 && err > -100000 ? -err : err, NULL, 0, fmt,
+         ap);
+    va_end(ap);
+    errno = saved;
+}
+
+void log_error(const char *fmt, ...)
+{
+    int saved = errno;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(LOG_EVENT_NONE, LOG_ERR, NULL, 0, NULL, 0, fmt, ap);
+    va_end(ap);
+    errno = saved;
+}
+
+void fatal(int exit_code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(LOG_EVENT_NONE, LOG_ERR, NULL, 0, NULL, 0, fmt, ap);
+    va_end(ap);
+    exit(exit_code);
+}
