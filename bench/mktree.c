@@ -1,7 +1,7 @@
 /* mktree ROOT DIRS FILES_PER_DIR ROOT_EVERY: build a benchmark site fast: DIRS directories
  * (two levels: sqrt-ish fan-out) holding FILES_PER_DIR files each, owned by www-data, files
  * 0664, directories 2775; every ROOT_EVERY-th file is left root:root 0644 (a planted
- * finding). Prints the number of planted files. */
+ * finding). Prints "PLANTED FILES DIRS" (DIRS counts the root too). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -74,6 +74,6 @@ int main(int argc, char **argv)
         close(tfd);
     }
     close(rfd);
-    printf("%ld\n", planted);
+    printf("%ld %ld %ld\n", planted, n, made + 1);
     return 0;
 }

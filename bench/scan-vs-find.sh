@@ -16,12 +16,11 @@ if [ ! -d "$tree" ] || [ "$(cat "$work/shape" 2>/dev/null)" != "$dirs x $files" 
     rm -rf "$tree"
     echo "generating $dirs directories x $files files ..."
     t0=$(date +%s.%N)
-    planted=$("$work/mktree" "$tree" "$dirs" "$files" 100)
+    "$work/mktree" "$tree" "$dirs" "$files" 100 >"$work/planted"
     echo "$dirs x $files" >"$work/shape"
-    echo "$planted" >"$work/planted"
     echo "generated in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s"
 fi
-planted=$(cat "$work/planted")
+read -r planted nfiles ndirs <"$work/planted"
 cat >"$work/bench.ini" <<INI
 [site]
 root = $tree
@@ -47,8 +46,8 @@ done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mf=$(median "${tf[@]}") mp=$(median "${tp[@]}")
 nf=$(wc -l <"$work/find.out") np=$(grep -c '^root_owned' "$work/scan.out" || true)
-entries=$((dirs * files + dirs))
-echo "tree: $dirs directories, $((dirs * files)) files, $planted planted root-owned"
+entries=$((nfiles + ndirs))
+echo "tree: $ndirs directories, $nfiles files, $planted planted root-owned"
 echo "find ROOT -user root:   median ${mf} ms of $runs (runs: ${tf[*]}), $nf paths"
 echo "permwatchd --scan:      median ${mp} ms of $runs (runs: ${tp[*]}), $np root_owned"
 echo "ratio scan/find: $(awk -v a="$mp" -v b="$mf" 'BEGIN {printf "%.2f", a / b}')"
