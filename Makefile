@@ -10,11 +10,12 @@ SITE       ?=
 CC         ?= cc
 
 # Debian packages: what building, testing and running need.
-DEPS_BUILD := gcc make pkg-config libsystemd-dev libev-dev libinih-dev libacl1-dev libjansson-dev
-DEPS_TEST  := libcriterion-dev systemd util-linux acl passwd findutils clang-format valgrind
+DEPS_BUILD := gcc make pkg-config libsystemd-dev libev-dev libinih-dev libacl1-dev libjansson-dev libbsd-dev
+DEPS_TEST  := libcriterion-dev systemd util-linux acl passwd findutils clang-format valgrind \
+              inotify-tools procps
 DEPS_RUN   := systemd
 
-PKGS       := libsystemd inih jansson libacl
+PKGS       := libsystemd inih jansson libacl libbsd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev
 TEST_LIBS  := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
@@ -35,7 +36,10 @@ LIB_SRC  := $(filter-out $(MAINS),$(wildcard daemon/*.c))
 LIB_OBJ  := $(LIB_SRC:daemon/%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-HARNESS  := $(BUILD)/obj/harness.o
+HARNESS  := $(patsubst tests/%.c,$(BUILD)/obj/%.o,$(wildcard tests/harness*.c))
+# Small programs the tests run (tests/helper_*.c), one file each.
+HELPER_SRC := $(wildcard tests/helper_*.c)
+HELPER_BIN := $(HELPER_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps deps-test check check-unit check-asan check-valgrind check-format format run \
         demo install uninstall clean bench
@@ -46,6 +50,9 @@ $(BUILD)/obj/%.o: daemon/%.c | $(BUILD)/obj
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/obj/harness.o: tests/harness.c | $(BUILD)/obj
+	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -Wno-missing-prototypes -MMD -MP -c -o $@ $<
+
+$(BUILD)/obj/harness_%.o: tests/harness_%.c | $(BUILD)/obj
 	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -Wno-missing-prototypes -MMD -MP -c -o $@ $<
 
 $(BUILD)/libpermwatch.a: $(LIB_OBJ)
@@ -60,6 +67,9 @@ $(BUILD)/permwatchctl: $(BUILD)/obj/ctl.o $(BUILD)/libpermwatch.a
 $(BUILD)/tests/%: tests/%.c $(HARNESS) $(BUILD)/libpermwatch.a | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< \
 	    $(HARNESS) $(BUILD)/libpermwatch.a $(PKG_LIBS) $(TEST_LIBS)
+
+$(BUILD)/tests/helper_%: tests/helper_%.c | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $<
 
 $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
@@ -86,7 +96,7 @@ check: deps-test
 	$(MAKE) check-format
 
 .PHONY: tests
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(HELPER_BIN)
 
 check-unit: all tests
 	@sh tests/ensure-users.sh
