@@ -1,0 +1,66 @@
+/* ftable: the open findings of the live daemon, keyed by (path relative to the site root,
+ * kind). Pure bookkeeping, no I/O: callers hand it what a path looks like now and it says
+ * which findings opened and which closed, so that each is logged exactly once. */
+#ifndef PERMWATCH_FTABLE_H
+#define PERMWATCH_FTABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "finding.h"
+
+struct ftable;
+
+enum ftable_change {
+    FTABLE_OPENED, /* a finding appeared: log `finding` */
+    FTABLE_CLOSED  /* it went away (fixed, path gone, rule changed): log `resolved` */
+};
+
+/* Receives each change. RELPATH is the finding's path relative to the site root; F is the
+ * finding as stored (F->path is NULL: the caller makes it absolute), valid only during the
+ * call. For FTABLE_CLOSED, F holds the details recorded when it opened. */
+typedef void (*ftable_change_fn)(void *ctx, enum ftable_change change, const char *relpath,
+                                 const struct finding *f);
+
+/* A new, empty table holding at most MAX open findings (0: no limit), reporting changes to
+ * FN(CTX, ...). Returns NULL with errno ENOMEM. */
+struct ftable *ftable_new(size_t max, ftable_change_fn fn, void *ctx);
+void ftable_free(struct ftable *t);
+
+/* Set the open findings of RELPATH to exactly F[0..N) (kinds distinct; F[i].path ignored):
+ * kinds not open before are opened (FTABLE_OPENED, unless the table is full: then the
+ * finding is counted in ftable_untracked and not stored), open kinds not in F are closed
+ * (FTABLE_CLOSED). A kind that stays open has its details (rule, uid, gid, mode, expected,
+ * reason, ...) refreshed silently. Marks RELPATH's entries as seen in the current sweep.
+ * Returns 0, or -1 with errno ENOMEM (the table is left consistent). */
+int ftable_update(struct ftable *t, const char *relpath, const struct finding *f, size_t n);
+
+/* Close every open finding of RELPATH itself (the file was deleted). Returns the count. */
+size_t ftable_forget_path(struct ftable *t, const char *relpath);
+
+/* Close every open finding of PREFIX and below it ("" closes everything): a directory was
+ * deleted, moved out of the site or became ignored. Returns the count. */
+size_t ftable_forget_subtree(struct ftable *t, const char *prefix);
+
+/* Sweeps reconcile the table with a fresh crawl: ftable_sweep_begin starts a sweep of the
+ * subtree PREFIX; every ftable_update during it marks paths as seen; ftable_sweep_end
+ * closes the findings at and below PREFIX that were not seen since the matching begin (the
+ * crawl no longer reports them). Sweeps do not nest; a begin while one runs restarts it.
+ * ftable_sweep_end returns the number closed. */
+void ftable_sweep_begin(struct ftable *t, const char *prefix);
+size_t ftable_sweep_end(struct ftable *t);
+
+/* Open findings in all, and of kind K. */
+size_t ftable_count(const struct ftable *t);
+size_t ftable_count_kind(const struct ftable *t, enum finding_kind k);
+
+/* Findings not stored because the table was full, since the last call (which resets it). */
+uint64_t ftable_take_untracked(struct ftable *t);
+
+/* Call FN(CTX, relpath, f) for each open finding at or below PREFIX ("" for all), in path
+ * order then kind order. Stops early when FN returns false. FN must not modify the table. */
+typedef bool (*ftable_visit_fn)(void *ctx, const char *relpath, const struct finding *f);
+void ftable_foreach(const struct ftable *t, const char *prefix, ftable_visit_fn fn, void *ctx);
+
+#endif
