@@ -125,8 +125,7 @@ static enum scan_verdict audit_visit(void *arg, const struct scan_entry *e)
     return SCAN_CONTINUE;
 }
 
-/* Whether an ancestor of RELPATH (not RELPATH itself) falls under an `ignore` rule. */
-static bool ancestor_ignored(const struct config *c, const char *relpath)
+bool audit_ancestor_ignored(const struct config *c, const char *relpath)
 {
     char buf[PATH_MAX];
     size_t n = strlen(relpath);
@@ -154,7 +153,7 @@ int audit_run(const struct config *c, int root_fd, const char *subpath, audit_si
     struct audit_result dummy;
     struct audit_ctx a = {.c = c, .sink = sink, .sink_ctx = ctx, .res = res ? res : &dummy};
     memset(a.res, 0, sizeof(*a.res));
-    if (ancestor_ignored(c, subpath)) {
+    if (audit_ancestor_ignored(c, subpath)) {
         a.res->ignored++;
         return 0;
     }

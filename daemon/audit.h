@@ -2,6 +2,7 @@
 #ifndef PERMWATCH_AUDIT_H
 #define PERMWATCH_AUDIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,9 @@ int audit_subpath(const char *site_root, const char *arg, char *buf, size_t len)
  * when SUBPATH cannot be reached (see scan_tree). RES may be NULL. */
 int audit_run(const struct config *c, int root_fd, const char *subpath, audit_sink_fn sink,
               void *ctx, struct audit_result *res);
+
+/* Whether an ancestor of RELPATH (not RELPATH itself) falls under an `ignore` rule. */
+bool audit_ancestor_ignored(const struct config *c, const char *relpath);
 
 /* Absolute path of RELPATH under the site root into BUF. Returns BUF, or NULL when it does
  * not fit. */

@@ -48,6 +48,10 @@ enum key_id {
     K_CONTROL_SOCKET,
     K_CONTROL_GROUP,
     K_RESCAN_INTERVAL,
+    K_DEGRADED_RESCAN_INTERVAL,
+    K_MAX_FINDINGS,
+    K_LOG_BURST,
+    K_LOG_INTERVAL,
     K_CHANNELS_FILE,
     K_COMMAND,
     K_PATH,
@@ -342,6 +346,62 @@ static int set_rescan_interval(struct loader *L, enum key_id id, const char *val
     return 0;
 }
 
+static const char *const key_names[K_COUNT] = {
+    [K_ROOT] = "root",
+    [K_WEB_USER] = "web_user",
+    [K_CONTROL_SOCKET] = "control_socket",
+    [K_CONTROL_GROUP] = "control_group",
+    [K_RESCAN_INTERVAL] = "rescan_interval",
+    [K_DEGRADED_RESCAN_INTERVAL] = "degraded_rescan_interval",
+    [K_MAX_FINDINGS] = "max_findings",
+    [K_LOG_BURST] = "log_burst",
+    [K_LOG_INTERVAL] = "log_interval",
+    [K_CHANNELS_FILE] = "channels_file",
+    [K_COMMAND] = "command",
+    [K_PATH] = "path",
+    [K_MATCH] = "match",
+    [K_OWNER] = "owner",
+    [K_GROUP] = "group",
+    [K_FILE_REQUIRE] = "file_require",
+    [K_FILE_FORBID] = "file_forbid",
+    [K_DIR_REQUIRE] = "dir_require",
+    [K_DIR_FORBID] = "dir_forbid",
+    [K_WEB_READABLE] = "web_readable",
+    [K_IGNORE] = "ignore",
+    [K_REPAIR] = "repair",
+};
+
+/* [daemon] degraded_rescan_interval, log_interval: a duration above zero (and at most a
+ * day: both are short periodic timers). */
+static int set_positive_duration(struct loader *L, enum key_id id, const char *value)
+{
+    const char *key = key_names[id];
+    uint64_t usec;
+    if (parse_duration(value, &usec) < 0 || usec == 0 || usec > 86400ULL * 1000000)
+        return fail(L, key, "expected a duration from 1s to 1d such as 30s or 5m, got '%s'", value);
+    if (id == K_DEGRADED_RESCAN_INTERVAL)
+        L->c->degraded_rescan_usec = usec;
+    else
+        L->c->log_interval_usec = usec;
+    return 0;
+}
+
+/* [daemon] max_findings, log_burst: a decimal count, 0 = no limit. */
+static int set_count(struct loader *L, enum key_id id, const char *value)
+{
+    const char *key = key_names[id];
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (!*value || *value == '-' || *end || errno || v > 100000000ULL)
+        return fail(L, key, "expected a count from 0 (no limit) to 100000000, got '%s'", value);
+    if (id == K_MAX_FINDINGS)
+        L->c->max_findings = (size_t)v;
+    else
+        L->c->log_burst = (unsigned)v;
+    return 0;
+}
+
 /* ---- [dispatch] ---------------------------------------------------------------------- */
 
 /* [dispatch] channels_file: a normalized path, relative to the site root or absolute. */
@@ -382,27 +442,6 @@ static int set_dispatch_path(struct loader *L, enum key_id id, const char *value
 }
 
 /* ---- [rule NAME] --------------------------------------------------------------------- */
-
-static const char *const key_names[K_COUNT] = {
-    [K_ROOT] = "root",
-    [K_WEB_USER] = "web_user",
-    [K_CONTROL_SOCKET] = "control_socket",
-    [K_CONTROL_GROUP] = "control_group",
-    [K_RESCAN_INTERVAL] = "rescan_interval",
-    [K_CHANNELS_FILE] = "channels_file",
-    [K_COMMAND] = "command",
-    [K_PATH] = "path",
-    [K_MATCH] = "match",
-    [K_OWNER] = "owner",
-    [K_GROUP] = "group",
-    [K_FILE_REQUIRE] = "file_require",
-    [K_FILE_FORBID] = "file_forbid",
-    [K_DIR_REQUIRE] = "dir_require",
-    [K_DIR_FORBID] = "dir_forbid",
-    [K_WEB_READABLE] = "web_readable",
-    [K_IGNORE] = "ignore",
-    [K_REPAIR] = "repair",
-};
 
 /* Keys that an `ignore = yes` rule must not have. */
 static const enum key_id checking_keys[] = {K_OWNER,        K_GROUP,       K_FILE_REQUIRE,
@@ -593,6 +632,11 @@ static const struct key_def keys[] = {
     {SEC_DAEMON, K_CONTROL_SOCKET, "control_socket", false, set_control_socket},
     {SEC_DAEMON, K_CONTROL_GROUP, "control_group", false, set_control_group},
     {SEC_DAEMON, K_RESCAN_INTERVAL, "rescan_interval", false, set_rescan_interval},
+    {SEC_DAEMON, K_DEGRADED_RESCAN_INTERVAL, "degraded_rescan_interval", false,
+     set_positive_duration},
+    {SEC_DAEMON, K_MAX_FINDINGS, "max_findings", false, set_count},
+    {SEC_DAEMON, K_LOG_BURST, "log_burst", false, set_count},
+    {SEC_DAEMON, K_LOG_INTERVAL, "log_interval", false, set_positive_duration},
     {SEC_DISPATCH, K_CHANNELS_FILE, "channels_file", false, set_channels_file},
     {SEC_DISPATCH, K_COMMAND, "command", true, set_command},
     {SEC_DISPATCH, K_PATH, "path", false, set_dispatch_path},
@@ -847,6 +891,10 @@ static int load_buffer(const char *text, size_t len, const char *path, struct co
         return -1;
     }
     c->rescan_interval_usec = CONFIG_DEFAULT_RESCAN_USEC;
+    c->degraded_rescan_usec = CONFIG_DEFAULT_DEGRADED_RESCAN_USEC;
+    c->max_findings = CONFIG_DEFAULT_MAX_FINDINGS;
+    c->log_burst = CONFIG_DEFAULT_LOG_BURST;
+    c->log_interval_usec = CONFIG_DEFAULT_LOG_INTERVAL_USEC;
     c->control_gid = (gid_t)-1;
 
     int r = ini_parse_stream(read_line, &L, handle_pair, &L);
@@ -1122,6 +1170,12 @@ void config_print(const struct config *c, FILE *out)
     }
     fprintf(out, "rescan_interval = %s\n",
             parse_format_duration(c->rescan_interval_usec, dur, sizeof(dur)));
+    fprintf(out, "degraded_rescan_interval = %s\n",
+            parse_format_duration(c->degraded_rescan_usec, dur, sizeof(dur)));
+    fprintf(out, "max_findings = %zu\n", c->max_findings);
+    fprintf(out, "log_burst = %u\n", c->log_burst);
+    fprintf(out, "log_interval = %s\n",
+            parse_format_duration(c->log_interval_usec, dur, sizeof(dur)));
 
     fprintf(out, "\n[dispatch]\n");
     print_kv(out, "channels_file", c->channels_file);

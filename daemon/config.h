@@ -11,12 +11,16 @@
 
 #include "account.h"
 
-#define CONFIG_DEFAULT_PATH          "/etc/permwatch/permwatch.ini"
-#define CONFIG_DEFAULT_SOCKET        "/run/permwatch/control.sock"
-#define CONFIG_DEFAULT_WEB_USER      "www-data"
-#define CONFIG_DEFAULT_RESCAN_USEC   (6ULL * 3600 * 1000000)
-#define CONFIG_DEFAULT_CHANNELS_FILE "wp-content/mu-plugins/wp-coding-agents-channels.php"
-#define CONFIG_DEFAULT_DISPATCH_PATH "/usr/local/bin:/usr/bin:/bin"
+#define CONFIG_DEFAULT_PATH                 "/etc/permwatch/permwatch.ini"
+#define CONFIG_DEFAULT_SOCKET               "/run/permwatch/control.sock"
+#define CONFIG_DEFAULT_WEB_USER             "www-data"
+#define CONFIG_DEFAULT_RESCAN_USEC          (6ULL * 3600 * 1000000)
+#define CONFIG_DEFAULT_DEGRADED_RESCAN_USEC (60ULL * 1000000)
+#define CONFIG_DEFAULT_MAX_FINDINGS         1000000
+#define CONFIG_DEFAULT_LOG_BURST            200
+#define CONFIG_DEFAULT_LOG_INTERVAL_USEC    (10ULL * 1000000)
+#define CONFIG_DEFAULT_CHANNELS_FILE        "wp-content/mu-plugins/wp-coding-agents-channels.php"
+#define CONFIG_DEFAULT_DISPATCH_PATH        "/usr/local/bin:/usr/bin:/bin"
 
 enum repair_mode { REPAIR_AUTO, REPAIR_MANUAL, REPAIR_NEVER };
 
@@ -50,6 +54,10 @@ struct config {
     char *control_group; /* NULL: only root may use the socket */
     gid_t control_gid;
     uint64_t rescan_interval_usec; /* 0 = off */
+    uint64_t degraded_rescan_usec; /* rescans of unwatched subtrees when out of watches */
+    size_t max_findings;           /* open findings kept in memory, 0 = no limit */
+    unsigned log_burst;            /* entries per event kind per log_interval, 0 = no limit */
+    uint64_t log_interval_usec;
 
     char *channels_file; /* relative to site_root unless absolute */
     char **commands;     /* extra dispatch commands from `command =` */

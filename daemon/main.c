@@ -9,6 +9,7 @@
 
 #include "account.h"
 #include "config.h"
+#include "live.h"
 #include "log.h"
 #include "oneshot.h"
 
@@ -136,8 +137,13 @@ int main(int argc, char **argv)
         struct scan_options so = {scan_path, json, (targets & LOG_TO_JOURNAL) != 0};
         rc = oneshot_scan(c, &so, stdout);
     } else {
-        log_error("the live watchdog is not available yet: use --scan for a one-shot audit");
-        rc = 2;
+        struct live *l = live_new(c, config_path);
+        if (!l)
+            fatal(2, "cannot set up the event loop and inotify: %s%s", strerror(errno),
+                  errno == EMFILE ? " (raise fs.inotify.max_user_instances)" : "");
+        rc = live_run(l);
+        live_free(l);
+        c = NULL;
     }
     config_free(c);
     account_cache_clear();

@@ -17,14 +17,14 @@ struct ratelimit;
 /* What was held back for one key during one interval. */
 struct ratelimit_summary {
     unsigned key;
-    uint64_t suppressed;             /* entries held back */
-    uint64_t elsewhere;              /* of them, under directories not listed below */
-    size_t ndirs;                    /* entries used in dirs[] */
+    uint64_t suppressed; /* entries held back */
+    uint64_t elsewhere;  /* of them, under directories not listed below */
+    size_t ndirs;        /* entries used in dirs[] */
     struct {
-        const char *dir;             /* relative to the site root, "" for the root */
+        const char *dir; /* relative to the site root, "" for the root */
         uint64_t count;
-    } dirs[RATELIMIT_TOP_DIRS];      /* the directories with most, descending */
-    uint64_t interval_usec;          /* the interval it covers */
+    } dirs[RATELIMIT_TOP_DIRS]; /* the directories with most, descending */
+    uint64_t interval_usec;     /* the interval it covers */
 };
 
 /* A limiter for keys 0..NKEYS-1: at most BURST entries per key per INTERVAL_USEC (BURST 0:

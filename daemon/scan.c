@@ -26,6 +26,7 @@ struct walk {
     int root_fd;
     dev_t dev; /* the site's filesystem */
     scan_visit_fn visit;
+    scan_opened_fn opened;
     void *ctx;
     struct scan_stats *stats;
     char *path; /* relpath of the current entry */
@@ -105,8 +106,9 @@ static void count_error(struct walk *w, int err, const char *what)
     log_warn_errno(err, "scan: cannot %s %s", what, *w->path ? w->path : ".");
 }
 
-/* Open directory NAME under DIRFD, checking it is still the directory we stat'ed as ST.
- * Pushes a frame for it. Returns 0, or -1 when skipped (counted). */
+/* Open directory NAME under DIRFD, checking it is still the directory we stat'ed as ST, and
+ * hand it to the opened hook. Pushes a frame for it. Returns 0, -1 when skipped (counted or
+ * refused by the hook), or -2 with errno ECANCELED when the hook stopped the walk. */
 static int push_dir(struct walk *w, int dirfd, const char *name, const struct stat *st)
 {
     int fd = openat(dirfd, *name ? name : ".", OPEN_DIR_FLAGS);
@@ -122,6 +124,14 @@ static int push_dir(struct walk *w, int dirfd, const char *name, const struct st
         close(fd);
         w->stats->vanished++;
         return -1;
+    }
+    if (w->opened) {
+        enum scan_verdict v = w->opened(w->ctx, w->path, fd);
+        if (v != SCAN_CONTINUE) {
+            close(fd);
+            errno = ECANCELED;
+            return v == SCAN_STOP ? -2 : -1;
+        }
     }
     if (w->depth == w->stack_cap) {
         size_t cap = w->stack_cap ? w->stack_cap * 2 : 64;
@@ -194,8 +204,8 @@ static int walk_stack(struct walk *w)
             errno = ECANCELED;
             return -1;
         }
-        if (is_dir && v == SCAN_CONTINUE)
-            push_dir(w, dfd, name, &st);
+        if (is_dir && v == SCAN_CONTINUE && push_dir(w, dfd, name, &st) == -2)
+            return -1;
     }
     return 0;
 }
@@ -273,8 +283,14 @@ fail:;
 int scan_tree(int root_fd, const char *subpath, scan_visit_fn visit, void *ctx,
               struct scan_stats *stats)
 {
+    return scan_walk(root_fd, subpath, visit, NULL, ctx, stats);
+}
+
+int scan_walk(int root_fd, const char *subpath, scan_visit_fn visit, scan_opened_fn opened,
+              void *ctx, struct scan_stats *stats)
+{
     struct scan_stats dummy;
-    struct walk w = {.root_fd = root_fd, .visit = visit, .ctx = ctx};
+    struct walk w = {.root_fd = root_fd, .visit = visit, .opened = opened, .ctx = ctx};
     w.stats = stats ? stats : &dummy;
     memset(w.stats, 0, sizeof(*w.stats));
     uint64_t t0 = now_usec();
@@ -310,8 +326,13 @@ int scan_tree(int root_fd, const char *subpath, scan_visit_fn visit, void *ctx,
         goto out;
     }
     rc = 0;
-    if (is_dir && v == SCAN_CONTINUE && push_dir(&w, parent, last, &st) == 0)
-        rc = walk_stack(&w);
+    if (is_dir && v == SCAN_CONTINUE) {
+        int pushed = push_dir(&w, parent, last, &st);
+        if (pushed == 0)
+            rc = walk_stack(&w);
+        else if (pushed == -2)
+            rc = -1;
+    }
 out:
     e = errno;
     while (w.depth)

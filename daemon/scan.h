@@ -44,4 +44,14 @@ struct scan_stats {
 int scan_tree(int root_fd, const char *subpath, scan_visit_fn visit, void *ctx,
               struct scan_stats *stats);
 
+/* Called for each directory the walk descends into, once it is open (FD, verified to be the
+ * directory that was visited, on the site's mount) and before its entries are read: a watch
+ * added on FD here sees everything the walk would miss. FD stays owned by the walk. Returning
+ * SCAN_SKIP leaves the directory unread; SCAN_STOP abandons the walk. */
+typedef enum scan_verdict (*scan_opened_fn)(void *ctx, const char *relpath, int fd);
+
+/* scan_tree with an OPENED hook (may be NULL). */
+int scan_walk(int root_fd, const char *subpath, scan_visit_fn visit, scan_opened_fn opened,
+              void *ctx, struct scan_stats *stats);
+
 #endif

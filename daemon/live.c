@@ -1,0 +1,935 @@
+/* live: the watchdog's event loop and the glue between inotify (watch), the policy, the
+ * open findings (ftable), the journal rate limit (ratelimit) and systemd (notify).
+ *
+ * Races: a directory's watch is added on the very descriptor the crawl then reads (scan's
+ * opened hook), so an entry created in it is either read by the crawl or reported by an
+ * event, or both (the findings table makes repeats harmless). Every event that may change a
+ * path's state makes us look at the disk again; events carry no state of their own. */
+#include "live.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "account.h"
+#include "audit.h"
+#include "ftable.h"
+#include "log.h"
+#include "notify.h"
+#include "parse.h"
+#include "policy.h"
+#include "ratelimit.h"
+#include "scan.h"
+#include "watch.h"
+
+/* Overflow rescans: the first waits OVERFLOW_DELAY_MIN, each further overflow within
+ * OVERFLOW_QUIET of the last doubles the wait up to OVERFLOW_DELAY_MAX. */
+#define OVERFLOW_DELAY_MIN 0.2
+#define OVERFLOW_DELAY_MAX 300.0
+#define OVERFLOW_QUIET     600.0
+/* How often to look for a vanished site root. */
+#define ROOT_POLL 1.0
+/* Progress during long crawls: STATUS= and EXTEND_TIMEOUT_USEC= at most this often. */
+#define PROGRESS_EVERY_USEC 1000000ULL
+#define EXTEND_BY_USEC      (60ULL * 1000000)
+/* A MOVED_FROM not paired in the same read is kept this long for its MOVED_TO. */
+#define MOVE_PAIR_READS 2
+
+/* Rate limit keys: one per (finding or resolved) x kind. */
+#define RL_KEY(opened, kind) ((opened) ? 0u : (unsigned)FINDING_KIND_COUNT) + (unsigned)(kind)
+#define RL_NKEYS             (2u * FINDING_KIND_COUNT)
+
+struct pending_move {
+    uint32_t cookie;
+    bool is_dir;
+    int from_wd;
+    char *from_name;
+    char *from_path; /* relative */
+};
+
+struct live {
+    struct ev_loop *loop;
+    struct config *cfg;
+    const char *config_path;
+    int root_fd; /* -1 while the site root is gone */
+    struct watch *watch;
+    struct ftable *table;
+    struct ratelimit *rl;
+    bool ready, stopping;
+
+    ev_io inotify_io;
+    ev_signal sigterm, sigint, sighup;
+    ev_timer rescan_timer, degraded_timer, overflow_timer, flush_timer, watchdog_timer, root_timer;
+
+    /* degraded mode: top-most directories left without a watch (ENOSPC) */
+    char **unwatched;
+    size_t nunwatched, unwatched_cap;
+    uint64_t unwatched_dirs; /* directories below them, as counted by the last crawl */
+    bool degraded;
+
+    /* overflow */
+    uint64_t overflows;
+    double overflow_delay, last_overflow;
+
+    /* moves seen in the current read batch */
+    struct pending_move *moves;
+    size_t nmoves, moves_cap;
+
+    /* figures of the last full crawl */
+    uint64_t crawl_usec, crawl_dirs, crawl_files;
+    uint64_t full_scans;
+};
+
+/* ---- time ------------------------------------------------------------------------------ */
+
+static uint64_t mono_usec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* ---- paths ----------------------------------------------------------------------------- */
+
+/* DIR + "/" + NAME (or NAME when DIR is "") into BUF. Returns 0 or -1 (ENAMETOOLONG). */
+static int join(char *buf, size_t len, const char *dir, const char *name)
+{
+    int n = snprintf(buf, len, "%s%s%s", dir, *dir ? "/" : "", name);
+    return n < 0 || (size_t)n >= len ? (errno = ENAMETOOLONG, -1) : 0;
+}
+
+/* The directory part of RELPATH into BUF ("" for top-level entries). Returns BUF. */
+static const char *dir_of(const char *relpath, char *buf, size_t len)
+{
+    const char *slash = strrchr(relpath, '/');
+    size_t n = slash ? (size_t)(slash - relpath) : 0;
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, relpath, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* The watch node of directory RELPATH, walking from the root; NULL when not watched. */
+static struct watch_dir *node_for_path(struct live *l, const char *relpath)
+{
+    struct watch_dir *d = watch_root(l->watch);
+    char comp[NAME_MAX + 1];
+    const char *p = relpath;
+    while (d && *p) {
+        const char *e = strchrnul(p, '/');
+        size_t n = (size_t)(e - p);
+        if (n > NAME_MAX)
+            return NULL;
+        memcpy(comp, p, n);
+        comp[n] = '\0';
+        d = watch_child(l->watch, d, comp);
+        p = *e ? e + 1 : e;
+    }
+    return d;
+}
+
+/* ---- logging findings ------------------------------------------------------------------ */
+
+/* ftable callback: log an opened or closed finding unless its kind is over the rate. */
+static void on_table_change(void *ctx, enum ftable_change change, const char *relpath,
+                            const struct finding *f)
+{
+    struct live *l = ctx;
+    char dir[PATH_MAX], abs[PATH_MAX + 256];
+    bool opened = change == FTABLE_OPENED;
+    if (!ratelimit_allow(l->rl, RL_KEY(opened, f->kind), dir_of(relpath, dir, sizeof(dir)),
+                         mono_usec()))
+        return;
+    struct finding copy = *f;
+    copy.path = audit_abspath(l->cfg, relpath, abs, sizeof(abs));
+    if (!copy.path)
+        copy.path = relpath;
+    log_finding(opened ? LOG_EVENT_FINDING : LOG_EVENT_RESOLVED, &copy);
+}
+
+/* ratelimit callback: one `suppressed` summary per kind and interval. */
+static void on_summary(void *ctx, const struct ratelimit_summary *s)
+{
+    struct live *l = ctx;
+    bool opened = s->key < FINDING_KIND_COUNT;
+    const char *kind = finding_kind_name(s->key % FINDING_KIND_COUNT);
+    char where[2048] = "", count[32], top[PATH_MAX + 256] = "", dur[PARSE_DURATION_BUFSZ];
+    size_t pos = 0;
+    for (size_t i = 0; i < s->ndirs && pos < sizeof(where); i++) {
+        int n = snprintf(where + pos, sizeof(where) - pos, "%s%" PRIu64 " in %s", i ? ", " : "",
+                         s->dirs[i].count, *s->dirs[i].dir ? s->dirs[i].dir : ".");
+        if (n < 0)
+            break;
+        pos += (size_t)n;
+    }
+    if (s->elsewhere && pos < sizeof(where))
+        snprintf(where + pos, sizeof(where) - pos, "%s%" PRIu64 " elsewhere", pos ? ", " : "",
+                 s->elsewhere);
+    if (s->ndirs)
+        audit_abspath(l->cfg, s->dirs[0].dir, top, sizeof(top));
+    snprintf(count, sizeof(count), "%" PRIu64, s->suppressed);
+    struct log_field fields[] = {
+        {"FINDING", kind},
+        {"SUPPRESSED_EVENT", opened ? "finding" : "resolved"},
+        {"COUNT", count},
+        {"PATH", top},
+    };
+    log_event(LOG_EVENT_SUPPRESSED, opened ? LOG_WARNING : LOG_INFO, fields, 4,
+              "%" PRIu64 " more %s %s not logged in the last %s (rate limit; %s): %s",
+              s->suppressed, kind, opened ? "findings" : "resolutions",
+              parse_format_duration(s->interval_usec, dur, sizeof(dur)),
+              opened ? "all are tracked, see permwatchctl findings" : "all are closed", where);
+}
+
+/* ---- crawling -------------------------------------------------------------------------- */
+
+struct chain {
+    size_t len; /* of the directory's relpath */
+    struct watch_dir *node;
+};
+
+struct crawl {
+    struct live *l;
+    bool descend;     /* false: evaluate the first entry only */
+    bool add_watches; /* false while the site root is not watched */
+    bool progress;    /* send STATUS= while it runs (startup, full rescans) */
+    struct chain *chain;
+    size_t depth, cap;
+    uint64_t entries, dirs, files, unwatched_dirs, next_check, last_progress;
+    bool first;
+};
+
+/* Remember RELPATH as the top of an unwatched subtree (ENOSPC). */
+static void unwatched_add(struct live *l, const char *relpath)
+{
+    for (size_t i = 0; i < l->nunwatched; i++)
+        if (strcmp(l->unwatched[i], relpath) == 0)
+            return;
+    if (l->nunwatched == l->unwatched_cap) {
+        size_t cap = l->unwatched_cap ? l->unwatched_cap * 2 : 16;
+        char **p = realloc(l->unwatched, cap * sizeof(*p));
+        if (!p)
+            return; /* the periodic full rescan still covers it */
+        l->unwatched = p;
+        l->unwatched_cap = cap;
+    }
+    char *s = strdup(relpath);
+    if (s)
+        l->unwatched[l->nunwatched++] = s;
+}
+
+/* Forget unwatched tops at or below RELPATH. */
+static void unwatched_drop_below(struct live *l, const char *relpath)
+{
+    size_t n = strlen(relpath);
+    for (size_t i = 0; i < l->nunwatched;) {
+        const char *u = l->unwatched[i];
+        if (!n || (strncmp(u, relpath, n) == 0 && (u[n] == '\0' || u[n] == '/'))) {
+            free(l->unwatched[i]);
+            l->unwatched[i] = l->unwatched[--l->nunwatched];
+        } else {
+            i++;
+        }
+    }
+}
+
+/* Report progress of a long crawl to systemd (and keep the watchdog fed). */
+static void crawl_progress(struct crawl *cr)
+{
+    uint64_t now = mono_usec();
+    if (now - cr->last_progress < PROGRESS_EVERY_USEC)
+        return;
+    cr->last_progress = now;
+    notify_status("%s: %" PRIu64 " entries, %zu directories watched",
+                  cr->l->ready ? "rescanning" : "crawling", cr->entries, watch_count(cr->l->watch));
+    if (!cr->l->ready)
+        notify_extend_timeout(EXTEND_BY_USEC);
+    if (notify_watchdog_usec())
+        notify_watchdog();
+}
+
+/* scan visitor: evaluate one entry and record its findings. */
+static enum scan_verdict crawl_visit(void *ctx, const struct scan_entry *e)
+{
+    struct crawl *cr = ctx;
+    struct live *l = cr->l;
+    bool is_dir = S_ISDIR(e->st->st_mode);
+    bool top = cr->first;
+    cr->first = false;
+    cr->entries++;
+    if (is_dir)
+        cr->dirs++;
+    else
+        cr->files++;
+    if (cr->progress && cr->entries >= cr->next_check) {
+        cr->next_check = cr->entries + 4096;
+        crawl_progress(cr);
+    }
+    const struct rule *r = policy_match(l->cfg, e->relpath);
+    if (r && r->ignore) {
+        ftable_forget_subtree(l->table, e->relpath);
+        return SCAN_SKIP;
+    }
+    struct finding f[FINDING_KIND_COUNT];
+    size_t n = policy_evaluate(r, &l->cfg->web, e->st, f);
+    for (size_t i = 0; i < n; i++) {
+        f[i].owner = account_user_name(f[i].uid);
+        f[i].group = account_group_name(f[i].gid);
+    }
+    if (ftable_update(l->table, e->relpath, f, n) < 0)
+        log_warn_errno(errno, "cannot record the findings of %s", e->relpath);
+    if (top && !cr->descend)
+        return SCAN_SKIP;
+    return SCAN_CONTINUE;
+}
+
+/* scan opened hook: watch the directory the walk is about to read. */
+static enum scan_verdict crawl_opened(void *ctx, const char *relpath, int fd)
+{
+    struct crawl *cr = ctx;
+    struct live *l = cr->l;
+    size_t len = strlen(relpath);
+    if (!cr->add_watches)
+        return SCAN_CONTINUE;
+    /* parent: the deepest chain entry that is a proper prefix (walks are depth-first) */
+    const char *slash = strrchr(relpath, '/');
+    size_t plen = slash ? (size_t)(slash - relpath) : 0;
+    while (cr->depth && cr->chain[cr->depth - 1].len > plen)
+        cr->depth--;
+    struct watch_dir *parent = NULL, *node = NULL;
+    bool have_parent = false;
+    if (!len) {
+        have_parent = true; /* the root */
+    } else if (cr->depth && cr->chain[cr->depth - 1].len == plen) {
+        parent = cr->chain[cr->depth - 1].node;
+        have_parent = parent != NULL;
+    } else {
+        char pbuf[PATH_MAX];
+        if (plen < sizeof(pbuf)) {
+            memcpy(pbuf, relpath, plen);
+            pbuf[plen] = '\0';
+            parent = node_for_path(l, pbuf);
+            have_parent = parent != NULL;
+        }
+    }
+    if (have_parent) {
+        node = watch_add(l->watch, parent, len ? relpath + (slash ? plen + 1 : 0) : "", fd, NULL);
+        if (!node) {
+            if (errno == ENOSPC) {
+                if (!l->degraded)
+                    log_warn("inotify watch limit reached at %s: watching what is watched, "
+                             "rescanning the rest every %gs",
+                             *relpath ? relpath : ".", (double)l->cfg->degraded_rescan_usec / 1e6);
+                l->degraded = true;
+                unwatched_add(l, relpath);
+            } else if (errno != ENOENT) {
+                log_warn_errno(errno, "cannot watch %s", *relpath ? relpath : ".");
+            }
+        }
+    }
+    if (!node)
+        cr->unwatched_dirs++;
+    if (cr->depth == cr->cap) {
+        size_t cap = cr->cap ? cr->cap * 2 : 64;
+        struct chain *c = realloc(cr->chain, cap * sizeof(*c));
+        if (!c)
+            return SCAN_CONTINUE; /* parents are then found by path */
+        cr->chain = c;
+        cr->cap = cap;
+    }
+    cr->chain[cr->depth++] = (struct chain){len, node};
+    return SCAN_CONTINUE;
+}
+
+/* Crawl RELPATH (and below it when DESCEND), updating findings and watches. With SWEEP,
+ * findings at and below RELPATH that the crawl does not see again are closed, and watch
+ * nodes there that it does not visit are dropped. Returns 0, or -1 with errno when
+ * RELPATH cannot be reached (its findings are then closed: it is gone). */
+static int crawl(struct live *l, const char *relpath, bool descend, bool sweep, bool progress)
+{
+    if (l->root_fd < 0)
+        return errno = ENOENT, -1;
+    struct crawl cr = {.l = l,
+                       .descend = descend,
+                       .add_watches = watch_root(l->watch) != NULL || !*relpath,
+                       .progress = progress,
+                       .first = true,
+                       .next_check = 4096,
+                       .last_progress = mono_usec()};
+    if (sweep) {
+        ftable_sweep_begin(l->table, relpath);
+        watch_sweep_begin(l->watch);
+    }
+    struct scan_stats st;
+    int rc = scan_walk(l->root_fd, relpath, crawl_visit, descend ? crawl_opened : NULL, &cr, &st);
+    int e = errno;
+    if (rc < 0 && (e == ENOENT || e == ENOTDIR || e == ELOOP || e == EXDEV)) {
+        /* gone, or no longer something we may look into: nothing is open there */
+        ftable_forget_subtree(l->table, relpath);
+        if (sweep)
+            ftable_sweep_end(l->table);
+    } else if (sweep) {
+        ftable_sweep_end(l->table);
+        struct watch_dir *top = *relpath ? node_for_path(l, relpath) : NULL;
+        if (top || !*relpath)
+            watch_sweep_end(l->watch, top);
+    }
+    if (descend && !*relpath && rc == 0) {
+        l->crawl_usec = st.usec;
+        l->crawl_dirs = cr.dirs;
+        l->crawl_files = cr.files;
+        l->unwatched_dirs = cr.unwatched_dirs;
+    }
+    free(cr.chain);
+    errno = e;
+    return rc;
+}
+
+/* ---- status ---------------------------------------------------------------------------- */
+
+/* One line for STATUS= and the logs. */
+static const char *summary(struct live *l, char *buf, size_t len)
+{
+    snprintf(buf, len, "%zu directories watched, %zu open findings%s", watch_count(l->watch),
+             ftable_count(l->table), l->degraded ? ", degraded (inotify watch limit)" : "");
+    return buf;
+}
+
+/* Log the degraded event: what is unwatched and what to raise. */
+static void log_degraded(struct live *l)
+{
+    unsigned long limit = watch_limit();
+    uint64_t missing = l->unwatched_dirs;
+    /* room for what is missing plus a quarter more for growth */
+    unsigned long want = limit + (unsigned long)(missing + missing / 4 + 1024);
+    char reason[512], count[32];
+    snprintf(reason, sizeof(reason),
+             "inotify watch limit reached: %zu directories watched, %" PRIu64
+             " not; raise fs.inotify.max_user_watches from %lu to at least %lu "
+             "(sysctl -w fs.inotify.max_user_watches=%lu)",
+             watch_count(l->watch), missing, limit, want, want);
+    snprintf(count, sizeof(count), "%" PRIu64, missing);
+    struct log_field fields[] = {{"REASON", reason}, {"COUNT", count}};
+    log_event(LOG_EVENT_DEGRADED, LOG_WARNING, fields, 2,
+              "degraded: %s; the %zu unwatched subtrees are rescanned every %gs", reason,
+              l->nunwatched, (double)l->cfg->degraded_rescan_usec / 1e6);
+}
+
+/* Start or stop the degraded rescan timer to match l->degraded. */
+static void degraded_timer_update(struct live *l)
+{
+    if (l->degraded && !ev_is_active(&l->degraded_timer)) {
+        double every = (double)l->cfg->degraded_rescan_usec / 1e6;
+        ev_timer_set(&l->degraded_timer, every, every);
+        ev_timer_start(l->loop, &l->degraded_timer);
+    } else if (!l->degraded && ev_is_active(&l->degraded_timer)) {
+        ev_timer_stop(l->loop, &l->degraded_timer);
+    }
+}
+
+/* A full crawl of the site with sweeps: the table and the watches match the disk after. */
+static void full_rescan(struct live *l, const char *why)
+{
+    unwatched_drop_below(l, "");
+    l->degraded = false;
+    uint64_t t0 = mono_usec();
+    if (crawl(l, "", true, true, true) < 0) {
+        log_warn_errno(errno, "full rescan (%s) failed", why);
+        return;
+    }
+    l->full_scans++;
+    char buf[256];
+    log_info("full rescan (%s) in %.2fs: %" PRIu64 " directories, %" PRIu64 " files; %s", why,
+             (double)(mono_usec() - t0) / 1e6, l->crawl_dirs, l->crawl_files,
+             summary(l, buf, sizeof(buf)));
+    if (l->degraded)
+        log_degraded(l);
+    degraded_timer_update(l);
+    if (l->ready)
+        notify_status("%s", summary(l, buf, sizeof(buf)));
+}
+
+/* ---- site root ------------------------------------------------------------------------- */
+
+/* Open the site root. Returns 0, or -1 with errno. */
+static int root_open(struct live *l)
+{
+    int fd = open(l->cfg->site_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    l->root_fd = fd;
+    return 0;
+}
+
+/* The site root was deleted, renamed or replaced: drop its watches, wait for it. */
+static void root_gone(struct live *l)
+{
+    if (l->root_fd < 0)
+        return;
+    close(l->root_fd);
+    l->root_fd = -1;
+    struct watch_dir *root = watch_root(l->watch);
+    if (root)
+        watch_remove(l->watch, root);
+    unwatched_drop_below(l, "");
+    l->degraded = false;
+    degraded_timer_update(l);
+    log_warn("site root %s is gone (deleted, renamed or replaced); its %zu open findings stay "
+             "open until it is back; checking every %gs",
+             l->cfg->site_root, ftable_count(l->table), ROOT_POLL);
+    notify_status("waiting for the site root %s to come back", l->cfg->site_root);
+    ev_timer_set(&l->root_timer, ROOT_POLL, ROOT_POLL);
+    ev_timer_start(l->loop, &l->root_timer);
+}
+
+static void on_root_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct live *l = t->data;
+    if (root_open(l) < 0)
+        return;
+    ev_timer_stop(loop, t);
+    log_info("site root %s is back: crawling it", l->cfg->site_root);
+    full_rescan(l, "site root back");
+}
+
+/* ---- inotify events -------------------------------------------------------------------- */
+
+/* Something appeared at RELPATH (created or moved in) inside watched directory D. */
+static void arrived(struct live *l, struct watch_dir *d, const char *name, const char *relpath,
+                    bool is_dir)
+{
+    if (is_dir && watch_child(l->watch, d, name)) {
+        /* a crawl already watched and read it: only the directory itself is news */
+        crawl(l, relpath, false, false, false);
+        return;
+    }
+    crawl(l, relpath, is_dir, is_dir, false);
+}
+
+/* Something left RELPATH (deleted or moved out); CHILD is its watch node, if any. */
+static void departed(struct live *l, struct watch_dir *child, const char *relpath, bool is_dir)
+{
+    if (is_dir) {
+        if (child)
+            watch_remove(l->watch, child);
+        unwatched_drop_below(l, relpath);
+        ftable_forget_subtree(l->table, relpath);
+    } else {
+        ftable_forget_path(l->table, relpath);
+    }
+}
+
+static void moves_clear(struct live *l)
+{
+    for (size_t i = 0; i < l->nmoves; i++) {
+        free(l->moves[i].from_name);
+        free(l->moves[i].from_path);
+    }
+    l->nmoves = 0;
+}
+
+/* Resolve the MOVED_FROMs that found no MOVED_TO: they left the watched tree. */
+static void moves_settle(struct live *l)
+{
+    for (size_t i = 0; i < l->nmoves; i++) {
+        struct pending_move *m = &l->moves[i];
+        struct watch_dir *from = watch_lookup(l->watch, m->from_wd);
+        struct watch_dir *child = from ? watch_child(l->watch, from, m->from_name) : NULL;
+        departed(l, child, m->from_path, m->is_dir);
+    }
+    moves_clear(l);
+}
+
+static void move_from(struct live *l, const struct inotify_event *ev, const char *relpath)
+{
+    if (l->nmoves == l->moves_cap) {
+        size_t cap = l->moves_cap ? l->moves_cap * 2 : 16;
+        struct pending_move *p = realloc(l->moves, cap * sizeof(*p));
+        if (!p) {
+            departed(l, NULL, relpath, ev->mask & IN_ISDIR);
+            return;
+        }
+        l->moves = p;
+        l->moves_cap = cap;
+    }
+    struct pending_move m = {ev->cookie, (ev->mask & IN_ISDIR) != 0, ev->wd, strdup(ev->name),
+                             strdup(relpath)};
+    if (!m.from_name || !m.from_path) {
+        free(m.from_name);
+        free(m.from_path);
+        departed(l, NULL, relpath, m.is_dir);
+        return;
+    }
+    l->moves[l->nmoves++] = m;
+}
+
+/* A MOVED_TO into directory D: the end of a rename inside the tree, or an arrival. */
+static void move_to(struct live *l, struct watch_dir *d, const struct inotify_event *ev,
+                    const char *relpath)
+{
+    bool is_dir = ev->mask & IN_ISDIR;
+    for (size_t i = 0; i < l->nmoves; i++) {
+        struct pending_move *m = &l->moves[i];
+        if (m->cookie != ev->cookie)
+            continue;
+        struct watch_dir *from = watch_lookup(l->watch, m->from_wd);
+        struct watch_dir *child = from ? watch_child(l->watch, from, m->from_name) : NULL;
+        /* the old paths are gone: their findings close; the new ones are looked at afresh */
+        if (is_dir) {
+            unwatched_drop_below(l, m->from_path);
+            ftable_forget_subtree(l->table, m->from_path);
+            if (child)
+                watch_move(l->watch, child, d, ev->name);
+        } else {
+            ftable_forget_path(l->table, m->from_path);
+        }
+        free(m->from_name);
+        free(m->from_path);
+        l->moves[i] = l->moves[--l->nmoves];
+        crawl(l, relpath, is_dir, is_dir, false);
+        return;
+    }
+    arrived(l, d, ev->name, relpath, is_dir);
+}
+
+static void overflow(struct live *l)
+{
+    l->overflows++;
+    double now = ev_now(l->loop);
+    if (l->overflow_delay == 0 || now - l->last_overflow > OVERFLOW_QUIET)
+        l->overflow_delay = OVERFLOW_DELAY_MIN;
+    else if (!ev_is_active(&l->overflow_timer))
+        l->overflow_delay =
+            l->overflow_delay * 2 > OVERFLOW_DELAY_MAX ? OVERFLOW_DELAY_MAX : l->overflow_delay * 2;
+    l->last_overflow = now;
+    if (ev_is_active(&l->overflow_timer))
+        return; /* a rescan is already due: it will see this too */
+    char count[32];
+    snprintf(count, sizeof(count), "%" PRIu64, l->overflows);
+    struct log_field fields[] = {{"COUNT", count}};
+    log_event(LOG_EVENT_OVERFLOW, LOG_WARNING, fields, 1,
+              "inotify queue overflow (#%" PRIu64 "): events were lost; full rescan in %.1fs",
+              l->overflows, l->overflow_delay);
+    ev_timer_set(&l->overflow_timer, l->overflow_delay, 0);
+    ev_timer_start(l->loop, &l->overflow_timer);
+}
+
+static void on_overflow_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    full_rescan(t->data, "after inotify queue overflow");
+}
+
+/* Handle one event. */
+static void handle_event(struct live *l, const struct inotify_event *ev)
+{
+    if (ev->mask & IN_Q_OVERFLOW) {
+        overflow(l);
+        return;
+    }
+    struct watch_dir *d = watch_lookup(l->watch, ev->wd);
+    if (!d)
+        return;
+    char dpath[PATH_MAX], path[PATH_MAX];
+    if (watch_path(d, dpath, sizeof(dpath)) == (size_t)-1)
+        return;
+    if (ev->mask & IN_IGNORED) {
+        if (d == watch_root(l->watch)) {
+            root_gone(l);
+        } else {
+            watch_forget(l->watch, d);
+        }
+        return;
+    }
+    if (!ev->len) { /* about the watched directory itself */
+        if ((ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) && d == watch_root(l->watch))
+            root_gone(l);
+        else if (ev->mask & IN_ATTRIB)
+            crawl(l, dpath, false, false, false);
+        return;
+    }
+    if (join(path, sizeof(path), dpath, ev->name) < 0)
+        return;
+    bool is_dir = ev->mask & IN_ISDIR;
+    if (ev->mask & IN_MOVED_FROM)
+        move_from(l, ev, path);
+    else if (ev->mask & IN_MOVED_TO)
+        move_to(l, d, ev, path);
+    else if (ev->mask & IN_CREATE)
+        arrived(l, d, ev->name, path, is_dir);
+    else if (ev->mask & IN_DELETE)
+        departed(l, is_dir ? watch_child(l->watch, d, ev->name) : NULL, path, is_dir);
+    else if (ev->mask & (IN_ATTRIB | IN_CLOSE_WRITE))
+        crawl(l, path, false, false, false);
+}
+
+static void on_inotify(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct live *l = io->data;
+    _Alignas(struct inotify_event) char buf[64 * 1024];
+    for (;;) {
+        ssize_t n = read(watch_fd(l->watch), buf, sizeof(buf));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                log_warn_errno(errno, "reading inotify events");
+            break;
+        }
+        if (n == 0)
+            break;
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            handle_event(l, ev);
+            p += sizeof(*ev) + ev->len;
+        }
+    }
+    /* the queue is empty: a MOVED_FROM still unpaired moved out of the tree */
+    moves_settle(l);
+}
+
+/* ---- timers and signals ---------------------------------------------------------------- */
+
+static void on_rescan_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    full_rescan(t->data, "periodic");
+}
+
+/* Degraded mode: crawl each unwatched subtree again, trying to watch it. */
+static void on_degraded_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct live *l = t->data;
+    size_t n = l->nunwatched;
+    char **tops = l->unwatched;
+    l->unwatched = NULL;
+    l->nunwatched = l->unwatched_cap = 0;
+    l->degraded = false;
+    for (size_t i = 0; i < n; i++) {
+        crawl(l, tops[i], true, true, false);
+        free(tops[i]);
+    }
+    free(tops);
+    if (!l->degraded) {
+        char buf[256];
+        log_info("inotify watches available again: every directory is watched (%s)",
+                 summary(l, buf, sizeof(buf)));
+        notify_status("%s", summary(l, buf, sizeof(buf)));
+    }
+    degraded_timer_update(l);
+}
+
+static void on_flush_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct live *l = t->data;
+    ratelimit_flush(l->rl, mono_usec(), false, on_summary, l);
+    uint64_t untracked = ftable_take_untracked(l->table);
+    if (untracked) {
+        char count[32];
+        snprintf(count, sizeof(count), "%" PRIu64, untracked);
+        struct log_field fields[] = {{"COUNT", count}};
+        log_event(LOG_EVENT_SUPPRESSED, LOG_WARNING, fields, 1,
+                  "%" PRIu64 " findings not tracked: the findings table is full (max_findings = "
+                  "%zu); fix what is open or raise max_findings",
+                  untracked, l->cfg->max_findings);
+    }
+}
+
+static void on_watchdog_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    notify_watchdog();
+}
+
+static void on_stop(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    struct live *l = s->data;
+    l->stopping = true;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* Arm the periodic rescan timer for the current config. */
+static void rescan_timer_update(struct live *l)
+{
+    ev_timer_stop(l->loop, &l->rescan_timer);
+    if (l->cfg->rescan_interval_usec) {
+        double every = (double)l->cfg->rescan_interval_usec / 1e6;
+        ev_timer_set(&l->rescan_timer, every, every);
+        ev_timer_start(l->loop, &l->rescan_timer);
+    }
+    ev_timer_stop(l->loop, &l->flush_timer);
+    double every = (double)l->cfg->log_interval_usec / 1e6;
+    ev_timer_set(&l->flush_timer, every, every);
+    ev_timer_start(l->loop, &l->flush_timer);
+}
+
+static void on_reload(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    struct live *l = s->data;
+    char buf[1024];
+    notify_reloading();
+    struct config *nc;
+    struct config_error err;
+    if (config_load_file(l->config_path, &nc, &err) < 0) {
+        config_error_format(&err, buf, sizeof(buf));
+        struct log_field fields[] = {{"REASON", buf}, {"PATH", l->config_path}};
+        log_event(LOG_EVENT_CONFIG_ERROR, LOG_ERR, fields, 2,
+                  "reload refused, keeping the running policy: %s", buf);
+        notify_ready("%s (reload refused: %s)", summary(l, buf, sizeof(buf)), err.message);
+        return;
+    }
+    struct ratelimit *rl = ratelimit_new(RL_NKEYS, nc->log_burst, nc->log_interval_usec);
+    if (!rl) {
+        config_free(nc);
+        log_error("reload refused: out of memory");
+        notify_ready("%s", summary(l, buf, sizeof(buf)));
+        return;
+    }
+    bool moved = strcmp(nc->site_root, l->cfg->site_root) != 0;
+    if (nc->max_findings != l->cfg->max_findings)
+        log_warn("max_findings changes at the next restart (still %zu)", l->cfg->max_findings);
+    ratelimit_flush(l->rl, mono_usec(), true, on_summary, l);
+    ratelimit_free(l->rl);
+    l->rl = rl;
+    if (moved) {
+        /* another site: nothing of the old one stays open or watched */
+        if (l->root_fd >= 0)
+            close(l->root_fd);
+        l->root_fd = -1;
+        if (watch_root(l->watch))
+            watch_remove(l->watch, watch_root(l->watch));
+        ftable_forget_subtree(l->table, "");
+        ev_timer_stop(loop, &l->root_timer);
+    }
+    config_free(l->cfg);
+    l->cfg = nc;
+    account_cache_clear();
+    rescan_timer_update(l);
+    struct log_field fields[] = {{"PATH", l->config_path}};
+    log_event(LOG_EVENT_RELOADED, LOG_INFO, fields, 1, "reloaded %s: %zu rules, site %s",
+              l->config_path, nc->nrules, nc->site_root);
+    if (l->root_fd < 0 && root_open(l) < 0) {
+        root_gone(l);
+        ev_timer_set(&l->root_timer, ROOT_POLL, ROOT_POLL);
+        ev_timer_start(loop, &l->root_timer);
+    } else {
+        full_rescan(l, "reload");
+    }
+    notify_ready("%s", summary(l, buf, sizeof(buf)));
+}
+
+/* ---- setup ----------------------------------------------------------------------------- */
+
+struct live *live_new(struct config *c, const char *config_path)
+{
+    struct live *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->cfg = c;
+    l->config_path = config_path;
+    l->root_fd = -1;
+    l->loop = ev_default_loop(EVFLAG_NOENV | EVFLAG_SIGNALFD);
+    l->watch = l->loop ? watch_new() : NULL;
+    l->table = l->watch ? ftable_new(c->max_findings, on_table_change, l) : NULL;
+    l->rl = l->table ? ratelimit_new(RL_NKEYS, c->log_burst, c->log_interval_usec) : NULL;
+    if (!l->rl) {
+        int e = l->loop ? errno : ENOMEM;
+        ftable_free(l->table);
+        watch_free(l->watch);
+        free(l);
+        errno = e;
+        return NULL;
+    }
+    ev_io_init(&l->inotify_io, on_inotify, watch_fd(l->watch), EV_READ);
+    ev_signal_init(&l->sigterm, on_stop, SIGTERM);
+    ev_signal_init(&l->sigint, on_stop, SIGINT);
+    ev_signal_init(&l->sighup, on_reload, SIGHUP);
+    ev_init(&l->rescan_timer, on_rescan_timer);
+    ev_init(&l->degraded_timer, on_degraded_timer);
+    ev_init(&l->overflow_timer, on_overflow_timer);
+    ev_init(&l->flush_timer, on_flush_timer);
+    ev_init(&l->watchdog_timer, on_watchdog_timer);
+    ev_init(&l->root_timer, on_root_timer);
+    ev_watcher *all[] = {
+        (ev_watcher *)&l->inotify_io,     (ev_watcher *)&l->sigterm,
+        (ev_watcher *)&l->sigint,         (ev_watcher *)&l->sighup,
+        (ev_watcher *)&l->rescan_timer,   (ev_watcher *)&l->degraded_timer,
+        (ev_watcher *)&l->overflow_timer, (ev_watcher *)&l->flush_timer,
+        (ev_watcher *)&l->watchdog_timer, (ev_watcher *)&l->root_timer,
+    };
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        all[i]->data = l;
+    return l;
+}
+
+int live_run(struct live *l)
+{
+    char buf[256];
+    /* signals first: a SIGTERM during a long crawl is handled as soon as the loop runs */
+    ev_signal_start(l->loop, &l->sigterm);
+    ev_signal_start(l->loop, &l->sigint);
+    ev_signal_start(l->loop, &l->sighup);
+    if (root_open(l) < 0) {
+        log_error("cannot open the site root %s: %s", l->cfg->site_root, strerror(errno));
+        return 2;
+    }
+    ev_io_start(l->loop, &l->inotify_io);
+    notify_status("crawling %s", l->cfg->site_root);
+    uint64_t t0 = mono_usec();
+    full_rescan(l, "startup");
+    l->ready = true;
+    uint64_t wd = notify_watchdog_usec();
+    if (wd) {
+        double every = (double)wd / 2e6;
+        ev_timer_set(&l->watchdog_timer, every, every);
+        ev_timer_start(l->loop, &l->watchdog_timer);
+    }
+    rescan_timer_update(l);
+    unsigned long limit = watch_limit();
+    if (!l->degraded && limit && watch_count(l->watch) > limit / 10 * 8)
+        log_warn("%zu of %lu inotify watches in use: raise fs.inotify.max_user_watches before "
+                 "the site grows",
+                 watch_count(l->watch), limit);
+    char fields_dirs[32];
+    snprintf(fields_dirs, sizeof(fields_dirs), "%zu", watch_count(l->watch));
+    struct log_field fields[] = {{"PATH", l->cfg->site_root}, {"WATCHED_DIRS", fields_dirs}};
+    log_event(LOG_EVENT_STARTED, LOG_INFO, fields, 2,
+              "watching %s: %" PRIu64 " directories, %" PRIu64 " files crawled in %.2fs; %s",
+              l->cfg->site_root, l->crawl_dirs, l->crawl_files, (double)(mono_usec() - t0) / 1e6,
+              summary(l, buf, sizeof(buf)));
+    notify_ready("%s", summary(l, buf, sizeof(buf)));
+
+    ev_run(l->loop, 0);
+
+    notify_stopping(summary(l, buf, sizeof(buf)));
+    ratelimit_flush(l->rl, mono_usec(), true, on_summary, l);
+    log_event(LOG_EVENT_STOPPING, LOG_INFO, NULL, 0, "stopping: %s", summary(l, buf, sizeof(buf)));
+    return 0;
+}
+
+void live_free(struct live *l)
+{
+    if (!l)
+        return;
+    moves_clear(l);
+    free(l->moves);
+    unwatched_drop_below(l, "");
+    free(l->unwatched);
+    if (l->root_fd >= 0)
+        close(l->root_fd);
+    /* closing findings at exit is not a resolution: free the table without callbacks */
+    ftable_free(l->table);
+    ratelimit_free(l->rl);
+    watch_free(l->watch);
+    config_free(l->cfg);
+    ev_loop_destroy(l->loop);
+    free(l);
+}
