@@ -9,7 +9,7 @@
 
 #include "account.h"
 #include "config.h"
-#include "live.h"
+#include "loop.h"
 #include "log.h"
 #include "oneshot.h"
 
@@ -137,12 +137,12 @@ int main(int argc, char **argv)
         struct scan_options so = {scan_path, json, (targets & LOG_TO_JOURNAL) != 0};
         rc = oneshot_scan(c, &so, stdout);
     } else {
-        struct live *l = live_new(c, config_path);
+        struct loop *l = loop_new(c, config_path);
         if (!l)
             fatal(2, "cannot set up the event loop and inotify: %s%s", strerror(errno),
                   errno == EMFILE ? " (raise fs.inotify.max_user_instances)" : "");
-        rc = live_run(l);
-        live_free(l);
+        rc = loop_run(l);
+        loop_free(l);
         c = NULL;
     }
     config_free(c);

@@ -1,11 +1,11 @@
-/* live: the watchdog's event loop and the glue between inotify (watch), the policy, the
+/* loop: the watchdog's event loop and the glue between inotify (watch), the policy, the
  * open findings (ftable), the journal rate limit (ratelimit) and systemd (notify).
  *
  * Races: a directory's watch is added on the very descriptor the crawl then reads (scan's
  * opened hook), so an entry created in it is either read by the crawl or reported by an
  * event, or both (the findings table makes repeats harmless). Every event that may change a
  * path's state makes us look at the disk again; events carry no state of their own. */
-#include "live.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,8 +57,8 @@ struct pending_move {
     char *from_path; /* relative */
 };
 
-struct live {
-    struct ev_loop *loop;
+struct loop {
+    struct ev_loop *ev;
     struct config *cfg;
     const char *config_path;
     int root_fd; /* -1 while the site root is gone */
@@ -121,7 +121,7 @@ static const char *dir_of(const char *relpath, char *buf, size_t len)
 }
 
 /* The watch node of directory RELPATH, walking from the root; NULL when not watched. */
-static struct watch_dir *node_for_path(struct live *l, const char *relpath)
+static struct watch_dir *node_for_path(struct loop *l, const char *relpath)
 {
     struct watch_dir *d = watch_root(l->watch);
     char comp[NAME_MAX + 1];
@@ -145,7 +145,7 @@ static struct watch_dir *node_for_path(struct live *l, const char *relpath)
 static void on_table_change(void *ctx, enum ftable_change change, const char *relpath,
                             const struct finding *f)
 {
-    struct live *l = ctx;
+    struct loop *l = ctx;
     char dir[PATH_MAX], abs[PATH_MAX + 256];
     bool opened = change == FTABLE_OPENED;
     if (!ratelimit_allow(l->rl, RL_KEY(opened, f->kind), dir_of(relpath, dir, sizeof(dir)),
@@ -161,7 +161,7 @@ static void on_table_change(void *ctx, enum ftable_change change, const char *re
 /* ratelimit callback: one `suppressed` summary per kind and interval. */
 static void on_summary(void *ctx, const struct ratelimit_summary *s)
 {
-    struct live *l = ctx;
+    struct loop *l = ctx;
     bool opened = s->key < FINDING_KIND_COUNT;
     const char *kind = finding_kind_name(s->key % FINDING_KIND_COUNT);
     char where[2048] = "", count[32], top[PATH_MAX + 256] = "", dur[PARSE_DURATION_BUFSZ];
@@ -200,7 +200,7 @@ struct chain {
 };
 
 struct crawl {
-    struct live *l;
+    struct loop *l;
     bool descend;     /* false: evaluate the first entry only */
     bool add_watches; /* false while the site root is not watched */
     bool progress;    /* send STATUS= while it runs (startup, full rescans) */
@@ -211,7 +211,7 @@ struct crawl {
 };
 
 /* Remember RELPATH as the top of an unwatched subtree (ENOSPC). */
-static void unwatched_add(struct live *l, const char *relpath)
+static void unwatched_add(struct loop *l, const char *relpath)
 {
     for (size_t i = 0; i < l->nunwatched; i++)
         if (strcmp(l->unwatched[i], relpath) == 0)
@@ -230,7 +230,7 @@ static void unwatched_add(struct live *l, const char *relpath)
 }
 
 /* Forget unwatched tops at or below RELPATH. */
-static void unwatched_drop_below(struct live *l, const char *relpath)
+static void unwatched_drop_below(struct loop *l, const char *relpath)
 {
     size_t n = strlen(relpath);
     for (size_t i = 0; i < l->nunwatched;) {
@@ -263,7 +263,7 @@ static void crawl_progress(struct crawl *cr)
 static enum scan_verdict crawl_visit(void *ctx, const struct scan_entry *e)
 {
     struct crawl *cr = ctx;
-    struct live *l = cr->l;
+    struct loop *l = cr->l;
     bool is_dir = S_ISDIR(e->st->st_mode);
     bool top = cr->first;
     cr->first = false;
@@ -298,7 +298,7 @@ static enum scan_verdict crawl_visit(void *ctx, const struct scan_entry *e)
 static enum scan_verdict crawl_opened(void *ctx, const char *relpath, int fd)
 {
     struct crawl *cr = ctx;
-    struct live *l = cr->l;
+    struct loop *l = cr->l;
     size_t len = strlen(relpath);
     if (!cr->add_watches)
         return SCAN_CONTINUE;
@@ -356,7 +356,7 @@ static enum scan_verdict crawl_opened(void *ctx, const char *relpath, int fd)
  * findings at and below RELPATH that the crawl does not see again are closed, and watch
  * nodes there that it does not visit are dropped. Returns 0, or -1 with errno when
  * RELPATH cannot be reached (its findings are then closed: it is gone). */
-static int crawl(struct live *l, const char *relpath, bool descend, bool sweep, bool progress)
+static int crawl(struct loop *l, const char *relpath, bool descend, bool sweep, bool progress)
 {
     if (l->root_fd < 0)
         return errno = ENOENT, -1;
@@ -399,7 +399,7 @@ static int crawl(struct live *l, const char *relpath, bool descend, bool sweep, 
 /* ---- status ---------------------------------------------------------------------------- */
 
 /* One line for STATUS= and the logs. */
-static const char *summary(struct live *l, char *buf, size_t len)
+static const char *summary(struct loop *l, char *buf, size_t len)
 {
     snprintf(buf, len, "%zu directories watched, %zu open findings%s", watch_count(l->watch),
              ftable_count(l->table), l->degraded ? ", degraded (inotify watch limit)" : "");
@@ -407,7 +407,7 @@ static const char *summary(struct live *l, char *buf, size_t len)
 }
 
 /* Log the degraded event: what is unwatched and what to raise. */
-static void log_degraded(struct live *l)
+static void log_degraded(struct loop *l)
 {
     unsigned long limit = watch_limit();
     uint64_t missing = l->unwatched_dirs;
@@ -427,19 +427,19 @@ static void log_degraded(struct live *l)
 }
 
 /* Start or stop the degraded rescan timer to match l->degraded. */
-static void degraded_timer_update(struct live *l)
+static void degraded_timer_update(struct loop *l)
 {
     if (l->degraded && !ev_is_active(&l->degraded_timer)) {
         double every = (double)l->cfg->degraded_rescan_usec / 1e6;
         ev_timer_set(&l->degraded_timer, every, every);
-        ev_timer_start(l->loop, &l->degraded_timer);
+        ev_timer_start(l->ev, &l->degraded_timer);
     } else if (!l->degraded && ev_is_active(&l->degraded_timer)) {
-        ev_timer_stop(l->loop, &l->degraded_timer);
+        ev_timer_stop(l->ev, &l->degraded_timer);
     }
 }
 
 /* A full crawl of the site with sweeps: the table and the watches match the disk after. */
-static void full_rescan(struct live *l, const char *why)
+static void full_rescan(struct loop *l, const char *why)
 {
     unwatched_drop_below(l, "");
     l->degraded = false;
@@ -463,7 +463,7 @@ static void full_rescan(struct live *l, const char *why)
 /* ---- site root ------------------------------------------------------------------------- */
 
 /* Open the site root. Returns 0, or -1 with errno. */
-static int root_open(struct live *l)
+static int root_open(struct loop *l)
 {
     int fd = open(l->cfg->site_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
@@ -473,7 +473,7 @@ static int root_open(struct live *l)
 }
 
 /* The site root was deleted, renamed or replaced: drop its watches, wait for it. */
-static void root_gone(struct live *l)
+static void root_gone(struct loop *l)
 {
     if (l->root_fd < 0)
         return;
@@ -490,12 +490,12 @@ static void root_gone(struct live *l)
              l->cfg->site_root, ftable_count(l->table), ROOT_POLL);
     notify_status("waiting for the site root %s to come back", l->cfg->site_root);
     ev_timer_set(&l->root_timer, ROOT_POLL, ROOT_POLL);
-    ev_timer_start(l->loop, &l->root_timer);
+    ev_timer_start(l->ev, &l->root_timer);
 }
 
 static void on_root_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
-    struct live *l = t->data;
+    struct loop *l = t->data;
     if (root_open(l) < 0)
         return;
     ev_timer_stop(loop, t);
@@ -506,7 +506,7 @@ static void on_root_timer(struct ev_loop *loop, ev_timer *t, int revents)
 /* ---- inotify events -------------------------------------------------------------------- */
 
 /* Something appeared at RELPATH (created or moved in) inside watched directory D. */
-static void arrived(struct live *l, struct watch_dir *d, const char *name, const char *relpath,
+static void arrived(struct loop *l, struct watch_dir *d, const char *name, const char *relpath,
                     bool is_dir)
 {
     if (is_dir && watch_child(l->watch, d, name)) {
@@ -518,7 +518,7 @@ static void arrived(struct live *l, struct watch_dir *d, const char *name, const
 }
 
 /* Something left RELPATH (deleted or moved out); CHILD is its watch node, if any. */
-static void departed(struct live *l, struct watch_dir *child, const char *relpath, bool is_dir)
+static void departed(struct loop *l, struct watch_dir *child, const char *relpath, bool is_dir)
 {
     if (is_dir) {
         if (child)
@@ -530,7 +530,7 @@ static void departed(struct live *l, struct watch_dir *child, const char *relpat
     }
 }
 
-static void moves_clear(struct live *l)
+static void moves_clear(struct loop *l)
 {
     for (size_t i = 0; i < l->nmoves; i++) {
         free(l->moves[i].from_name);
@@ -540,7 +540,7 @@ static void moves_clear(struct live *l)
 }
 
 /* Resolve the MOVED_FROMs that found no MOVED_TO: they left the watched tree. */
-static void moves_settle(struct live *l)
+static void moves_settle(struct loop *l)
 {
     for (size_t i = 0; i < l->nmoves; i++) {
         struct pending_move *m = &l->moves[i];
@@ -551,7 +551,7 @@ static void moves_settle(struct live *l)
     moves_clear(l);
 }
 
-static void move_from(struct live *l, const struct inotify_event *ev, const char *relpath)
+static void move_from(struct loop *l, const struct inotify_event *ev, const char *relpath)
 {
     if (l->nmoves == l->moves_cap) {
         size_t cap = l->moves_cap ? l->moves_cap * 2 : 16;
@@ -575,7 +575,7 @@ static void move_from(struct live *l, const struct inotify_event *ev, const char
 }
 
 /* A MOVED_TO into directory D: the end of a rename inside the tree, or an arrival. */
-static void move_to(struct live *l, struct watch_dir *d, const struct inotify_event *ev,
+static void move_to(struct loop *l, struct watch_dir *d, const struct inotify_event *ev,
                     const char *relpath)
 {
     bool is_dir = ev->mask & IN_ISDIR;
@@ -603,10 +603,10 @@ static void move_to(struct live *l, struct watch_dir *d, const struct inotify_ev
     arrived(l, d, ev->name, relpath, is_dir);
 }
 
-static void overflow(struct live *l)
+static void overflow(struct loop *l)
 {
     l->overflows++;
-    double now = ev_now(l->loop);
+    double now = ev_now(l->ev);
     if (l->overflow_delay == 0 || now - l->last_overflow > OVERFLOW_QUIET)
         l->overflow_delay = OVERFLOW_DELAY_MIN;
     else if (!ev_is_active(&l->overflow_timer))
@@ -622,7 +622,7 @@ static void overflow(struct live *l)
               "inotify queue overflow (#%" PRIu64 "): events were lost; full rescan in %.1fs",
               l->overflows, l->overflow_delay);
     ev_timer_set(&l->overflow_timer, l->overflow_delay, 0);
-    ev_timer_start(l->loop, &l->overflow_timer);
+    ev_timer_start(l->ev, &l->overflow_timer);
 }
 
 static void on_overflow_timer(struct ev_loop *loop, ev_timer *t, int revents)
@@ -631,7 +631,7 @@ static void on_overflow_timer(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 /* Handle one event. */
-static void handle_event(struct live *l, const struct inotify_event *ev)
+static void handle_event(struct loop *l, const struct inotify_event *ev)
 {
     if (ev->mask & IN_Q_OVERFLOW) {
         overflow(l);
@@ -675,7 +675,7 @@ static void handle_event(struct live *l, const struct inotify_event *ev)
 
 static void on_inotify(struct ev_loop *loop, ev_io *io, int revents)
 {
-    struct live *l = io->data;
+    struct loop *l = io->data;
     _Alignas(struct inotify_event) char buf[64 * 1024];
     for (;;) {
         ssize_t n = read(watch_fd(l->watch), buf, sizeof(buf));
@@ -708,7 +708,7 @@ static void on_rescan_timer(struct ev_loop *loop, ev_timer *t, int revents)
 /* Degraded mode: crawl each unwatched subtree again, trying to watch it. */
 static void on_degraded_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
-    struct live *l = t->data;
+    struct loop *l = t->data;
     size_t n = l->nunwatched;
     char **tops = l->unwatched;
     l->unwatched = NULL;
@@ -730,7 +730,7 @@ static void on_degraded_timer(struct ev_loop *loop, ev_timer *t, int revents)
 
 static void on_flush_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
-    struct live *l = t->data;
+    struct loop *l = t->data;
     ratelimit_flush(l->rl, mono_usec(), false, on_summary, l);
     uint64_t untracked = ftable_take_untracked(l->table);
     if (untracked) {
@@ -751,29 +751,29 @@ static void on_watchdog_timer(struct ev_loop *loop, ev_timer *t, int revents)
 
 static void on_stop(struct ev_loop *loop, ev_signal *s, int revents)
 {
-    struct live *l = s->data;
+    struct loop *l = s->data;
     l->stopping = true;
     ev_break(loop, EVBREAK_ALL);
 }
 
 /* Arm the periodic rescan timer for the current config. */
-static void rescan_timer_update(struct live *l)
+static void rescan_timer_update(struct loop *l)
 {
-    ev_timer_stop(l->loop, &l->rescan_timer);
+    ev_timer_stop(l->ev, &l->rescan_timer);
     if (l->cfg->rescan_interval_usec) {
         double every = (double)l->cfg->rescan_interval_usec / 1e6;
         ev_timer_set(&l->rescan_timer, every, every);
-        ev_timer_start(l->loop, &l->rescan_timer);
+        ev_timer_start(l->ev, &l->rescan_timer);
     }
-    ev_timer_stop(l->loop, &l->flush_timer);
+    ev_timer_stop(l->ev, &l->flush_timer);
     double every = (double)l->cfg->log_interval_usec / 1e6;
     ev_timer_set(&l->flush_timer, every, every);
-    ev_timer_start(l->loop, &l->flush_timer);
+    ev_timer_start(l->ev, &l->flush_timer);
 }
 
 static void on_reload(struct ev_loop *loop, ev_signal *s, int revents)
 {
-    struct live *l = s->data;
+    struct loop *l = s->data;
     char buf[1024];
     notify_reloading();
     struct config *nc;
@@ -828,20 +828,20 @@ static void on_reload(struct ev_loop *loop, ev_signal *s, int revents)
 
 /* ---- setup ----------------------------------------------------------------------------- */
 
-struct live *live_new(struct config *c, const char *config_path)
+struct loop *loop_new(struct config *c, const char *config_path)
 {
-    struct live *l = calloc(1, sizeof(*l));
+    struct loop *l = calloc(1, sizeof(*l));
     if (!l)
         return NULL;
     l->cfg = c;
     l->config_path = config_path;
     l->root_fd = -1;
-    l->loop = ev_default_loop(EVFLAG_NOENV | EVFLAG_SIGNALFD);
-    l->watch = l->loop ? watch_new() : NULL;
+    l->ev = ev_default_loop(EVFLAG_NOENV | EVFLAG_SIGNALFD);
+    l->watch = l->ev ? watch_new() : NULL;
     l->table = l->watch ? ftable_new(c->max_findings, on_table_change, l) : NULL;
     l->rl = l->table ? ratelimit_new(RL_NKEYS, c->log_burst, c->log_interval_usec) : NULL;
     if (!l->rl) {
-        int e = l->loop ? errno : ENOMEM;
+        int e = l->ev ? errno : ENOMEM;
         ftable_free(l->table);
         watch_free(l->watch);
         free(l);
@@ -870,18 +870,18 @@ struct live *live_new(struct config *c, const char *config_path)
     return l;
 }
 
-int live_run(struct live *l)
+int loop_run(struct loop *l)
 {
     char buf[256];
     /* signals first: a SIGTERM during a long crawl is handled as soon as the loop runs */
-    ev_signal_start(l->loop, &l->sigterm);
-    ev_signal_start(l->loop, &l->sigint);
-    ev_signal_start(l->loop, &l->sighup);
+    ev_signal_start(l->ev, &l->sigterm);
+    ev_signal_start(l->ev, &l->sigint);
+    ev_signal_start(l->ev, &l->sighup);
     if (root_open(l) < 0) {
         log_error("cannot open the site root %s: %s", l->cfg->site_root, strerror(errno));
         return 2;
     }
-    ev_io_start(l->loop, &l->inotify_io);
+    ev_io_start(l->ev, &l->inotify_io);
     notify_status("crawling %s", l->cfg->site_root);
     uint64_t t0 = mono_usec();
     full_rescan(l, "startup");
@@ -890,7 +890,7 @@ int live_run(struct live *l)
     if (wd) {
         double every = (double)wd / 2e6;
         ev_timer_set(&l->watchdog_timer, every, every);
-        ev_timer_start(l->loop, &l->watchdog_timer);
+        ev_timer_start(l->ev, &l->watchdog_timer);
     }
     rescan_timer_update(l);
     unsigned long limit = watch_limit();
@@ -907,7 +907,7 @@ int live_run(struct live *l)
               summary(l, buf, sizeof(buf)));
     notify_ready("%s", summary(l, buf, sizeof(buf)));
 
-    ev_run(l->loop, 0);
+    ev_run(l->ev, 0);
 
     notify_stopping(summary(l, buf, sizeof(buf)));
     ratelimit_flush(l->rl, mono_usec(), true, on_summary, l);
@@ -915,7 +915,7 @@ int live_run(struct live *l)
     return 0;
 }
 
-void live_free(struct live *l)
+void loop_free(struct loop *l)
 {
     if (!l)
         return;
@@ -930,6 +930,6 @@ void live_free(struct live *l)
     ratelimit_free(l->rl);
     watch_free(l->watch);
     config_free(l->cfg);
-    ev_loop_destroy(l->loop);
+    ev_loop_destroy(l->ev);
     free(l);
 }
