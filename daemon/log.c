@@ -3,14 +3,38 @@
  * Stderr: one line per entry, "permwatchd[PID]: LEVEL: MESSAGE", written with a single
  * writev(2) so that lines of concurrent writers do not interleave (atomic on pipes up to
  * PIPE_BUF). A stuck stderr reader blocks the caller, as for any program; stderr is the
- * terminal or the service's journal stream, so this is accepted.
+ * terminal or the service's journal stream, so this is accepted. Stderr stays synchronous.
  *
- * Journal: sd_journal_sendv. A missing socket is reported as success by libsystemd (the
- * entry is dropped silently); every other error (no listener, full buffer) is counted in
- * log_journal_failures() and otherwise ignored. */
+ * Journal: sd_journal_sendv blocks for as long as journald's socket queue is full (a stalled
+ * journald: the sender sleeps in unix_wait_for_peer, forever if journald never reads). So the
+ * caller only builds the entry (one malloc block: header, iovec array, field arena) and appends
+ * it to a bounded FIFO; one writer thread, started on the first journal entry, takes entries
+ * in order and sends them. The caller never waits for journald:
+ *   - bounds: LOG_JOURNAL_QUEUE_ENTRIES entries and LOG_JOURNAL_QUEUE_BYTES bytes (log.h). An
+ *     entry that does not fit is freed and counted (log_journal_dropped). Once dropping, every
+ *     entry is dropped until the queue has drained to half of both bounds (so that a slow
+ *     journald yields one gap and one summary, not one of each per freed slot); then a summary
+ *     entry is queued where the gap is: MESSAGE "N journal entries dropped: journald not keeping
+ *     up", PRIORITY warning, MESSAGE_ID and PERMWATCH_EVENT of LOG_EVENT_SUPPRESSED (whose
+ *     catalog entry explains entries left out of the journal), PERMWATCH_REASON and
+ *     PERMWATCH_DROPPED=N. Whichever comes first queues it: the writer (after taking an entry)
+ *     or the next caller.
+ *   - a missing socket is success for libsystemd (the entry is dropped silently); every other
+ *     error (no listener, oversized entry) is counted in log_journal_failures(), as are entries
+ *     that could not be built or queued (no memory, no thread).
+ *   - shutdown: log_close (also run by exit() through atexit after the first entry) waits at
+ *     most LOG_CLOSE_TIMEOUT_MS for the queue to drain, then stops the thread; one stuck in
+ *     sd_journal_sendv is detached and left behind (it owns its entry; the process may exit).
+ *   - fork: pthread_atfork takes the queue lock around fork() (the writer never holds it while
+ *     sending); the child frees its copies of the queued entries (the parent sends them) and
+ *     has no writer until it logs to the journal itself.
+ * The lock is held only for list operations and building a summary entry, never around a
+ * system call that can block. */
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +43,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 /* no CODE_FILE/CODE_LINE/CODE_FUNC: they would name this file for every entry */
@@ -33,8 +58,40 @@
 /* journald accepts field names up to 64 characters. */
 #define FIELD_NAME_MAX 64
 
+/* After an overflow, entries are taken again once the queue is down to these. */
+#define QUEUE_RESUME_ENTRIES (LOG_JOURNAL_QUEUE_ENTRIES / 2)
+#define QUEUE_RESUME_BYTES   (LOG_JOURNAL_QUEUE_BYTES / 2)
+
 static unsigned targets = LOG_TO_STDERR;
 static atomic_ulong journal_failures;
+static atomic_ulong journal_dropped;
+
+/* One journal entry: a single malloc block, the iovecs followed by the field arena. */
+struct jentry {
+    struct jentry *next;
+    size_t size; /* of the whole block: counted against LOG_JOURNAL_QUEUE_BYTES */
+    int niov;
+    struct iovec iov[];
+};
+
+/* The journal queue and its writer thread; every field under LOCK. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake; /* the writer waits for an entry or STOP */
+    pthread_cond_t idle; /* flushers wait for an empty queue or the writer's exit */
+    struct jentry *head, *tail;
+    size_t count, bytes;
+    struct jentry *inflight;     /* taken by the writer, being sent */
+    unsigned long pending_drops; /* dropped since the last summary */
+    bool dropping;               /* overflowed; not yet drained to the resume marks */
+    bool alive;                  /* a writer thread exists and has not exited */
+    bool detached;               /* ... and was abandoned by log_close */
+    bool zombie;                 /* a joinable writer exited: join it */
+    bool stop;                   /* the writer should exit after its current entry */
+    pthread_t tid;
+} q = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static pthread_once_t q_once = PTHREAD_ONCE_INIT;
+static atomic_bool q_ready;
 
 static const char *const event_names[LOG_EVENT_COUNT] = {
     [LOG_EVENT_NONE] = NULL,
@@ -104,6 +161,12 @@ const char *log_finding_message_id(enum finding_kind k)
 unsigned long log_journal_failures(void)
 {
     return atomic_load(&journal_failures);
+}
+
+/* Entries dropped from (or discarded with) a full journal queue since start. */
+unsigned long log_journal_dropped(void)
+{
+    return atomic_load(&journal_dropped);
 }
 
 /* Whether stderr is the journal stream named by $JOURNAL_STREAM ("DEV:INO"). */
@@ -308,11 +371,11 @@ static void put_field(struct iovec *v, char **ap, const char *prefix, const char
     *ap = p;
 }
 
-/* Send one entry with sd_journal_sendv: MESSAGE, PRIORITY, MESSAGE_ID (if ID), the
- * identifier, PERMWATCH_EVENT (unless LOG_EVENT_NONE), ERRNO (if ERR > 0) and FIELDS. A
- * failure is counted. */
-static void journal_write(enum log_event ev, int priority, const char *id, int err,
-                          const struct log_field *fields, size_t nfields, const char *msg)
+/* Build one entry: MESSAGE, PRIORITY, MESSAGE_ID (if ID), the identifier, PERMWATCH_EVENT
+ * (unless LOG_EVENT_NONE), ERRNO (if ERR > 0) and FIELDS. Returns a malloc'd block the caller
+ * owns, or NULL (no memory; errno may change). */
+static struct jentry *entry_new(enum log_event ev, int priority, const char *id, int err,
+                                const struct log_field *fields, size_t nfields, const char *msg)
 {
     char num[64];
     const char *event = log_event_name(ev);
@@ -333,15 +396,16 @@ static void journal_write(enum log_event ev, int priority, const char *id, int e
         size += sizeof(FIELD_PREFIX) + strlen(fields[i].name) + 1 + capped_len(fields[i].value);
         niov++;
     }
-    if (niov > SIZE_MAX / sizeof(struct iovec) || size > SIZE_MAX - niov * sizeof(struct iovec)) {
-        atomic_fetch_add(&journal_failures, 1);
-        return;
-    }
-    struct iovec *iov = malloc(niov * sizeof(struct iovec) + size);
-    if (!iov) {
-        atomic_fetch_add(&journal_failures, 1);
-        return;
-    }
+    if (niov > (SIZE_MAX - sizeof(struct jentry)) / sizeof(struct iovec) ||
+        size > SIZE_MAX - sizeof(struct jentry) - niov * sizeof(struct iovec))
+        return NULL;
+    size += sizeof(struct jentry) + niov * sizeof(struct iovec);
+    struct jentry *e = malloc(size);
+    if (!e)
+        return NULL;
+    e->next = NULL;
+    e->size = size;
+    struct iovec *iov = e->iov;
     char *arena = (char *)(iov + niov);
     size_t n = 0;
     put_field(&iov[n++], &arena, "", "MESSAGE", msg);
@@ -361,10 +425,288 @@ static void journal_write(enum log_event ev, int priority, const char *id, int e
             continue;
         put_field(&iov[n++], &arena, FIELD_PREFIX, fields[i].name, fields[i].value);
     }
-    int r = sd_journal_sendv(iov, (int)n);
-    free(iov);
-    if (r < 0)
+    e->niov = (int)n;
+    return e;
+}
+
+/* The summary of DROPPED entries (see the top of this file); NULL when out of memory. */
+static struct jentry *summary_new(unsigned long dropped)
+{
+    char msg[128], num[32];
+    snprintf(num, sizeof(num), "%lu", dropped);
+    /* one wording for any N, so that the message can be searched for */
+    snprintf(msg, sizeof(msg), "%lu journal entries dropped: journald not keeping up", dropped);
+    struct log_field fields[] = {{"REASON", "journald not keeping up"}, {"DROPPED", num}};
+    return entry_new(LOG_EVENT_SUPPRESSED, LOG_WARNING, log_event_message_id(LOG_EVENT_SUPPRESSED),
+                     0, fields, 2, msg);
+}
+
+/* An absolute CLOCK_MONOTONIC time MS milliseconds from now. */
+static struct timespec deadline_after(unsigned ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
+/* Append E to the queue (lock held); wakes the writer. */
+static void q_push_locked(struct jentry *e)
+{
+    e->next = NULL;
+    if (q.tail)
+        q.tail->next = e;
+    else
+        q.head = e;
+    q.tail = e;
+    q.count++;
+    q.bytes += e->size;
+    pthread_cond_signal(&q.wake);
+}
+
+/* Free every queued entry (lock held); returns how many there were. */
+static size_t q_discard_locked(void)
+{
+    size_t n = 0;
+    for (struct jentry *e = q.head, *next; e; e = next, n++) {
+        next = e->next;
+        free(e);
+    }
+    q.head = q.tail = NULL;
+    q.count = q.bytes = 0;
+    return n;
+}
+
+/* Whether an entry of SIZE bytes fits in the queue now (lock held). */
+static bool q_fits_locked(size_t size)
+{
+    if (q.count == 0)
+        return true;
+    return q.count < LOG_JOURNAL_QUEUE_ENTRIES && q.bytes <= LOG_JOURNAL_QUEUE_BYTES &&
+           size <= LOG_JOURNAL_QUEUE_BYTES - q.bytes;
+}
+
+/* After an overflow, once the queue is down to the resume marks, queue the summary and take
+ * entries again (lock held). Without memory for the summary, stays dropping and retries later. */
+static void q_resume_locked(void)
+{
+    if (!q.dropping || q.count > QUEUE_RESUME_ENTRIES || q.bytes > QUEUE_RESUME_BYTES)
+        return;
+    struct jentry *s = summary_new(q.pending_drops);
+    if (!s)
+        return;
+    q.dropping = false;
+    q.pending_drops = 0;
+    q_push_locked(s);
+}
+
+/* Join a writer that exited while joinable (lock held: it no longer needs the lock). */
+static void q_reap_locked(void)
+{
+    if (q.zombie && !q.alive) {
+        pthread_join(q.tid, NULL);
+        q.zombie = false;
+    }
+}
+
+/* The writer thread: send queued entries in order until STOP. */
+static void *writer_main(void *arg)
+{
+    pthread_mutex_lock(&q.lock);
+    for (;;) {
+        while (!q.head && !q.stop)
+            pthread_cond_wait(&q.wake, &q.lock);
+        if (q.stop)
+            break;
+        struct jentry *e = q.head;
+        q.head = e->next;
+        if (!q.head)
+            q.tail = NULL;
+        q.count--;
+        q.bytes -= e->size;
+        q.inflight = e;
+        q_resume_locked();
+        pthread_mutex_unlock(&q.lock);
+
+        int r = sd_journal_sendv(e->iov, e->niov);
+        if (r < 0)
+            atomic_fetch_add(&journal_failures, 1);
+
+        pthread_mutex_lock(&q.lock);
+        q.inflight = NULL; /* before free: a fork's child frees its copy of INFLIGHT */
+        free(e);
+        if (!q.head)
+            pthread_cond_broadcast(&q.idle);
+    }
+    q.alive = false;
+    q.zombie = !q.detached;
+    pthread_cond_broadcast(&q.idle);
+    pthread_mutex_unlock(&q.lock);
+    return NULL;
+}
+
+/* Start the writer (lock held) with every signal blocked, so that signals go to the daemon's
+ * own threads. Returns false when no thread could be made. */
+static bool q_start_locked(void)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int r = pthread_create(&q.tid, NULL, writer_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r != 0)
+        return false;
+    pthread_setname_np(q.tid, "permwatch-log");
+    q.alive = true;
+    q.detached = false;
+    q.zombie = false;
+    q.stop = false;
+    return true;
+}
+
+/* Set up the condition variables on CLOCK_MONOTONIC (lock not held). */
+static void q_init_conds(void)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&q.wake, &ca);
+    pthread_cond_init(&q.idle, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+/* fork(): hold the lock across it, so that the child sees a consistent queue. */
+static void q_atfork_prepare(void)
+{
+    pthread_mutex_lock(&q.lock);
+}
+
+/* fork() returned in the parent: release the lock taken by q_atfork_prepare. */
+static void q_atfork_parent(void)
+{
+    pthread_mutex_unlock(&q.lock);
+}
+
+/* In the child: no writer exists; its copies of the queued entries are the parent's to send. */
+static void q_atfork_child(void)
+{
+    q_discard_locked();
+    free(q.inflight);
+    q.inflight = NULL;
+    q.pending_drops = 0;
+    q.dropping = false;
+    q.alive = q.detached = q.zombie = q.stop = false;
+    q_init_conds();
+    pthread_mutex_unlock(&q.lock);
+}
+
+/* Once, before the first journal entry: conditions, fork handlers, flush at exit(). */
+static void q_init(void)
+{
+    q_init_conds();
+    pthread_atfork(q_atfork_prepare, q_atfork_parent, q_atfork_child);
+    atexit(log_close);
+    atomic_store(&q_ready, true);
+}
+
+/* Queue entry E (ownership passes), starting the writer if none runs; a full queue drops it.
+ * May change errno. */
+static void journal_enqueue(struct jentry *e)
+{
+    pthread_once(&q_once, q_init);
+    pthread_mutex_lock(&q.lock);
+    q_reap_locked();
+    q.stop = false; /* logging again after log_close: a detached writer carries on */
+    if (!q.alive && !q_start_locked()) {
+        pthread_mutex_unlock(&q.lock);
+        free(e);
         atomic_fetch_add(&journal_failures, 1);
+        return;
+    }
+    q_resume_locked();
+    if (q.dropping || !q_fits_locked(e->size)) {
+        q.dropping = true;
+        q.pending_drops++;
+        atomic_fetch_add(&journal_dropped, 1);
+        pthread_mutex_unlock(&q.lock);
+        free(e);
+        return;
+    }
+    q_push_locked(e);
+    pthread_mutex_unlock(&q.lock);
+}
+
+/* Wait for the writer to empty the queue, at most TIMEOUT_MS; returns the entries left. */
+size_t log_flush(unsigned timeout_ms)
+{
+    int saved = errno;
+    if (!atomic_load(&q_ready)) {
+        errno = saved;
+        return 0;
+    }
+    struct timespec deadline = deadline_after(timeout_ms);
+    pthread_mutex_lock(&q.lock);
+    while (q.alive && (q.head || q.inflight))
+        if (pthread_cond_timedwait(&q.idle, &q.lock, &deadline) == ETIMEDOUT)
+            break;
+    size_t left = q.count + (q.inflight ? 1 : 0);
+    pthread_mutex_unlock(&q.lock);
+    errno = saved;
+    return left;
+}
+
+/* Flush (bounded), stop or abandon the writer, discard the rest; see log.h. */
+void log_close(void)
+{
+    int saved = errno;
+    if (!atomic_load(&q_ready)) {
+        errno = saved;
+        return;
+    }
+    struct timespec deadline = deadline_after(LOG_CLOSE_TIMEOUT_MS);
+    pthread_mutex_lock(&q.lock);
+    if (q.alive && !q.stop) { /* (stop set: closed already, the writer is abandoned) */
+        while (q.alive && (q.head || q.inflight))
+            if (pthread_cond_timedwait(&q.idle, &q.lock, &deadline) == ETIMEDOUT)
+                break;
+        q.stop = true;
+        pthread_cond_broadcast(&q.wake);
+        while (q.alive) {
+            if (!q.inflight) /* not sending: it sees STOP and exits at once */
+                pthread_cond_wait(&q.idle, &q.lock);
+            else if (pthread_cond_timedwait(&q.idle, &q.lock, &deadline) == ETIMEDOUT)
+                break;
+        }
+        if (q.alive && !q.detached) {
+            pthread_detach(q.tid);
+            q.detached = true;
+        }
+    }
+    size_t left = q_discard_locked();
+    atomic_fetch_add(&journal_dropped, left);
+    q.pending_drops = 0;
+    q.dropping = false;
+    q_reap_locked();
+    pthread_mutex_unlock(&q.lock);
+    errno = saved;
+}
+
+/* Build entry and queue it for the writer; an entry that cannot be built is counted as a
+ * failure. May change errno. */
+static void journal_write(enum log_event ev, int priority, const char *id, int err,
+                          const struct log_field *fields, size_t nfields, const char *msg)
+{
+    struct jentry *e = entry_new(ev, priority, id, err, fields, nfields, msg);
+    if (!e) {
+        atomic_fetch_add(&journal_failures, 1);
+        return;
+    }
+    journal_enqueue(e);
 }
 
 /* Write one entry to every target: MSG is the raw message; it is escaped to one printable

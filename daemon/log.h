@@ -1,5 +1,6 @@
 /* log: the only module that talks to sd-journal. Structured entries to the journal, the same
- * content as readable lines to stderr. Never blocks on, or fails because of, a dead journal. */
+ * content as readable lines to stderr. Never blocks on, or fails because of, a dead or stalled
+ * journal: journal entries go through a bounded queue to a writer thread (see log.c). */
 #ifndef PERMWATCH_LOG_H
 #define PERMWATCH_LOG_H
 
@@ -71,5 +72,32 @@ const char *log_event_name(enum log_event ev);
 
 /* Entries the journal refused since start (journal down, full socket buffer). */
 unsigned long log_journal_failures(void);
+
+/* The journal queue's bounds: an entry that does not fit is dropped (counted in
+ * log_journal_dropped); once the queue has drained to half of both bounds, one summary entry
+ * "N journal entries dropped: journald not keeping up" is queued and entries are taken again.
+ * A single entry larger than the byte bound is taken only into an empty queue. */
+#define LOG_JOURNAL_QUEUE_ENTRIES 16384
+#define LOG_JOURNAL_QUEUE_BYTES   (16u * 1024 * 1024)
+/* How long log_close waits for the queue to drain. */
+#define LOG_CLOSE_TIMEOUT_MS 2000
+
+/* Entries dropped since start because the journal queue was full (journald stalled or too
+ * slow), plus those discarded by log_close. */
+unsigned long log_journal_dropped(void);
+
+/* Wait until every queued journal entry has been handed to journald, or TIMEOUT_MS passed.
+ * Returns the entries still queued (0: all written; the one being sent counts). Keeps errno. */
+size_t log_flush(unsigned timeout_ms);
+
+/* Flush for at most LOG_CLOSE_TIMEOUT_MS, then stop the writer thread and discard what is
+ * left (counted as dropped). A writer stuck inside sd_journal_sendv (stalled journald) is
+ * detached and abandoned, never waited for: the process may exit meanwhile; if it logs again
+ * instead, that writer carries on once journald reads. Logging after log_close starts a writer
+ * again. Registered with atexit() on the first journal entry, so exit() and fatal() flush.
+ * Keeps errno. Not to be called from two threads at once.
+ * fork(): the child starts with an empty queue and no writer (pthread_atfork); with glibc it
+ * may log, starting its own writer. A vfork/clone(CLONE_VM) child must not log to the journal. */
+void log_close(void);
 
 #endif

@@ -2,13 +2,15 @@
  * as a real, private systemd-journald stores them (tests/journald-ns.sh).
  *
  * The journal tests re-execute this binary (/proc/self/exe) with PERMWATCH_LOG_EMIT set: a
- * constructor then emits a fixed sequence of entries with log_finding/log_event and exits
- * before Criterion starts. The test reads the journal back with journalctl -o json. */
+ * constructor then emits a fixed sequence of entries with log_finding/log_event (or, for the
+ * queue's tests, numbered entries against a stalled, stopped or absent journald), flushes and
+ * exits before Criterion starts. The test reads the journal back with journalctl -o json. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,9 +190,152 @@ static long elapsed_ms(const struct timespec *a)
     return (b.tv_sec - a->tv_sec) * 1000 + (b.tv_nsec - a->tv_nsec) / 1000000;
 }
 
-/* PERMWATCH_LOG_EMIT=all|nojournal|stale: emit the sequence to journal and stderr, print
- * "pid= auto= failures= ms= errno=" on stdout and exit, before Criterion's main runs. "stale"
- * first leaves a journal socket nobody listens on. PERMWATCH_LOG_EMIT=fatal: call fatal(3). */
+static long now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000000L + t.tv_nsec / 1000;
+}
+
+/* Log COUNT journal entries "seq I" (each followed by PAYLOAD when not empty); *MAX_US gets the
+ * slowest call. Returns the total in milliseconds. */
+static long emit_numbered(const char *tag, int count, const char *payload, long *max_us)
+{
+    long t0 = now_us();
+    *max_us = 0;
+    for (int i = 0; i < count; i++) {
+        long a = now_us();
+        log_info("%s %d%s%s", tag, i, *payload ? " " : "", payload);
+        long d = now_us() - a;
+        if (d > *max_us)
+            *max_us = d;
+    }
+    return (now_us() - t0) / 1000;
+}
+
+/* stalled:COUNT:PAYLOAD (in an empty private /run): bind the journal socket and never read it,
+ * as a stalled journald; log COUNT entries of PAYLOAD bytes to the journal and time every
+ * call, log_flush(100) and log_close() (twice). alarm(): a call that blocks fails the test. */
+static void emit_stalled(const char *args)
+{
+    int count = 0, size = 0;
+    if (sscanf(args, "%d:%d", &count, &size) != 2 || count <= 0 || size < 0)
+        exit(97);
+    alarm(20);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket"};
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        perror("stalled socket");
+        exit(99);
+    }
+    char *payload = malloc((size_t)size + 1);
+    if (!payload)
+        exit(96);
+    memset(payload, 'p', (size_t)size);
+    payload[size] = '\0';
+    log_open(LOG_TO_JOURNAL);
+    errno = EXDEV;
+    long max_us, total_ms = emit_numbered("seq", count, payload, &max_us);
+    free(payload);
+    unsigned long dropped = log_journal_dropped();
+    long t = now_us();
+    size_t left = log_flush(100);
+    long flush_ms = (now_us() - t) / 1000;
+    t = now_us();
+    log_close();
+    long close_ms = (now_us() - t) / 1000;
+    t = now_us();
+    log_close();
+    long close2_ms = (now_us() - t) / 1000;
+    int err = errno;
+    printf("calls=%d total_ms=%ld max_us=%ld dropped=%lu failures=%lu flush_ms=%ld left=%zu "
+           "close_ms=%ld close2_ms=%ld errno=%d closed_dropped=%lu\n",
+           count, total_ms, max_us, dropped, log_journal_failures(), flush_ms, left, close_ms,
+           close2_ms, err, log_journal_dropped());
+    exit(0); /* exit runs log_close again: it must not wait for the stuck writer either */
+}
+
+/* paused:COUNT (in journald-ns.sh): stop journald (SIGSTOP), log COUNT entries "seq I",
+ * continue it, flush, log "after 0".."after 9", flush. */
+static void emit_paused(const char *args)
+{
+    int count = atoi(args);
+    const char *jp = getenv("JOURNALD_PID");
+    pid_t journald = jp ? (pid_t)atoi(jp) : 0;
+    if (count <= 0 || journald <= 0)
+        exit(97);
+    alarm(30);
+    log_open(LOG_TO_JOURNAL);
+    if (kill(journald, SIGSTOP) < 0)
+        exit(95);
+    long max_us, total_ms = emit_numbered("seq", count, "", &max_us);
+    unsigned long dropped = log_journal_dropped();
+    if (kill(journald, SIGCONT) < 0)
+        exit(94);
+    size_t left = log_flush(20000);
+    long ignored;
+    emit_numbered("after", 10, "", &ignored);
+    size_t left2 = log_flush(20000);
+    log_close();
+    printf("calls=%d total_ms=%ld max_us=%ld dropped=%lu left=%zu left2=%zu failures=%lu\n", count,
+           total_ms, max_us, dropped, left, left2, log_journal_failures());
+    exit(0);
+}
+
+/* ordered:COUNT (in journald-ns.sh): log COUNT entries "seq I" and flush. */
+static void emit_ordered(const char *args)
+{
+    int count = atoi(args);
+    if (count <= 0)
+        exit(97);
+    log_open(LOG_TO_JOURNAL);
+    long max_us, total_ms = emit_numbered("seq", count, "", &max_us);
+    size_t left = log_flush(20000);
+    log_close();
+    printf("calls=%d total_ms=%ld max_us=%ld dropped=%lu left=%zu failures=%lu\n", count, total_ms,
+           max_us, log_journal_dropped(), left, log_journal_failures());
+    exit(0);
+}
+
+/* fork (in journald-ns.sh): with journald stopped, log "parent 0..49" (the writer gets stuck,
+ * entries stay queued), fork; the child logs "child 0..4" and flushes; journald continues and
+ * the parent flushes. Neither process may send the other's entries. */
+static void emit_fork(void)
+{
+    const char *jp = getenv("JOURNALD_PID");
+    pid_t journald = jp ? (pid_t)atoi(jp) : 0;
+    if (journald <= 0)
+        exit(97);
+    alarm(30);
+    log_open(LOG_TO_JOURNAL);
+    if (kill(journald, SIGSTOP) < 0)
+        exit(95);
+    long ignored;
+    emit_numbered("parent", 50, "", &ignored);
+    fflush(stdout);
+    pid_t child = fork();
+    if (child < 0)
+        exit(93);
+    if (child == 0) {
+        emit_numbered("child", 5, "", &ignored);
+        exit(log_flush(20000) == 0 ? 0 : 1);
+    }
+    kill(journald, SIGCONT);
+    size_t left = log_flush(20000);
+    int st;
+    if (waitpid(child, &st, 0) != child)
+        exit(92);
+    log_close();
+    printf("pid=%ld child=%ld status=%d left=%zu dropped=%lu failures=%lu\n", (long)getpid(),
+           (long)child, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), left,
+           log_journal_dropped(), log_journal_failures());
+    exit(0);
+}
+
+/* PERMWATCH_LOG_EMIT=all|nojournal|stale: emit the sequence to journal and stderr, flush,
+ * print "pid= auto= failures= ms= errno= left= dropped=" on stdout and exit, before Criterion's
+ * main runs. "stale" first leaves a journal socket nobody listens on. PERMWATCH_LOG_EMIT=fatal:
+ * call fatal(3). stalled:, paused:, ordered: and fork: see above. */
 __attribute__((constructor)) static void emitter(void)
 {
     const char *mode = getenv("PERMWATCH_LOG_EMIT");
@@ -200,6 +345,14 @@ __attribute__((constructor)) static void emitter(void)
         log_open(LOG_TO_STDERR);
         fatal(3, "cannot go on: %s", "bye");
     }
+    if (strncmp(mode, "stalled:", 8) == 0)
+        emit_stalled(mode + 8);
+    if (strncmp(mode, "paused:", 7) == 0)
+        emit_paused(mode + 7);
+    if (strncmp(mode, "ordered:", 8) == 0)
+        emit_ordered(mode + 8);
+    if (strcmp(mode, "fork") == 0)
+        emit_fork();
     if (strcmp(mode, "stale") == 0) {
         int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket"};
@@ -217,9 +370,12 @@ __attribute__((constructor)) static void emitter(void)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     errno = EXDEV;
     emit_sequence();
+    long ms = elapsed_ms(&t0);
+    size_t left = log_flush(20000); /* entries are sent by the writer thread: wait for them */
+    log_close();
     int err = errno;
-    printf("pid=%ld auto=%u failures=%lu ms=%ld errno=%d\n", (long)getpid(), bits,
-           log_journal_failures(), elapsed_ms(&t0), err);
+    printf("pid=%ld auto=%u failures=%lu ms=%ld errno=%d left=%zu dropped=%lu\n", (long)getpid(),
+           bits, log_journal_failures(), ms, err, left, log_journal_dropped());
     exit(0);
 }
 
@@ -443,20 +599,21 @@ static void expect_stderr_lines(char *err, long pid)
     }
 }
 
-/* Parse "pid=N auto=N failures=N ms=N errno=N" of the emitter. */
+/* Parse "pid=N auto=N failures=N ms=N errno=N left=N dropped=N" of the emitter. */
 struct emit_result {
     long pid, ms;
     unsigned autobits;
-    unsigned long failures;
+    unsigned long failures, dropped;
     int err;
+    size_t left;
 };
 
 static struct emit_result parse_emit(const char *out)
 {
     struct emit_result r;
-    cr_assert_eq(sscanf(out, "pid=%ld auto=%u failures=%lu ms=%ld errno=%d", &r.pid, &r.autobits,
-                        &r.failures, &r.ms, &r.err),
-                 5, "emitter said: '%s'", out);
+    cr_assert_eq(sscanf(out, "pid=%ld auto=%u failures=%lu ms=%ld errno=%d left=%zu dropped=%lu",
+                        &r.pid, &r.autobits, &r.failures, &r.ms, &r.err, &r.left, &r.dropped),
+                 7, "emitter said: '%s'", out);
     return r;
 }
 
@@ -556,6 +713,30 @@ Test(log, target_parse)
     cr_assert_eq(errno, EXDEV);
 }
 
+/* Threads of this process. */
+static size_t thread_count(void)
+{
+    struct stat st;
+    cr_assert_eq(stat("/proc/self/task", &st), 0);
+    return (size_t)st.st_nlink - 2;
+}
+
+/* Without a journal entry, no writer thread exists: flush and close return at once and keep
+ * errno, and nothing is counted. */
+Test(log, flush_and_close_without_journal_entries)
+{
+    size_t before = thread_count();
+    errno = EXDEV;
+    cr_assert_eq(log_flush(1000), 0);
+    cr_assert_eq(errno, EXDEV);
+    log_close();
+    cr_assert_eq(errno, EXDEV);
+    log_close();
+    cr_assert_eq(log_journal_dropped(), 0);
+    cr_assert_eq(log_journal_failures(), 0);
+    cr_assert_eq(thread_count(), before);
+}
+
 Test(log, open_sets_targets)
 {
     cr_assert_eq(log_targets(), LOG_TO_STDERR, "default");
@@ -595,6 +776,7 @@ static char *release_stderr(FILE *file, int saved)
 
 Test(log, stderr_lines_keep_errno)
 {
+    size_t threads = thread_count();
     FILE *f;
     int saved = capture_stderr(&f);
     log_open(LOG_TO_STDERR);
@@ -622,6 +804,7 @@ Test(log, stderr_lines_keep_errno)
     log_error("to nowhere");
     log_open(LOG_TO_STDERR);
     char *out = release_stderr(f, saved);
+    cr_assert_eq(thread_count(), threads, "stderr only: no writer thread");
 
     char m[1024], want[8192];
     finding_format_message(&fd, m, sizeof(m));
@@ -840,7 +1023,9 @@ Test(log, entries_in_a_real_journal)
     free(out);
     cr_expect_eq(er.failures, 0, "journal refused %lu entries", er.failures);
     cr_expect_eq(er.autobits, LOG_TO_STDERR | LOG_TO_JOURNAL, "auto with a journal socket");
-    cr_expect_eq(er.err, EXDEV, "errno kept through the whole sequence");
+    cr_expect_eq(er.err, EXDEV, "errno kept through the whole sequence, flush and close");
+    cr_expect_eq(er.left, 0, "log_flush left %zu entries", er.left);
+    cr_expect_eq(er.dropped, 0);
 
     snprintf(path, sizeof(path), "%s/emit.err", dir);
     char *err = slurp(path);
@@ -939,9 +1124,10 @@ Test(log, entries_in_a_real_journal)
     free(dir);
 }
 
-/* Run the emitter in a private mount namespace with an empty tmpfs over /run (no journald
- * socket; with STALE, a socket nobody listens on). */
-static struct emit_result run_without_journald(bool stale, char **err)
+/* Run the emitter with PERMWATCH_LOG_EMIT=MODE in a private mount namespace with an empty tmpfs
+ * over /run (no journald socket, unless the emitter makes one). Fills *R; fails on a non-zero
+ * exit. */
+static void run_without_journald(const char *mode, struct run_result *r)
 {
     char exe[PATH_MAX];
     self_exe(exe, sizeof(exe));
@@ -950,8 +1136,8 @@ static struct emit_result run_without_journald(bool stale, char **err)
     /* LIBMOUNT_UTAB: mount(8) would otherwise create /run/mount on the host */
     snprintf(script, sizeof(script),
              "set -e; export LIBMOUNT_UTAB=\"$1/utab\"; mount -t tmpfs -o mode=0755 tmpfs /run; "
-             "mkdir -p /run/systemd/journal; PERMWATCH_LOG_EMIT=%s exec \"$0\"",
-             stale ? "stale" : "nojournal");
+             "mkdir -p /run/systemd/journal; PERMWATCH_LOG_EMIT='%s' exec \"$0\"",
+             mode);
     const char *cmd[] = {"/usr/bin/timeout",
                          "-k",
                          "5",
@@ -966,42 +1152,326 @@ static struct emit_result run_without_journald(bool stale, char **err)
                          exe,
                          dir,
                          NULL};
-    struct run_result r;
-    cr_assert_eq(harness_run((char *const *)cmd, &r), 0, "unshare: %s", strerror(errno));
-    cr_assert_eq(r.status, 0, "emitter exited %d:\n%s\n%s", r.status, r.out, r.err);
-    struct emit_result er = parse_emit(r.out);
-    *err = r.err;
-    r.err = NULL;
-    run_result_free(&r);
+    cr_assert_eq(harness_run((char *const *)cmd, r), 0, "unshare: %s", strerror(errno));
+    cr_assert_eq(r->status, 0, "emitter (%s) exited %d%s:\n%s\n%s", mode, r->status,
+                 r->status == 128 + SIGALRM ? " (its alarm: a log call blocked)" : "", r->out,
+                 r->err);
     harness_rmtree(dir);
     free(dir);
-    return er;
 }
 
 /* No journald at all: libsystemd drops entries silently (ENOENT is success for it), so
  * nothing is counted; logging is prompt and stderr gets every line. */
 Test(log, no_journal_socket)
 {
-    char *err;
-    struct emit_result er = run_without_journald(false, &err);
+    struct run_result r;
+    run_without_journald("nojournal", &r);
+    struct emit_result er = parse_emit(r.out);
     cr_expect_eq(er.autobits, LOG_TO_STDERR, "auto without a socket: stderr only");
     cr_expect_eq(er.failures, 0);
+    cr_expect_eq(er.dropped, 0);
+    cr_expect_eq(er.left, 0);
     cr_expect_lt(er.ms, 2000, "took %ld ms", er.ms);
     cr_expect_eq(er.err, EXDEV);
-    expect_stderr_lines(err, er.pid);
-    free(err);
+    expect_stderr_lines(r.err, er.pid);
+    run_result_free(&r);
 }
 
 /* A socket whose journald is gone: every entry is refused (ECONNREFUSED) and counted,
  * promptly; stderr still gets every line. */
 Test(log, dead_journald_socket)
 {
-    char *err;
-    struct emit_result er = run_without_journald(true, &err);
+    struct run_result r;
+    run_without_journald("stale", &r);
+    struct emit_result er = parse_emit(r.out);
     cr_expect_eq(er.autobits, LOG_TO_STDERR | LOG_TO_JOURNAL);
     cr_expect_eq(er.failures, E_COUNT, "failures %lu", er.failures);
+    cr_expect_eq(er.dropped, 0);
+    cr_expect_eq(er.left, 0);
     cr_expect_lt(er.ms, 2000, "took %ld ms", er.ms);
     cr_expect_eq(er.err, EXDEV);
-    expect_stderr_lines(err, er.pid);
+    expect_stderr_lines(r.err, er.pid);
+    run_result_free(&r);
+}
+
+/* net.unix.max_dgram_qlen: how many datagrams an unread socket takes before senders block. */
+static long dgram_qlen(void)
+{
+    char *s = slurp("/proc/sys/net/unix/max_dgram_qlen");
+    long n = atol(s);
+    free(s);
+    cr_assert_gt(n, 0);
+    return n;
+}
+
+struct stalled_result {
+    int calls;
+    long total_ms, max_us, flush_ms, close_ms, close2_ms;
+    unsigned long dropped, failures, closed_dropped;
+    size_t left;
+    int err;
+};
+
+/* A stalled journald (its socket exists, nobody reads it; without the writer thread
+ * sd_journal_sendv blocks forever): COUNT entries of PAYLOAD bytes. Every call must return
+ * promptly, the overflow is dropped and counted, log_flush honours its timeout and log_close
+ * gives up on the stuck writer after LOG_CLOSE_TIMEOUT_MS. The emitter's alarm(20) turns a
+ * regression into a failure rather than a hang. */
+static struct stalled_result run_stalled(int count, int payload)
+{
+    char mode[64];
+    snprintf(mode, sizeof(mode), "stalled:%d:%d", count, payload);
+    struct run_result r;
+    run_without_journald(mode, &r);
+    struct stalled_result s;
+    cr_assert_eq(sscanf(r.out,
+                        "calls=%d total_ms=%ld max_us=%ld dropped=%lu failures=%lu flush_ms=%ld "
+                        "left=%zu close_ms=%ld close2_ms=%ld errno=%d closed_dropped=%lu",
+                        &s.calls, &s.total_ms, &s.max_us, &s.dropped, &s.failures, &s.flush_ms,
+                        &s.left, &s.close_ms, &s.close2_ms, &s.err, &s.closed_dropped),
+                 11, "emitter said: '%s' / '%s'", r.out, r.err);
+    cr_log_info("stalled journald, %d entries of %d bytes: %s", count, payload, r.out);
+    run_result_free(&r);
+    cr_expect_eq(s.calls, count);
+    cr_expect_lt(s.max_us, 50000, "slowest log call took %ld us", s.max_us);
+    cr_expect_lt(s.total_ms, 2000, "%d log calls took %ld ms", count, s.total_ms);
+    cr_expect_gt(s.dropped, 0, "nothing dropped");
+    cr_expect_eq(s.failures, 0);
+    cr_expect_gt(s.left, 0, "a stalled journald took everything?");
+    cr_expect_lt(s.flush_ms, 1000, "log_flush(100) took %ld ms", s.flush_ms);
+    cr_expect_geq(s.close_ms, LOG_CLOSE_TIMEOUT_MS - 50, "log_close gave up early: %ld ms",
+                  s.close_ms);
+    cr_expect_lt(s.close_ms, LOG_CLOSE_TIMEOUT_MS + 1000, "log_close took %ld ms", s.close_ms);
+    cr_expect_lt(s.close2_ms, 100, "log_close again waited %ld ms", s.close2_ms);
+    /* log_close discards the queue (counted as dropped) but not the entry being sent */
+    cr_expect_eq(s.closed_dropped, s.dropped + s.left - 1, "dropped %lu, then %lu with %zu left",
+                 s.dropped, s.closed_dropped, s.left);
+    cr_expect_eq(s.err, EXDEV, "errno kept");
+    return s;
+}
+
+/* Big entries: the byte bound (16 MiB) fills first. */
+Test(log, stalled_journald_never_blocks_byte_bound)
+{
+    enum { COUNT = 10000, PAYLOAD = 2000 };
+    struct stalled_result s = run_stalled(COUNT, PAYLOAD);
+    /* taken = queued + sent before the stall (at most qlen + 1) + the one being sent */
+    unsigned long taken = (unsigned long)COUNT - s.dropped;
+    cr_expect_leq(s.left, taken);
+    cr_expect_geq(taken, LOG_JOURNAL_QUEUE_BYTES / (PAYLOAD + 1024), "took %lu", taken);
+    cr_expect_leq(taken, LOG_JOURNAL_QUEUE_BYTES / PAYLOAD + (unsigned long)dgram_qlen() + 2,
+                  "took %lu", taken);
+}
+
+/* Small entries: the entry bound (16384) fills first. */
+Test(log, stalled_journald_never_blocks_entry_bound)
+{
+    enum { COUNT = 20000 };
+    struct stalled_result s = run_stalled(COUNT, 0);
+    unsigned long taken = (unsigned long)COUNT - s.dropped;
+    cr_expect_eq(s.left, LOG_JOURNAL_QUEUE_ENTRIES + 1, "queue full and one being sent");
+    cr_expect_geq(taken, LOG_JOURNAL_QUEUE_ENTRIES, "took %lu", taken);
+    cr_expect_leq(taken, LOG_JOURNAL_QUEUE_ENTRIES + (unsigned long)dgram_qlen() + 2, "took %lu",
+                  taken);
+}
+
+/* Run the emitter with PERMWATCH_LOG_EMIT=MODE inside tests/journald-ns.sh (journald is
+ * continued on the way out, should the emitter have left it stopped), sync, and read the
+ * permwatchd entries back into DIR/journal.json (a few fields). Returns the emitter's stdout. */
+static char *run_mode_in_journald(const char *mode, const char *dir)
+{
+    char exe[PATH_MAX], ns[PATH_MAX];
+    self_exe(exe, sizeof(exe));
+    harness_tests_path("journald-ns.sh", ns, sizeof(ns));
+    const char *script =
+        "set -eu\n"
+        "trap 'kill -CONT \"$JOURNALD_PID\" 2>/dev/null || true' EXIT\n"
+        "PERMWATCH_LOG_EMIT=\"$3\" \"$1\" >\"$2/emit.out\" 2>\"$2/emit.err\"\n"
+        "journalctl --sync\n"
+        "journalctl -o json --all --no-pager "
+        "--output-fields=MESSAGE,PRIORITY,MESSAGE_ID,_PID,PERMWATCH_EVENT,PERMWATCH_REASON,"
+        "PERMWATCH_DROPPED SYSLOG_IDENTIFIER=permwatchd >\"$2/journal.json\"\n";
+    char *argv[] = {"/usr/bin/timeout", "-k", "5", "90",        ns,           "/bin/sh", "-c",
+                    (char *)script,     "sh", exe, (char *)dir, (char *)mode, NULL};
+    struct run_result r;
+    cr_assert_eq(harness_run(argv, &r), 0, "cannot run %s: %s", ns, strerror(errno));
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/emit.err", dir);
+    char *err = access(path, F_OK) == 0 ? slurp(path) : strdup("");
+    cr_assert_eq(r.status, 0, "journald-ns.sh (%s) exited %d:\n%s\n%s\nemitter: %s", mode, r.status,
+                 r.out, r.err, err);
     free(err);
+    run_result_free(&r);
+    snprintf(path, sizeof(path), "%s/emit.out", dir);
+    return slurp(path);
+}
+
+/* The journal's permwatchd entries, one JSON object per line (*N of them; caller frees the
+ * array and decrefs the entries). */
+static json_t **read_entries(const char *dir, size_t *n)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/journal.json", dir);
+    char *text = slurp(path);
+    size_t cap = 1024, len = 0;
+    json_t **v = malloc(cap * sizeof(*v));
+    cr_assert(v);
+    for (char *p = text, *nl; *p; p = nl + 1) {
+        nl = strchr(p, '\n');
+        if (nl)
+            *nl = '\0';
+        if (len == cap) {
+            cap *= 2;
+            v = realloc(v, cap * sizeof(*v));
+            cr_assert(v);
+        }
+        json_error_t jerr;
+        v[len] = json_loads(p, 0, &jerr);
+        cr_assert(v[len], "entry %zu: bad JSON: %s", len, jerr.text);
+        len++;
+        if (!nl)
+            break;
+    }
+    free(text);
+    *n = len;
+    return v;
+}
+
+static void free_entries(json_t **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        json_decref(v[i]);
+    free(v);
+}
+
+/* Entry I's MESSAGE must be "TAG NUM". */
+static void expect_numbered(json_t *e, size_t i, const char *tag, long num)
+{
+    char want[64];
+    snprintf(want, sizeof(want), "%s %ld", tag, num);
+    expect_field(e, i, "MESSAGE", want);
+}
+
+/* N numbered entries arrive in the real journal, all of them, in order. */
+Test(log, entries_arrive_in_order)
+{
+    enum { COUNT = 5000 };
+    char *dir = harness_tempdir("ordered");
+    char mode[32];
+    snprintf(mode, sizeof(mode), "ordered:%d", COUNT);
+    char *out = run_mode_in_journald(mode, dir);
+    int calls;
+    long total_ms, max_us;
+    unsigned long dropped, failures;
+    size_t left;
+    cr_assert_eq(sscanf(out, "calls=%d total_ms=%ld max_us=%ld dropped=%lu left=%zu failures=%lu",
+                        &calls, &total_ms, &max_us, &dropped, &left, &failures),
+                 6, "emitter said: '%s'", out);
+    free(out);
+    cr_expect_eq(dropped, 0);
+    cr_expect_eq(left, 0);
+    cr_expect_eq(failures, 0);
+    size_t n;
+    json_t **v = read_entries(dir, &n);
+    cr_assert_eq(n, COUNT, "journal has %zu entries, want %d", n, COUNT);
+    for (size_t i = 0; i < n; i++)
+        expect_numbered(v[i], i, "seq", (long)i);
+    free_entries(v, n);
+    harness_rmtree(dir);
+    free(dir);
+}
+
+/* A real journald stopped (SIGSTOP) while more entries than the queue holds are logged: the
+ * calls return promptly, the overflow is dropped; once journald continues, the journal holds
+ * the first entries in order, then one summary naming the number dropped, then what was
+ * logged later. */
+Test(log, stopped_journald_drops_and_summarises)
+{
+    enum { COUNT = LOG_JOURNAL_QUEUE_ENTRIES + 1000 };
+    char *dir = harness_tempdir("paused");
+    char mode[32];
+    snprintf(mode, sizeof(mode), "paused:%d", COUNT);
+    char *out = run_mode_in_journald(mode, dir);
+    int calls;
+    long total_ms, max_us;
+    unsigned long dropped, failures;
+    size_t left, left2;
+    cr_assert_eq(sscanf(out,
+                        "calls=%d total_ms=%ld max_us=%ld dropped=%lu left=%zu left2=%zu "
+                        "failures=%lu",
+                        &calls, &total_ms, &max_us, &dropped, &left, &left2, &failures),
+                 7, "emitter said: '%s'", out);
+    cr_log_info("stopped journald, %d entries: %s", COUNT, out);
+    free(out);
+    cr_expect_lt(max_us, 50000, "slowest log call took %ld us", max_us);
+    cr_expect_lt(total_ms, 2000, "%d log calls took %ld ms", COUNT, total_ms);
+    cr_expect_eq(left, 0);
+    cr_expect_eq(left2, 0);
+    cr_expect_eq(failures, 0);
+    cr_assert_gt(dropped, 0);
+    cr_assert_lt(dropped, COUNT - LOG_JOURNAL_QUEUE_ENTRIES + 1);
+
+    size_t taken = (size_t)COUNT - dropped, n;
+    json_t **v = read_entries(dir, &n);
+    cr_assert_eq(n, taken + 1 + 10, "journal has %zu entries, want %zu + summary + 10", n, taken);
+    for (size_t i = 0; i < taken; i++)
+        expect_numbered(v[i], i, "seq", (long)i);
+    char want[128], num[32];
+    snprintf(want, sizeof(want), "%lu journal entries dropped: journald not keeping up", dropped);
+    snprintf(num, sizeof(num), "%lu", dropped);
+    expect_field(v[taken], taken, "MESSAGE", want);
+    expect_int_field(v[taken], taken, "PRIORITY", LOG_WARNING);
+    expect_field(v[taken], taken, "MESSAGE_ID", event_ids[LOG_EVENT_SUPPRESSED]);
+    expect_field(v[taken], taken, "PERMWATCH_EVENT", "suppressed");
+    expect_field(v[taken], taken, "PERMWATCH_REASON", "journald not keeping up");
+    expect_field(v[taken], taken, "PERMWATCH_DROPPED", num);
+    for (size_t i = 0; i < 10; i++)
+        expect_numbered(v[taken + 1 + i], taken + 1 + i, "after", (long)i);
+    free_entries(v, n);
+    harness_rmtree(dir);
+    free(dir);
+}
+
+/* fork() while entries are queued and the writer is stuck: the child neither sends the
+ * parent's entries nor lacks a writer of its own; every entry arrives once, from its process. */
+Test(log, fork_with_queued_entries)
+{
+    char *dir = harness_tempdir("fork");
+    char *out = run_mode_in_journald("fork", dir);
+    long pid, child;
+    int status;
+    size_t left;
+    unsigned long dropped, failures;
+    cr_assert_eq(sscanf(out, "pid=%ld child=%ld status=%d left=%zu dropped=%lu failures=%lu", &pid,
+                        &child, &status, &left, &dropped, &failures),
+                 6, "emitter said: '%s'", out);
+    free(out);
+    cr_expect_eq(status, 0, "the child's log_flush left entries");
+    cr_expect_eq(left, 0);
+    cr_expect_eq(dropped, 0);
+    cr_expect_eq(failures, 0);
+    size_t n;
+    json_t **v = read_entries(dir, &n);
+    cr_assert_eq(n, 55, "journal has %zu entries, want 50 + 5", n);
+    long next_parent = 0, next_child = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *m = field(v[i], "MESSAGE");
+        cr_assert_not_null(m);
+        long k;
+        if (sscanf(m, "parent %ld", &k) == 1) {
+            cr_expect_eq(k, next_parent++, "entry %zu: '%s'", i, m);
+            expect_int_field(v[i], i, "_PID", pid);
+        } else if (sscanf(m, "child %ld", &k) == 1) {
+            cr_expect_eq(k, next_child++, "entry %zu: '%s'", i, m);
+            expect_int_field(v[i], i, "_PID", child);
+        } else {
+            cr_expect_fail("entry %zu: unexpected '%s'", i, m);
+        }
+        free(m);
+    }
+    cr_expect_eq(next_parent, 50);
+    cr_expect_eq(next_child, 5);
+    free_entries(v, n);
+    harness_rmtree(dir);
+    free(dir);
 }
