@@ -19,7 +19,9 @@ enum ftable_change {
 
 /* Receives each change. RELPATH is the finding's path relative to the site root; F is the
  * finding as stored (F->path is NULL: the caller makes it absolute), valid only during the
- * call. For FTABLE_CLOSED, F holds the details recorded when it opened. */
+ * call. For FTABLE_CLOSED, F holds the details last recorded: when it opened or at its latest
+ * silent refresh by ftable_update. The table is consistent during the call (a closed finding
+ * is already gone, an opened one already there): FN may read it, never modify it. */
 typedef void (*ftable_change_fn)(void *ctx, enum ftable_change change, const char *relpath,
                                  const struct finding *f);
 
@@ -62,5 +64,9 @@ uint64_t ftable_take_untracked(struct ftable *t);
  * order then kind order. Stops early when FN returns false. FN must not modify the table. */
 typedef bool (*ftable_visit_fn)(void *ctx, const char *relpath, const struct finding *f);
 void ftable_foreach(const struct ftable *t, const char *prefix, ftable_visit_fn fn, void *ctx);
+
+/* Bytes the table has requested from malloc for itself, its paths and its findings (without
+ * the allocator's own overhead), for metrics; 0 for NULL. */
+size_t ftable_memory(const struct ftable *t);
 
 #endif

@@ -147,5 +147,6 @@ int main(int argc, char **argv)
     }
     config_free(c);
     account_cache_clear();
+    log_close(); /* what is queued for the journal, within a bounded wait */
     return rc;
 }

@@ -14,17 +14,22 @@ struct ratelimit;
 /* Directories named in one summary at most; the rest are counted as "elsewhere". */
 #define RATELIMIT_TOP_DIRS 5
 
+/* Directories counted separately per key and interval, and the longest such directory name
+ * (bytes, without the NUL); entries under further or longer ones count as "elsewhere". */
+#define RATELIMIT_TRACKED_DIRS 64
+#define RATELIMIT_DIR_MAX      4096
+
 /* What was held back for one key during one interval. */
 struct ratelimit_summary {
     unsigned key;
-    uint64_t suppressed; /* entries held back */
-    uint64_t elsewhere;  /* of them, under directories not listed below */
-    size_t ndirs;        /* entries used in dirs[] */
+    uint64_t suppressed;             /* entries held back */
+    uint64_t elsewhere;              /* of them, under directories not listed below */
+    size_t ndirs;                    /* entries used in dirs[] */
     struct {
-        const char *dir; /* relative to the site root, "" for the root */
+        const char *dir;             /* relative to the site root, "" for the root */
         uint64_t count;
-    } dirs[RATELIMIT_TOP_DIRS]; /* the directories with most, descending */
-    uint64_t interval_usec;     /* the interval it covers */
+    } dirs[RATELIMIT_TOP_DIRS];      /* the directories with most, descending */
+    uint64_t interval_usec;          /* the interval it covers */
 };
 
 /* A limiter for keys 0..NKEYS-1: at most BURST entries per key per INTERVAL_USEC (BURST 0:
