@@ -61,7 +61,13 @@ struct live {
     struct live_notify *notes;
     size_t n_notes, cap_notes;
     char *status_text; /* last STATUS= of the daemon */
+
+    struct live *next; /* in live_all */
 };
+
+/* Every live not freed yet: at exit, live_free cleans up after tests that failed halfway
+ * (e.g. an assertion inside live_start, which never returned the struct to the test). */
+static struct live *live_all;
 
 /* ---- small tools ------------------------------------------------------------------------ */
 
@@ -591,13 +597,27 @@ static char **daemon_argv(const char *config_path, const struct live_opts *o)
     return argv;
 }
 
+/* atexit: free the lives a test left behind. */
+static void live_free_all(void)
+{
+    while (live_all)
+        live_free(live_all);
+}
+
 struct live *live_start(const char *config_path, const struct live_opts *opts)
 {
+    static bool hooked;
     cr_assert(getenv("JOURNALD_PID"),
               "live tests run inside tests/journald-ns.sh (a private journald); name the "
               "test binary test_live* so that tests/run-tests.sh does so");
     struct live *l = calloc(1, sizeof(*l));
     cr_assert(l, "out of memory");
+    if (!hooked) {
+        atexit(live_free_all);
+        hooked = true;
+    }
+    l->next = live_all;
+    live_all = l;
     l->notify_fd = l->reader_fd = l->pidfd = -1;
     l->stop_timeout_ms =
         opts && opts->stop_timeout_ms > 0 ? opts->stop_timeout_ms : LIVE_STOP_DEFAULT;
@@ -945,6 +965,11 @@ void live_free(struct live *l)
 {
     if (!l)
         return;
+    for (struct live **p = &live_all; *p; p = &(*p)->next)
+        if (*p == l) {
+            *p = l->next;
+            break;
+        }
     if (l->pid > 0 && !l->reaped) {
         kill(-l->pid, SIGKILL);
         kill(l->pid, SIGKILL);

@@ -135,7 +135,8 @@ bool live_running(struct live *l);
  * ended it, or -1 when it had to be killed. Idempotent. */
 int live_stop(struct live *l);
 
-/* Stop (SIGKILL) whatever still runs, remove the temp dir, free everything. NULL is a no-op. */
+/* Stop (SIGKILL) whatever still runs, remove the temp dir, free everything. NULL is a no-op.
+ * What a test does not free (say, after a failed assertion) is freed at exit. */
 void live_free(struct live *l);
 
 /* Print the daemon's stderr and stdout, the reader's stderr, the datagrams and the entries
