@@ -139,10 +139,15 @@ install: all
 	test -e $(DESTDIR)/etc/permwatch/permwatch.ini || \
 	    install -m 0644 conf/permwatch.ini $(DESTDIR)/etc/permwatch/permwatch.ini
 	install -m 0644 packaging/permwatch.catalog $(DESTDIR)$(PREFIX)/lib/systemd/catalog/permwatch.catalog
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|^ExecStart=/usr/local/sbin/|ExecStart=$(PREFIX)/sbin/|' systemd/permwatchd.service \
+	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/permwatchd.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/permwatchd.service
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/permwatchd $(DESTDIR)$(PREFIX)/bin/permwatchctl \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/catalog/permwatch.catalog
+	    $(DESTDIR)$(PREFIX)/lib/systemd/catalog/permwatch.catalog \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/permwatchd.service
 
 clean:
 	rm -rf build
