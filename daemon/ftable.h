@@ -35,14 +35,19 @@ void ftable_free(struct ftable *t);
  * finding is counted in ftable_untracked and not stored), open kinds not in F are closed
  * (FTABLE_CLOSED). A kind that stays open has its details (rule, uid, gid, mode, expected,
  * reason, ...) refreshed silently. Marks RELPATH's entries as seen in the current sweep.
- * Returns 0, or -1 with errno ENOMEM (the table is left consistent). */
+ * Closes are reported before opens, each in kind order, and make room under the cap for the
+ * opens of the same call; strings are copied. Returns 0, or -1 with errno EINVAL (NULL T or
+ * RELPATH, F NULL with N > 0, a kind out of range or repeated) or ENOMEM (the table is left
+ * unchanged, except that RELPATH still counts as seen). */
 int ftable_update(struct ftable *t, const char *relpath, const struct finding *f, size_t n);
 
 /* Close every open finding of RELPATH itself (the file was deleted). Returns the count. */
 size_t ftable_forget_path(struct ftable *t, const char *relpath);
 
 /* Close every open finding of PREFIX and below it ("" closes everything): a directory was
- * deleted, moved out of the site or became ignored. Returns the count. */
+ * deleted, moved out of the site or became ignored. "a/b" covers "a/b/c", not "a/b-c";
+ * trailing slashes of PREFIX are ignored here, in sweeps and in ftable_foreach. Returns the
+ * count. */
 size_t ftable_forget_subtree(struct ftable *t, const char *prefix);
 
 /* Sweeps reconcile the table with a fresh crawl: ftable_sweep_begin starts a sweep of the
