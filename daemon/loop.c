@@ -61,7 +61,8 @@ struct loop {
     struct ev_loop *ev;
     struct config *cfg;
     const char *config_path;
-    int root_fd; /* -1 while the site root is gone */
+    int root_fd;   /* -1 while the site root is gone */
+    int parent_wd; /* watch on the site root's parent: deletion and replacement of the root */
     struct watch *watch;
     struct ftable *table;
     struct ratelimit *rl;
@@ -472,6 +473,50 @@ static int root_open(struct loop *l)
     return 0;
 }
 
+/* Watch the site root's parent for the root's own deletion, rename and replacement: the
+ * root's IN_DELETE_SELF never comes while we hold it open. Failure only costs the
+ * immediacy: the root is then polled for once it is seen gone. */
+static void parent_watch(struct loop *l)
+{
+    if (l->parent_wd >= 0)
+        inotify_rm_watch(watch_fd(l->watch), l->parent_wd);
+    l->parent_wd = -1;
+    char parent[PATH_MAX];
+    const char *root = l->cfg->site_root;
+    const char *slash = strrchr(root, '/');
+    if (!slash || !slash[1] || (size_t)(slash - root) >= sizeof(parent))
+        return;
+    size_t n = slash == root ? 1 : (size_t)(slash - root);
+    memcpy(parent, root, n);
+    parent[n] = '\0';
+    l->parent_wd =
+        inotify_add_watch(watch_fd(l->watch), parent,
+                          IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR);
+    if (l->parent_wd < 0)
+        log_warn_errno(errno, "cannot watch %s for the site root's removal", parent);
+}
+
+static void root_gone(struct loop *l);
+static void on_root_timer(struct ev_loop *loop, ev_timer *t, int revents);
+
+/* An event in the site root's parent: only the root's own name matters. */
+static void parent_event(struct loop *l, const struct inotify_event *ev)
+{
+    if (ev->mask & IN_IGNORED) {
+        l->parent_wd = -1;
+        return;
+    }
+    const char *base = strrchr(l->cfg->site_root, '/');
+    if (!ev->len || !base || strcmp(ev->name, base + 1) != 0)
+        return;
+    if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
+        root_gone(l);
+    } else if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
+        root_gone(l); /* replaced: the old root, if still held, is not the site any more */
+        on_root_timer(l->ev, &l->root_timer, 0);
+    }
+}
+
 /* The site root was deleted, renamed or replaced: drop its watches, wait for it. */
 static void root_gone(struct loop *l)
 {
@@ -496,7 +541,7 @@ static void root_gone(struct loop *l)
 static void on_root_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct loop *l = t->data;
-    if (root_open(l) < 0)
+    if (l->root_fd >= 0 || root_open(l) < 0)
         return;
     ev_timer_stop(loop, t);
     log_info("site root %s is back: crawling it", l->cfg->site_root);
@@ -635,6 +680,10 @@ static void handle_event(struct loop *l, const struct inotify_event *ev)
 {
     if (ev->mask & IN_Q_OVERFLOW) {
         overflow(l);
+        return;
+    }
+    if (ev->wd == l->parent_wd) {
+        parent_event(l, ev);
         return;
     }
     struct watch_dir *d = watch_lookup(l->watch, ev->wd);
@@ -816,8 +865,10 @@ static void on_reload(struct ev_loop *loop, ev_signal *s, int revents)
     struct log_field fields[] = {{"PATH", l->config_path}};
     log_event(LOG_EVENT_RELOADED, LOG_INFO, fields, 1, "reloaded %s: %zu rules, site %s",
               l->config_path, nc->nrules, nc->site_root);
+    if (moved)
+        parent_watch(l);
     if (l->root_fd < 0 && root_open(l) < 0) {
-        root_gone(l);
+        log_warn("site root %s is missing: checking every %gs", l->cfg->site_root, ROOT_POLL);
         ev_timer_set(&l->root_timer, ROOT_POLL, ROOT_POLL);
         ev_timer_start(loop, &l->root_timer);
     } else {
@@ -836,6 +887,7 @@ struct loop *loop_new(struct config *c, const char *config_path)
     l->cfg = c;
     l->config_path = config_path;
     l->root_fd = -1;
+    l->parent_wd = -1;
     l->ev = ev_default_loop(EVFLAG_NOENV | EVFLAG_SIGNALFD);
     l->watch = l->ev ? watch_new() : NULL;
     l->table = l->watch ? ftable_new(c->max_findings, on_table_change, l) : NULL;
@@ -882,6 +934,7 @@ int loop_run(struct loop *l)
         return 2;
     }
     ev_io_start(l->ev, &l->inotify_io);
+    parent_watch(l);
     notify_status("crawling %s", l->cfg->site_root);
     uint64_t t0 = mono_usec();
     full_rescan(l, "startup");

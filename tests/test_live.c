@@ -20,7 +20,7 @@
 #define WAIT_MS 5000
 
 struct site {
-    char *dir;   /* temp dir: site/, policy.ini */
+    char *dir; /* temp dir: site/, policy.ini */
     char root[PATH_MAX];
     char ini[PATH_MAX];
     struct live *d;
@@ -54,8 +54,7 @@ static void site_init(struct site *s, const char *tag)
                             "'%s/wp-content/plugins/p'; echo x > '%s/index.php'; "
                             "echo y > '%s/wp-content/plugins/p/p.php'; chmod 0660 '%s/index.php' "
                             "'%s/wp-content/plugins/p/p.php'; chown -R www-data:www-data '%s'",
-                            s->root, s->root, s->root, s->root, s->root, s->root, s->root,
-                            s->root),
+                            s->root, s->root, s->root, s->root, s->root, s->root, s->root, s->root),
                  0);
     cr_assert_eq(r.status, 0, "%s", r.err);
     run_result_free(&r);
@@ -112,8 +111,8 @@ static void sh(const struct site *s, const char *fmt, ...)
 /* Wait for an entry EVENT (finding/resolved) of KIND at REL; fails the test after WAIT_MS. */
 static json_t *expect_entry(struct site *s, const char *event, const char *kind, const char *rel)
 {
-    json_t *e = live_wait_entry(s->d, WAIT_MS, "PERMWATCH_EVENT", event, "PERMWATCH_FINDING",
-                                kind, "PERMWATCH_PATH", at(s, rel), NULL);
+    json_t *e = live_wait_entry(s->d, WAIT_MS, "PERMWATCH_EVENT", event, "PERMWATCH_FINDING", kind,
+                                "PERMWATCH_PATH", at(s, rel), NULL);
     if (!e) {
         live_dump(s->d);
         cr_assert_fail("no %s %s entry for %s", event, kind, at(s, rel));
@@ -156,9 +155,8 @@ Test(live, ready_only_after_the_crawl_with_every_planted_finding)
     cr_expect_str_eq(live_field(e, "PERMWATCH_EXPECTED"), "0664");
     cr_expect_eq(count_entries(&s, "finding", "root_owned", "cache/ignored-root-file"), 0);
     /* nothing of the clean www-data files */
-    cr_expect_eq(live_count_entries(s.d, "PERMWATCH_PATH", at(&s, "wp-content/plugins/p/p.php"),
-                                    NULL),
-                 0);
+    cr_expect_eq(
+        live_count_entries(s.d, "PERMWATCH_PATH", at(&s, "wp-content/plugins/p/p.php"), NULL), 0);
     cr_expect_not_null(live_wait_entry(s.d, WAIT_MS, "PERMWATCH_EVENT", "started", NULL));
     site_free(&s);
 }
@@ -282,8 +280,7 @@ Test(live, moves_in_out_within_and_atomic_replace)
     expect_entry(&s, "finding", "root_owned", "settings.php");
     expect_entry(&s, "resolved", "root_owned", ".settings.tmp");
     live_settle(s.d, 200);
-    cr_expect_eq(live_count_entries(s.d, "PERMWATCH_PATH", at(&s, "../outside/gone/e/later"),
-                                    NULL),
+    cr_expect_eq(live_count_entries(s.d, "PERMWATCH_PATH", at(&s, "../outside/gone/e/later"), NULL),
                  0);
     cr_expect_eq(live_count_entries(s.d, "PERMWATCH_EVENT", "finding", "PERMWATCH_PATH",
                                     at(&s, "wp-content/uploads/d2/e/later"), NULL),
@@ -326,7 +323,8 @@ Test(live, queue_overflow_loses_no_finding)
     cr_assert_not_null(live_wait_entry(s.d, WAIT_MS, "PERMWATCH_EVENT", "overflow", NULL),
                        "an overflow with a 16-event queue");
     /* every one of them, found by the rescan after the overflow */
-    cr_assert_not_null(expect_entry(&s, "finding", "root_owned", "wp-content/uploads/burst/f00499"));
+    cr_assert_not_null(
+        expect_entry(&s, "finding", "root_owned", "wp-content/uploads/burst/f00499"));
     live_settle(s.d, 500);
     size_t n = live_count_entries(s.d, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
                                   "root_owned", NULL);
@@ -376,8 +374,8 @@ Test(live, burst_is_rate_limited_but_tracked)
     sh(&s, "mkdir -p wp-content/uploads/many && chown www-data:www-data wp-content/uploads/many");
     site_start(&s, NULL);
     burst(&s, "wp-content/uploads/many", 300);
-    json_t *e = live_wait_entry(s.d, WAIT_MS, "PERMWATCH_EVENT", "suppressed",
-                                "PERMWATCH_FINDING", "root_owned", NULL);
+    json_t *e = live_wait_entry(s.d, WAIT_MS, "PERMWATCH_EVENT", "suppressed", "PERMWATCH_FINDING",
+                                "root_owned", NULL);
     if (!e)
         live_dump(s.d);
     cr_assert_not_null(e);
