@@ -1,7 +1,8 @@
 #!/bin/sh
 # run-demo.sh BUILD [SITE]: `make run`. Without SITE, builds a demo WordPress-like site with
-# planted problems under BUILD/demo and audits it; with SITE, audits that site under the
-# shipped policy (conf/permwatch.ini with its root replaced).
+# planted problems under BUILD/demo; with SITE, uses that site under the shipped policy
+# (conf/permwatch.ini with its root replaced). Then runs the live daemon in the foreground,
+# logging to the terminal (and to the journal when one runs) until Ctrl-C.
 set -eu
 build=$1 site=${2:-}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,13 +22,15 @@ else
     sed "s|^root *=.*|root = $site|" "$here/../conf/permwatch.ini" >"$config"
 fi
 echo "policy:    $config"
-echo "\$ permwatchd -c $config --scan"
-rc=0
-"$build/permwatchd" -c "$config" --scan --log-target stderr || rc=$?
-case $rc in
-0) echo "no findings." ;;
-1) echo
-   echo "Try: chown root:root $site/index.php; then run 'make run SITE=$site' again, or" \
-        "'$build/permwatchd -c $config --scan --json'." ;;
-*) exit "$rc" ;;
-esac
+echo
+echo "permwatchd is watching $site in the foreground (Ctrl-C stops it). Findings appear"
+echo "below as they happen; in another terminal, try:"
+echo "    touch $site/wp-content/uploads/new.png            # root-owned: a finding"
+echo "    chown www-data:www-data $site/wp-content/uploads/new.png   # resolved"
+echo "    chmod 0600 $site/index.php                          # mode and web-readability"
+echo "One-shot audit instead: $build/permwatchd -c $config --scan [--json]"
+echo
+# stderr for the terminal, and the journal too when one runs (journalctl -t permwatchd)
+target=stderr
+[ -S /run/systemd/journal/socket ] && target=auto
+exec "$build/permwatchd" -c "$config" --log-target "$target"
