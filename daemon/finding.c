@@ -406,6 +406,7 @@ int finding_print_json(const struct finding *f, FILE *out)
     rc |= set_str(o, "channel", f->channel);
     rc |= set_str(o, "command", f->command);
     rc |= set_str(o, "blocked_at", f->blocked_at);
+    rc |= set_str(o, "web_user", f->web_user);
     rc |= set_str(o, "message", finding_format_message(f, msg, sizeof(msg)));
     char *text = rc ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);

@@ -36,6 +36,7 @@ struct finding {
     const char *channel; /* dispatch findings */
     const char *command;
     const char *blocked_at;
+    const char *web_user; /* dispatch findings: who was checked */
 };
 
 /* "root_owned" ... ; NULL for an out-of-range kind. */

@@ -804,7 +804,7 @@ void log_finding(enum log_event ev, const struct finding *f)
     memcpy(reason, f->reason, sizeof(f->reason));
     reason[sizeof(f->reason)] = '\0';
 
-    struct log_field fields[13];
+    struct log_field fields[14];
     size_t n = 0;
     fields[n++] = (struct log_field){"FINDING", finding_kind_name(f->kind)};
     fields[n++] = (struct log_field){"PATH", f->path};
@@ -824,6 +824,7 @@ void log_finding(enum log_event ev, const struct finding *f)
     fields[n++] = (struct log_field){"CHANNEL", f->channel};
     fields[n++] = (struct log_field){"COMMAND", f->command};
     fields[n++] = (struct log_field){"BLOCKED_AT", f->blocked_at};
+    fields[n++] = (struct log_field){"WEB_USER", f->web_user};
 
     const char *prefix;
     int priority = finding_priority(ev, f, &prefix);

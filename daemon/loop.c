@@ -23,6 +23,7 @@
 
 #include "account.h"
 #include "audit.h"
+#include "dispatch.h"
 #include "ftable.h"
 #include "log.h"
 #include "notify.h"
@@ -66,6 +67,7 @@ struct loop {
     struct watch *watch;
     struct ftable *table;
     struct ratelimit *rl;
+    struct dispatch *dispatch;
     bool ready, stopping;
 
     ev_io inotify_io;
@@ -402,8 +404,13 @@ static int crawl(struct loop *l, const char *relpath, bool descend, bool sweep, 
 /* One line for STATUS= and the logs. */
 static const char *summary(struct loop *l, char *buf, size_t len)
 {
-    snprintf(buf, len, "%zu directories watched, %zu open findings%s", watch_count(l->watch),
-             ftable_count(l->table), l->degraded ? ", degraded (inotify watch limit)" : "");
+    size_t nd = dispatch_command_count(l->dispatch), bad = dispatch_open_count(l->dispatch);
+    char disp[96] = "";
+    if (l->dispatch)
+        snprintf(disp, sizeof(disp), ", %zu of %zu dispatch commands unreachable or invalid", bad,
+                 nd);
+    snprintf(buf, len, "%zu directories watched, %zu open findings%s%s", watch_count(l->watch),
+             ftable_count(l->table), disp, l->degraded ? ", degraded (inotify watch limit)" : "");
     return buf;
 }
 
@@ -874,6 +881,8 @@ static void on_reload(struct ev_loop *loop, ev_signal *s, int revents)
     } else {
         full_rescan(l, "reload");
     }
+    if (l->dispatch)
+        dispatch_reload(l->dispatch, l->cfg);
     notify_ready("%s", summary(l, buf, sizeof(buf)));
 }
 
@@ -946,6 +955,9 @@ int loop_run(struct loop *l)
         ev_timer_start(l->ev, &l->watchdog_timer);
     }
     rescan_timer_update(l);
+    l->dispatch = dispatch_new(l->ev, l->cfg);
+    if (!l->dispatch)
+        log_warn_errno(errno, "dispatch commands are not watched");
     unsigned long limit = watch_limit();
     if (!l->degraded && limit && watch_count(l->watch) > limit / 10 * 8)
         log_warn("%zu of %lu inotify watches in use: raise fs.inotify.max_user_watches before "
@@ -980,6 +992,7 @@ void loop_free(struct loop *l)
         close(l->root_fd);
     /* closing findings at exit is not a resolution: free the table without callbacks */
     ftable_free(l->table);
+    dispatch_free(l->dispatch);
     ratelimit_free(l->rl);
     watch_free(l->watch);
     config_free(l->cfg);

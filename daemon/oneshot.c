@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "dispatch.h"
 #include "log.h"
 
 struct printer {
@@ -91,12 +92,30 @@ int oneshot_scan(const struct config *c, const struct scan_options *opts, FILE *
              (double)res.scan.usec / 1e6, (unsigned long long)res.findings,
              res.findings ? " (" : "", summarize_kinds(&res, kinds, sizeof(kinds)),
              res.findings ? ")" : "");
+    /* the whole site: also the dispatch commands registered for the web user */
+    size_t ndispatch = 0;
+    if (!*rel) {
+        struct dispatch_set ds;
+        if (dispatch_collect(c, &ds) < 0) {
+            log_warn_errno(errno, "cannot judge the dispatch commands");
+            return SCAN_EXIT_ERROR;
+        }
+        ndispatch = dispatch_findings(c, &ds, print_finding, &p);
+        log_info("%zu dispatch commands judged for %s: %zu findings", ds.n, c->web_user, ndispatch);
+        dispatch_set_free(&ds);
+        if (fflush(out) != 0 && !p.write_error)
+            p.write_error = errno;
+        if (p.write_error) {
+            log_warn_errno(p.write_error, "cannot write findings");
+            return SCAN_EXIT_ERROR;
+        }
+    }
     if (res.scan.errors) {
         log_error("%llu entries could not be read: the audit is incomplete",
                   (unsigned long long)res.scan.errors);
         return SCAN_EXIT_ERROR;
     }
-    return res.findings ? SCAN_EXIT_FINDINGS : SCAN_EXIT_CLEAN;
+    return res.findings || ndispatch ? SCAN_EXIT_FINDINGS : SCAN_EXIT_CLEAN;
 }
 
 int oneshot_check_config(const char *path, FILE *out)

@@ -16,7 +16,11 @@ if [ -z "$site" ]; then
     rm -rf "$build/demo"
     mkdir -p "$build/demo"
     sh "$here/wp-fixture.sh" "$site" "$config"
-    echo "demo site: $site (planted: root-owned uploads, a 0644 plugin file, a 0600 mu-plugin)"
+    # the field incident: a bridge whose binary lives under root's home
+    ch=$site/wp-content/mu-plugins/wp-coding-agents-channels.php
+    sed -i "s|    // END bridges|    // BEGIN bridge:kimaki\n    \$channels['kimaki'] = [\n        'command' => '/root/.kimaki/bin/kimaki',\n        'detach'  => true,\n    ];\n    // END bridge:kimaki\n    // END bridges|" "$ch"
+    echo "demo site: $site (planted: root-owned uploads, a 0644 plugin file, a 0600 mu-plugin,"
+    echo "           and a dispatch command under /root that www-data cannot reach)"
 else
     config=$build/run.ini
     sed "s|^root *=.*|root = $site|" "$here/../conf/permwatch.ini" >"$config"
