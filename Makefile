@@ -127,8 +127,12 @@ run: deps
 	$(MAKE) all
 	@sh tests/run-demo.sh "$(abspath $(BUILD))" "$(SITE)"
 
+# `make bench`: figures, not tests (root). The tree scan-vs-find.sh generates is reused by
+# live-startup.sh, then removed unless KEEP=1; live.sh writes bench/results/live.txt.
 bench: all
-	@sh bench/scan-vs-find.sh
+	@KEEP=1 BUILD=$(BUILD) bash bench/scan-vs-find.sh || \
+	    { [ "$(KEEP)" = 1 ] || rm -rf bench/results/tmp/site bench/results/tmp/shape; exit 1; }
+	@KEEP=$(KEEP) BUILD=$(BUILD) bash bench/live.sh
 
 # --- install ------------------------------------------------------------------------------
 install: all

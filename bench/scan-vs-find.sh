@@ -3,24 +3,13 @@
 # root` on the same generated tree (default 100,000 directories x 10 files = 1,000,000
 # files, 1 in 100 planted root-owned), warm cache, alternating runs, median of 5 each.
 # Not a test: prints figures and the ratio. Needs root. The tree lives in bench/results/tmp
-# and is removed at the end unless KEEP=1.
+# and is removed at the end unless KEEP=1 (then live-startup.sh reuses it). Run by `make bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dirs=${1:-100000} files=${2:-10} runs=${RUNS:-5}
-build=${BUILD:-build}
-work=$PWD/bench/results/tmp
-tree=$work/site
-mkdir -p "$work"
-cc -O2 -o "$work/mktree" bench/mktree.c
-if [ ! -d "$tree" ] || [ "$(cat "$work/shape" 2>/dev/null)" != "$dirs x $files" ]; then
-    rm -rf "$tree"
-    echo "generating $dirs directories x $files files ..."
-    t0=$(date +%s.%N)
-    "$work/mktree" "$tree" "$dirs" "$files" 100 >"$work/planted"
-    echo "$dirs x $files" >"$work/shape"
-    echo "generated in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s"
-fi
-read -r planted nfiles ndirs <"$work/planted"
+. bench/common.sh
+bench_need_daemon
+bench_tree "$dirs" "$files"
 cat >"$work/bench.ini" <<INI
 [site]
 root = $tree
@@ -43,7 +32,6 @@ for i in $(seq 1 "$runs"); do
     t1=$(now)
     tp+=($(( (t1 - t0) / 1000000 )))
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mf=$(median "${tf[@]}") mp=$(median "${tp[@]}")
 nf=$(wc -l <"$work/find.out") np=$(grep -c '^root_owned' "$work/scan.out" || true)
 entries=$((nfiles + ndirs))
