@@ -6,7 +6,8 @@
  *
  * Commands: status, findings [count] (exit 1 with rows), echo (the args back plus the
  * caller's credentials), big [rows] (1-KiB rows), metrics (one "text" row), fail (an
- * internal error), all read-only; repair [path, dry_run] needs root. */
+ * internal error), dispatch (as echo), all read-only; repair [path, dry_run], scan and
+ * reload (as echo) need root. */
 #include <errno.h>
 #include <grp.h>
 #include <signal.h>
@@ -105,7 +106,10 @@ static const struct control_command table[] = {
     {"big", "big", CONTROL_READ_ONLY, cmd_big},
     {"metrics", "metrics", CONTROL_READ_ONLY, cmd_metrics},
     {"fail", "fail", CONTROL_READ_ONLY, cmd_fail},
+    {"dispatch", "dispatch", CONTROL_READ_ONLY, cmd_echo},
     {"repair", "repair [--dry-run] [PATH]", 0, cmd_repair},
+    {"scan", "scan [PATH]", 0, cmd_echo},
+    {"reload", "reload", 0, cmd_echo},
 };
 
 /* libev: SIGTERM or SIGINT: leave the loop. */
