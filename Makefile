@@ -68,8 +68,10 @@ $(BUILD)/tests/%: tests/%.c $(HARNESS) $(BUILD)/libpermwatch.a | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -Wno-missing-prototypes -Wno-format-truncation $(ALL_LDFLAGS) -o $@ $< \
 	    $(HARNESS) $(BUILD)/libpermwatch.a $(PKG_LIBS) $(TEST_LIBS)
 
-$(BUILD)/tests/helper_%: tests/helper_%.c | $(BUILD)/tests
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $<
+# Helpers may use the daemon's modules (--as-needed drops what one does not use).
+$(BUILD)/tests/helper_%: tests/helper_%.c $(BUILD)/libpermwatch.a | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< \
+	    $(BUILD)/libpermwatch.a $(PKG_LIBS)
 
 $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@

@@ -1,0 +1,474 @@
+/* client: permwatchctl. Exit codes (PRODUCT.md): the end line's exit; 2 usage; 3 when no
+ * daemon answers (socket missing or refused, connection closed without an end line, an
+ * invalid reply); 4 on permission denied (EACCES/EPERM on connect, or the daemon's). */
+#include "client.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "proto.h"
+
+/* Which commands take which arguments. */
+enum { ARG_KIND = 1, ARG_PATH = 2, ARG_DRY_RUN = 4 };
+
+static const struct client_cmd {
+    const char *name;
+    unsigned args;
+} client_cmds[] = {
+    {"status", 0},      {"findings", ARG_KIND | ARG_PATH},
+    {"scan", ARG_PATH}, {"repair", ARG_PATH | ARG_DRY_RUN},
+    {"dispatch", 0},    {"reload", 0},
+    {"metrics", 0},
+};
+
+/* The usage text to OUT. */
+static void client_usage(FILE *out)
+{
+    fprintf(out, "Usage: permwatchctl [-s SOCKET] [--json] COMMAND [ARGS]\n"
+                 "Commands: status, findings [--kind KIND] [PATH], scan [PATH],\n"
+                 "          repair [--dry-run] [PATH], dispatch, reload, metrics\n"
+                 "Exit codes: 0 ok, 1 findings/refusals present, 2 usage, 3 daemon not\n"
+                 "            reachable, 4 permission denied\n");
+}
+
+/* Print "permwatchctl: MESSAGE" to stderr and return CODE. */
+__attribute__((format(printf, 2, 3))) static int client_fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("permwatchctl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return code;
+}
+
+int client_abspath(const char *path, const char *cwd, char *buf, size_t len)
+{
+    if (!path || !*path || (path[0] != '/' && (!cwd || cwd[0] != '/')) || len < 2)
+        return errno = EINVAL, -1;
+    size_t n = 0;
+    buf[0] = '\0';
+    const char *parts[2] = {path[0] == '/' ? "" : cwd, path};
+    for (int k = 0; k < 2; k++) {
+        const char *p = parts[k];
+        while (*p) {
+            while (*p == '/')
+                p++;
+            const char *e = strchrnul(p, '/');
+            size_t cl = (size_t)(e - p);
+            if (cl && !(cl == 1 && p[0] == '.')) {
+                if (n + 1 + cl + 1 > len)
+                    return errno = ENAMETOOLONG, -1;
+                buf[n++] = '/';
+                memcpy(buf + n, p, cl);
+                n += cl;
+                buf[n] = '\0';
+            }
+            p = e;
+        }
+    }
+    if (n == 0)
+        strcpy(buf, "/");
+    return 0;
+}
+
+int client_config_socket(const char *ini, char *buf, size_t len)
+{
+    FILE *f = fopen(ini, "re");
+    if (!f)
+        return -1;
+    char line[1024];
+    bool in_daemon = false;
+    int rc = -1;
+    while (fgets(line, sizeof(line), f)) {
+        char *p = line;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (*p == '[') {
+            in_daemon = strncmp(p, "[daemon]", 8) == 0;
+            continue;
+        }
+        if (!in_daemon || strncmp(p, "control_socket", 14) != 0)
+            continue;
+        p += 14;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p++ != '=')
+            continue;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        char *end = strstr(p, " ;");
+        if (!end)
+            end = p + strcspn(p, "\r\n");
+        while (end > p && isspace((unsigned char)end[-1]))
+            end--;
+        size_t vl = (size_t)(end - p);
+        if (vl > 0 && vl < len) {
+            memcpy(buf, p, vl);
+            buf[vl] = '\0';
+            rc = 0;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+/* V as table text into BUF: strings as they are, null "-", booleans yes/no, others as
+ * compact JSON; control characters replaced by '?'. Returns BUF. */
+static const char *client_cell(const json_t *v, char *buf, size_t len)
+{
+    if (!v || json_is_null(v))
+        snprintf(buf, len, "-");
+    else if (json_is_string(v))
+        snprintf(buf, len, "%s", json_string_value(v));
+    else if (json_is_boolean(v))
+        snprintf(buf, len, "%s", json_is_true(v) ? "yes" : "no");
+    else {
+        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        snprintf(buf, len, "%s", s ? s : "?");
+        free(s);
+    }
+    for (unsigned char *p = (unsigned char *)buf; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    return buf;
+}
+
+/* Display width of the UTF-8 string S (code points; good enough for paths). */
+static size_t client_width(const char *s)
+{
+    size_t w = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xc0) != 0x80)
+            w++;
+    return w;
+}
+
+void client_print_table(const json_t *rows, FILE *out)
+{
+    json_t *cols = json_array();
+    size_t i;
+    const json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        const char *key;
+        const json_t *v;
+        json_object_foreach((json_t *)row, key, v)
+        {
+            bool seen = false;
+            for (size_t k = 0; k < json_array_size(cols) && !seen; k++)
+                seen = strcmp(json_string_value(json_array_get(cols, k)), key) == 0;
+            if (!seen)
+                json_array_append_new(cols, json_string(key));
+        }
+    }
+    for (size_t k = 0; k + 1 < json_array_size(cols); k++) /* "message" goes last */
+        if (strcmp(json_string_value(json_array_get(cols, k)), "message") == 0) {
+            json_t *m = json_incref(json_array_get(cols, k));
+            json_array_remove(cols, k);
+            json_array_append_new(cols, m);
+            break;
+        }
+    size_t ncols = json_array_size(cols);
+    size_t *width = calloc(ncols ? ncols : 1, sizeof(size_t));
+    char cell[4096];
+    for (size_t k = 0; width && k < ncols; k++) {
+        width[k] = client_width(json_string_value(json_array_get(cols, k)));
+        json_array_foreach(rows, i, row)
+        {
+            size_t w = client_width(
+                client_cell(json_object_get(row, json_string_value(json_array_get(cols, k))), cell,
+                            sizeof(cell)));
+            if (w > width[k])
+                width[k] = w;
+        }
+    }
+    for (size_t k = 0; width && k < ncols; k++) {
+        const char *name = json_string_value(json_array_get(cols, k));
+        for (const char *p = name; *p; p++)
+            fputc(toupper((unsigned char)*p), out);
+        if (k + 1 < ncols)
+            fprintf(out, "%*s", (int)(width[k] - client_width(name) + 2), "");
+    }
+    if (ncols)
+        fputc('\n', out);
+    json_array_foreach(rows, i, row)
+    {
+        for (size_t k = 0; width && k < ncols; k++) {
+            client_cell(json_object_get(row, json_string_value(json_array_get(cols, k))), cell,
+                        sizeof(cell));
+            fputs(cell, out);
+            if (k + 1 < ncols)
+                fprintf(out, "%*s", (int)(width[k] - client_width(cell) + 2), "");
+        }
+        fputc('\n', out);
+    }
+    free(width);
+    json_decref(cols);
+}
+
+void client_print_record(const json_t *row, FILE *out)
+{
+    const char *key;
+    const json_t *v;
+    size_t w = 0;
+    json_object_foreach((json_t *)row, key, v)
+    {
+        if (client_width(key) > w)
+            w = client_width(key);
+    }
+    char cell[4096];
+    json_object_foreach((json_t *)row, key, v)
+    {
+        fprintf(out, "%s:%*s %s\n", key, (int)(w - client_width(key)), "",
+                client_cell(v, cell, sizeof(cell)));
+    }
+}
+
+/* Connect to SOCKET_PATH. Returns the descriptor, or -1 with the exit code in *CODE. */
+static int client_connect(const char *socket_path, int *code)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(socket_path) >= sizeof(sa.sun_path)) {
+        *code = client_fail(PROTO_EXIT_USAGE, "socket path too long: %s", socket_path);
+        return -1;
+    }
+    strcpy(sa.sun_path, socket_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+        return fd;
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    bool denied = e == EACCES || e == EPERM;
+    *code = client_fail(denied ? PROTO_EXIT_DENIED : PROTO_EXIT_UNREACHABLE,
+                        "cannot reach permwatchd at %s: %s", socket_path, strerror(e));
+    return -1;
+}
+
+/* How the reply is shown. */
+struct client_out {
+    const char *cmd;
+    bool json;
+    json_t *rows; /* collected for the table (human mode) */
+};
+
+/* Handle one reply row: print it (--json, metrics) or keep it for the table. */
+static void client_row(struct client_out *o, json_t *row)
+{
+    if (o->json) {
+        char *s = json_dumps(row, JSON_COMPACT);
+        if (s)
+            printf("%s\n", s);
+        free(s);
+    } else if (strcmp(o->cmd, "metrics") == 0) {
+        const char *text = json_string_value(json_object_get(row, "text"));
+        if (text)
+            fputs(text, stdout);
+    } else {
+        json_array_append(o->rows, row);
+    }
+}
+
+/* Send LINE on FD and read the reply until its end line, showing rows through O. Returns
+ * the exit code. */
+static int client_exchange(int fd, const char *line, size_t len, struct client_out *o)
+{
+    /* The daemon may answer (a refusal) and close before reading: a failed send is not
+     * final, the reply may still be waiting. */
+    for (size_t off = 0; off < len;) {
+        ssize_t w = send(fd, line + off, len - off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            break;
+        off += (size_t)w;
+    }
+    size_t cap = 65536, have = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return client_fail(PROTO_EXIT_UNREACHABLE, "out of memory");
+    int code = -1;
+    while (code < 0) {
+        if (have == cap) {
+            if (cap > PROTO_MAX_REPLY_LINE) {
+                code = client_fail(PROTO_EXIT_UNREACHABLE, "reply line too long");
+                break;
+            }
+            char *p = realloc(buf, cap * 2);
+            if (!p) {
+                code = client_fail(PROTO_EXIT_UNREACHABLE, "out of memory");
+                break;
+            }
+            buf = p;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + have, cap - have);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            code = client_fail(PROTO_EXIT_UNREACHABLE,
+                               "permwatchd closed the connection without a complete reply%s%s",
+                               r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
+            break;
+        }
+        have += (size_t)r;
+        size_t pos = 0;
+        char *nl;
+        while (code < 0 && (nl = memchr(buf + pos, '\n', have - pos))) {
+            struct proto_reply rep;
+            char err[256];
+            if (proto_parse_reply(buf + pos, (size_t)(nl - buf) - pos, &rep, err, sizeof(err)) <
+                0) {
+                code =
+                    client_fail(PROTO_EXIT_UNREACHABLE, "invalid reply from permwatchd: %s", err);
+                break;
+            }
+            if (rep.end) {
+                if (rep.error)
+                    client_fail(0, "%s", rep.error);
+                code = rep.exit;
+            } else {
+                client_row(o, rep.row);
+            }
+            proto_reply_clear(&rep);
+            pos = (size_t)(nl - buf) + 1;
+        }
+        memmove(buf, buf + pos, have - pos);
+        have -= pos;
+    }
+    free(buf);
+    return code;
+}
+
+/* Parse the command's own arguments ARGV[0..ARGC) (ARGV[0] the command) into ARGS and
+ * *JSON. Returns 0 or a usage exit code. */
+static int client_parse_args(const struct client_cmd *cmd, int argc, char **argv, json_t *args,
+                             bool *json)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0) {
+            *json = true;
+        } else if ((cmd->args & ARG_DRY_RUN) && strcmp(a, "--dry-run") == 0) {
+            json_object_set_new(args, "dry_run", json_true());
+        } else if ((cmd->args & ARG_KIND) && strncmp(a, "--kind", 6) == 0 &&
+                   (a[6] == '\0' || a[6] == '=')) {
+            const char *kind = a[6] == '=' ? a + 7 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!kind || !*kind)
+                return client_fail(PROTO_EXIT_USAGE, "--kind needs a finding kind");
+            json_t *k = json_string(kind);
+            if (!k)
+                return client_fail(PROTO_EXIT_USAGE, "--kind: not valid UTF-8");
+            json_object_set_new(args, "kind", k);
+        } else if ((cmd->args & ARG_PATH) && !path && (a[0] != '-' || strcmp(a, "-") == 0)) {
+            path = a;
+        } else {
+            client_fail(PROTO_EXIT_USAGE, "%s: unexpected argument '%s'", cmd->name, a);
+            client_usage(stderr);
+            return PROTO_EXIT_USAGE;
+        }
+    }
+    if (path) {
+        char cwd[4096], abs[8192];
+        if (path[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+            return client_fail(PROTO_EXIT_USAGE, "cannot get the current directory: %s",
+                               strerror(errno));
+        if (client_abspath(path, path[0] == '/' ? NULL : cwd, abs, sizeof(abs)) < 0)
+            return client_fail(PROTO_EXIT_USAGE, "%s: %s", path, strerror(errno));
+        json_t *p = json_string(abs);
+        if (!p)
+            return client_fail(PROTO_EXIT_USAGE, "%s: not valid UTF-8", path);
+        json_object_set_new(args, "path", p);
+    }
+    return 0;
+}
+
+int client_main(int argc, char **argv)
+{
+    char socket_buf[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+    const char *socket_path = NULL;
+    bool json = false;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0) {
+            if (++i >= argc)
+                return client_usage(stderr), PROTO_EXIT_USAGE;
+            socket_path = argv[i];
+        } else if (strncmp(a, "--socket=", 9) == 0) {
+            socket_path = a + 9;
+        } else if (strncmp(a, "-s", 2) == 0) {
+            socket_path = a + 2;
+        } else if (strcmp(a, "--json") == 0) {
+            json = true;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            client_usage(stdout);
+            return PROTO_EXIT_OK;
+        } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+            printf("permwatchctl %s\n", PERMWATCH_VERSION);
+            return PROTO_EXIT_OK;
+        } else {
+            client_fail(PROTO_EXIT_USAGE, "unknown option '%s'", a);
+            client_usage(stderr);
+            return PROTO_EXIT_USAGE;
+        }
+    }
+    if (i >= argc) {
+        client_usage(stderr);
+        return PROTO_EXIT_USAGE;
+    }
+    const struct client_cmd *cmd = NULL;
+    for (size_t k = 0; k < sizeof(client_cmds) / sizeof(client_cmds[0]); k++)
+        if (strcmp(argv[i], client_cmds[k].name) == 0)
+            cmd = &client_cmds[k];
+    if (!cmd) {
+        client_fail(PROTO_EXIT_USAGE, "unknown command '%s'", argv[i]);
+        client_usage(stderr);
+        return PROTO_EXIT_USAGE;
+    }
+    json_t *args = json_object();
+    int code = client_parse_args(cmd, argc - i, argv + i, args, &json);
+    if (code) {
+        json_decref(args);
+        return code;
+    }
+    if (!socket_path)
+        socket_path = client_config_socket(CONFIG_DEFAULT_PATH, socket_buf, sizeof(socket_buf)) == 0
+                          ? socket_buf
+                          : CONFIG_DEFAULT_SOCKET;
+    size_t len;
+    char *line = proto_build_request(cmd->name, args, &len);
+    json_decref(args);
+    if (!line)
+        return client_fail(PROTO_EXIT_USAGE, "request too large");
+    int fd = client_connect(socket_path, &code);
+    if (fd < 0) {
+        free(line);
+        return code;
+    }
+    struct client_out o = {.cmd = cmd->name, .json = json, .rows = json_array()};
+    code = client_exchange(fd, line, len, &o);
+    close(fd);
+    free(line);
+    if (!json && json_array_size(o.rows)) {
+        if (strcmp(cmd->name, "status") == 0 && json_array_size(o.rows) == 1)
+            client_print_record(json_array_get(o.rows, 0), stdout);
+        else
+            client_print_table(o.rows, stdout);
+    }
+    json_decref(o.rows);
+    if (fflush(stdout) != 0 && code == 0)
+        code = PROTO_EXIT_FINDINGS;
+    return code;
+}

@@ -1,0 +1,609 @@
+/* control: the control socket's server (see control.h).
+ *
+ * A client's life: accepted (non-blocking) -> credentials read and its role decided at once
+ * (a refused peer gets its end line without our reading a byte of it) -> READING one line
+ * into a buffer that grows up to PROTO_MAX_REQUEST + 1 -> the line parsed, authorized and
+ * handled synchronously; rows and the end line go to the output buffer -> WRITING until
+ * the buffer is empty -> closed. A timer, restarted on every byte of progress either way,
+ * drops a client idle for CONTROL_IDLE_TIMEOUT.
+ *
+ * Group membership comes from SO_PEERGROUPS (Linux >= 4.13): the supplementary groups the
+ * kernel recorded for the peer at connect(), like SO_PEERCRED. Not getgrouplist(): that asks
+ * NSS (may block on LDAP, inside the loop) and reflects the group database, not the peer
+ * process (which may have dropped or gained groups). Not /proc/PID/status: the pid may
+ * have exited and been reused since connect(). Errors refuse. */
+#include "control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "proto.h"
+
+/* Room kept in the output buffer for the end line, whatever the rows took. */
+#define END_RESERVE 1024
+/* First size of a client's input buffer; it doubles up to PROTO_MAX_REQUEST + 1. */
+#define IN_INITIAL 1024
+/* After accept fails for lack of descriptors, wait this long before accepting again. */
+#define ACCEPT_RETRY 1.0
+
+enum client_role { ROLE_NONE, ROLE_READ_ONLY, ROLE_ROOT };
+
+struct client {
+    struct control *ctl;
+    struct client *prev, *next;
+    int fd;
+    ev_io io;
+    ev_timer timer;
+    struct ucred cred;
+    enum client_role role;
+    char *in; /* request bytes received so far */
+    size_t inlen, incap;
+    char *out; /* reply bytes not yet sent: out[outoff..outlen) */
+    size_t outlen, outoff, outcap;
+    bool replied; /* the end line is queued: no more reading */
+};
+
+struct control_reply {
+    struct client *c;
+    size_t rows;
+    bool full;
+    char error[512];
+};
+
+struct control {
+    struct ev_loop *ev;
+    int fd;
+    ev_io accept_io;
+    ev_timer accept_retry;
+    char *path; /* socket file we created (removed by control_free), else NULL */
+    dev_t dev;  /* identity of that file */
+    ino_t ino;
+    bool use_group;
+    gid_t gid;
+    const struct control_command *table;
+    size_t n;
+    void *ctx;
+    struct client *clients;
+    size_t nclients;
+};
+
+/* ---- clients --------------------------------------------------------------------------- */
+
+/* Unlink C from its server, stop its watchers, close and free it. */
+static void client_close(struct client *c)
+{
+    struct control *ctl = c->ctl;
+    ev_io_stop(ctl->ev, &c->io);
+    ev_timer_stop(ctl->ev, &c->timer);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        ctl->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    ctl->nclients--;
+    close(c->fd);
+    free(c->in);
+    free(c->out);
+    free(c);
+}
+
+/* Append LEN bytes to C's output; LIMIT caps the buffered total. Returns 0, or -1 (ENOBUFS
+ * over LIMIT, ENOMEM). */
+static int client_append(struct client *c, const char *data, size_t len, size_t limit)
+{
+    if (c->outlen - c->outoff + len > limit)
+        return errno = ENOBUFS, -1;
+    if (c->outoff && c->outoff == c->outlen)
+        c->outoff = c->outlen = 0;
+    if (c->outlen + len > c->outcap) {
+        size_t cap = c->outcap ? c->outcap : 4096;
+        while (cap < c->outlen + len)
+            cap *= 2;
+        char *p = realloc(c->out, cap);
+        if (!p)
+            return errno = ENOMEM, -1;
+        c->out = p;
+        c->outcap = cap;
+    }
+    memcpy(c->out + c->outlen, data, len);
+    c->outlen += len;
+    return 0;
+}
+
+/* Queue the end line (EXIT, ERROR) for C, stop reading and start writing. When even that
+ * cannot be queued (no memory), close C. Returns false when C was closed. */
+static bool client_finish(struct client *c, int exit_code, const char *error)
+{
+    size_t len;
+    char *line = proto_build_end(exit_code, error, &len);
+    int rc = line ? client_append(c, line, len, CONTROL_MAX_REPLY + END_RESERVE) : -1;
+    free(line);
+    if (rc < 0) {
+        client_close(c);
+        return false;
+    }
+    c->replied = true;
+    ev_io_stop(c->ctl->ev, &c->io);
+    ev_io_set(&c->io, c->fd, EV_WRITE);
+    ev_io_start(c->ctl->ev, &c->io);
+    return true;
+}
+
+int control_reply_row(struct control_reply *rep, json_t *row)
+{
+    if (rep->full) {
+        json_decref(row);
+        return errno = ENOBUFS, -1;
+    }
+    size_t len;
+    char *line = proto_build_row(row, &len);
+    json_decref(row);
+    if (!line)
+        return -1;
+    int rc = client_append(rep->c, line, len, CONTROL_MAX_REPLY);
+    free(line);
+    if (rc < 0) {
+        rep->full = true;
+        return errno = ENOBUFS, -1;
+    }
+    rep->rows++;
+    return 0;
+}
+
+void control_reply_error(struct control_reply *rep, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rep->error, sizeof(rep->error), fmt, ap);
+    va_end(ap);
+}
+
+size_t control_reply_rows(const struct control_reply *rep)
+{
+    return rep->rows;
+}
+
+/* The table entry named NAME, or NULL. */
+static const struct control_command *control_find(const struct control *ctl, const char *name)
+{
+    for (size_t i = 0; i < ctl->n; i++)
+        if (strcmp(ctl->table[i].name, name) == 0)
+            return &ctl->table[i];
+    return NULL;
+}
+
+/* Parse, authorize and run the request LINE (LEN bytes, no newline) of C; queue the reply.
+ * Returns false when C was closed. */
+static bool client_handle(struct client *c, const char *line, size_t len)
+{
+    struct control *ctl = c->ctl;
+    struct proto_request preq;
+    char err[300], msg[400];
+    if (proto_parse_request(line, len, &preq, err, sizeof(err)) < 0) {
+        snprintf(msg, sizeof(msg), "bad request: %s", err);
+        return client_finish(c, PROTO_EXIT_USAGE, msg);
+    }
+    const struct control_command *cmd = control_find(ctl, preq.cmd);
+    if (!cmd) {
+        snprintf(msg, sizeof(msg), "unknown command '%s'", preq.cmd);
+        proto_request_clear(&preq);
+        return client_finish(c, PROTO_EXIT_USAGE, msg);
+    }
+    if (c->role != ROLE_ROOT && !(cmd->flags & CONTROL_READ_ONLY)) {
+        snprintf(msg, sizeof(msg), "permission denied: '%s' needs root", cmd->name);
+        proto_request_clear(&preq);
+        return client_finish(c, PROTO_EXIT_DENIED, msg);
+    }
+    struct control_request req = {
+        .cmd = cmd->name,
+        .args = preq.args,
+        .uid = c->cred.uid,
+        .gid = c->cred.gid,
+        .pid = c->cred.pid,
+        .root = c->role == ROLE_ROOT,
+    };
+    struct control_reply rep = {.c = c};
+    int rc = cmd->handler(ctl->ctx, &req, &rep);
+    proto_request_clear(&preq);
+    if (rep.full) {
+        snprintf(rep.error, sizeof(rep.error),
+                 "reply truncated after %zu rows (more than %u bytes): narrow the request",
+                 rep.rows, CONTROL_MAX_REPLY);
+        if (rc == 0)
+            rc = PROTO_EXIT_FINDINGS;
+    }
+    if (rc < 0 || rc > 255) {
+        if (!rep.error[0])
+            snprintf(rep.error, sizeof(rep.error), "internal error in '%s'", cmd->name);
+        rc = PROTO_EXIT_FINDINGS;
+    }
+    return client_finish(c, rc, rep.error);
+}
+
+/* Read what C sent; handle the request once its newline arrived. Returns false when C was
+ * closed. */
+static bool client_read(struct client *c)
+{
+    for (;;) {
+        if (c->inlen == c->incap) {
+            if (c->incap > PROTO_MAX_REQUEST) {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "bad request: line too long (max %d bytes)",
+                         PROTO_MAX_REQUEST);
+                return client_finish(c, PROTO_EXIT_USAGE, msg);
+            }
+            size_t cap = c->incap ? c->incap * 2 : IN_INITIAL;
+            if (cap > PROTO_MAX_REQUEST + 1)
+                cap = PROTO_MAX_REQUEST + 1;
+            char *p = realloc(c->in, cap);
+            if (!p) {
+                client_close(c);
+                return false;
+            }
+            c->in = p;
+            c->incap = cap;
+        }
+        ssize_t r = read(c->fd, c->in + c->inlen, c->incap - c->inlen);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return true;
+            client_close(c);
+            return false;
+        }
+        if (r == 0) { /* EOF before a whole line */
+            if (c->inlen == 0) {
+                client_close(c);
+                return false;
+            }
+            return client_finish(c, PROTO_EXIT_USAGE,
+                                 "bad request: no newline before end of input");
+        }
+        ev_timer_again(c->ctl->ev, &c->timer);
+        char *nl = memchr(c->in + c->inlen, '\n', (size_t)r);
+        c->inlen += (size_t)r;
+        if (nl)
+            return client_handle(c, c->in, (size_t)(nl - c->in));
+    }
+}
+
+/* Send what C has queued; close it once everything, end line included, is out. Returns
+ * false when C was closed. */
+static bool client_write(struct client *c)
+{
+    while (c->outoff < c->outlen) {
+        ssize_t w = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return true;
+            client_close(c);
+            return false;
+        }
+        c->outoff += (size_t)w;
+        ev_timer_again(c->ctl->ev, &c->timer);
+    }
+    if (c->replied) {
+        client_close(c);
+        return false;
+    }
+    return true;
+}
+
+/* libev: C's socket is readable or writable. */
+static void client_io_cb(struct ev_loop *ev, ev_io *w, int revents)
+{
+    struct client *c = w->data;
+    if ((revents & EV_READ) && !c->replied && !client_read(c))
+        return;
+    if (c->replied)
+        client_write(c);
+}
+
+/* libev: C made no progress for CONTROL_IDLE_TIMEOUT. */
+static void client_timer_cb(struct ev_loop *ev, ev_timer *w, int revents)
+{
+    client_close(w->data);
+}
+
+/* Decide C's role from its credentials: root, member of the control group, or nobody.
+ * Any failure gives ROLE_NONE. */
+static enum client_role client_role(const struct control *ctl, int fd, const struct ucred *cred)
+{
+    if (cred->uid == 0)
+        return ROLE_ROOT;
+    if (!ctl->use_group)
+        return ROLE_NONE;
+    if (cred->gid == ctl->gid)
+        return ROLE_READ_ONLY;
+    gid_t small[64], *groups = small;
+    socklen_t len = sizeof(small);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+        if (errno != ERANGE || len == 0)
+            return ROLE_NONE;
+        groups = malloc(len);
+        if (!groups || getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+            free(groups);
+            return ROLE_NONE;
+        }
+    }
+    enum client_role role = ROLE_NONE;
+    for (size_t i = 0; i < len / sizeof(gid_t); i++)
+        if (groups[i] == ctl->gid)
+            role = ROLE_READ_ONLY;
+    if (groups != small)
+        free(groups);
+    return role;
+}
+
+/* Send one end line on FD without waiting (best effort) and close FD. */
+static void control_reject(int fd, int exit_code, const char *error)
+{
+    size_t len;
+    char *line = proto_build_end(exit_code, error, &len);
+    if (line && send(fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+        /* nothing more to do: the peer just sees the connection closed */
+    }
+    free(line);
+    close(fd);
+}
+
+/* Take on the accepted connection FD. */
+static void control_add_client(struct control *ctl, int fd)
+{
+    if (ctl->nclients >= CONTROL_MAX_CLIENTS) {
+        control_reject(fd, PROTO_EXIT_UNREACHABLE, "too many clients, try again");
+        return;
+    }
+    struct client *c = calloc(1, sizeof(*c));
+    if (!c) {
+        control_reject(fd, PROTO_EXIT_UNREACHABLE, "out of memory");
+        return;
+    }
+    socklen_t len = sizeof(c->cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0 || len != sizeof(c->cred)) {
+        free(c);
+        control_reject(fd, PROTO_EXIT_DENIED, "permission denied");
+        return;
+    }
+    c->ctl = ctl;
+    c->fd = fd;
+    c->role = client_role(ctl, fd, &c->cred);
+    c->next = ctl->clients;
+    if (c->next)
+        c->next->prev = c;
+    ctl->clients = c;
+    ctl->nclients++;
+    ev_io_init(&c->io, client_io_cb, fd, EV_READ);
+    c->io.data = c;
+    ev_init(&c->timer, client_timer_cb);
+    c->timer.repeat = CONTROL_IDLE_TIMEOUT;
+    c->timer.data = c;
+    ev_timer_again(ctl->ev, &c->timer);
+    if (c->role == ROLE_NONE) {
+        client_finish(c, PROTO_EXIT_DENIED, "permission denied");
+        return;
+    }
+    ev_io_start(ctl->ev, &c->io);
+}
+
+/* libev: connections are waiting on the listening socket. */
+static void control_accept_cb(struct ev_loop *ev, ev_io *w, int revents)
+{
+    struct control *ctl = w->data;
+    for (;;) {
+        int fd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                log_warn_errno(errno, "control socket: cannot accept, pausing %.0f s",
+                               ACCEPT_RETRY);
+                ev_io_stop(ev, &ctl->accept_io);
+                ev_timer_set(&ctl->accept_retry, ACCEPT_RETRY, 0);
+                ev_timer_start(ev, &ctl->accept_retry);
+            }
+            return;
+        }
+        control_add_client(ctl, fd);
+    }
+}
+
+/* libev: resume accepting after a shortage of descriptors. */
+static void control_retry_cb(struct ev_loop *ev, ev_timer *w, int revents)
+{
+    struct control *ctl = w->data;
+    ev_io_start(ev, &ctl->accept_io);
+}
+
+/* ---- the listening socket -------------------------------------------------------------- */
+
+/* The listening unix stream socket systemd passed (socket activation), preferring one bound
+ * to PATH; -1 when none. */
+static int control_systemd_fd(const char *path)
+{
+    int n = sd_listen_fds(0);
+    if (n <= 0)
+        return -1;
+    for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; fd++)
+        if (sd_is_socket_unix(fd, SOCK_STREAM, 1, path, 0) > 0)
+            return fd;
+    for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; fd++)
+        if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0)
+            return fd;
+    return -1;
+}
+
+/* Create the directories leading to PATH's last component, mode 0755. Returns 0 or -1. */
+static int control_mkparents(const char *path)
+{
+    char buf[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = strchr(buf + 1, '/'); p; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST) {
+            log_error("control socket: cannot create directory %s: %s", buf, strerror(errno));
+            return -1;
+        }
+        *p = '/';
+    }
+    return 0;
+}
+
+/* Remove a stale socket file at SA's path (nobody accepts on it); refuse a live one or a
+ * file that is not a socket. Returns 0 (path free) or -1 with errno and an error logged. */
+static int control_clear_stale(const struct sockaddr_un *sa)
+{
+    struct stat st;
+    if (lstat(sa->sun_path, &st) < 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISSOCK(st.st_mode)) {
+        log_error("control socket: %s exists and is not a socket; refusing to replace it",
+                  sa->sun_path);
+        return errno = EEXIST, -1;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+    int err = errno;
+    close(fd);
+    if (rc == 0) {
+        log_error("control socket: another server is listening on %s (is permwatchd already "
+                  "running?)",
+                  sa->sun_path);
+        return errno = EADDRINUSE, -1;
+    }
+    if (err != ECONNREFUSED) {
+        log_error("control socket: cannot probe %s: %s", sa->sun_path, strerror(err));
+        return errno = err, -1;
+    }
+    if (unlink(sa->sun_path) < 0 && errno != ENOENT) {
+        log_error("control socket: cannot remove stale %s: %s", sa->sun_path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Bind and listen on CTL->path: mode 0660 and group CTL->gid, or 0600 without a group.
+ * Returns the socket or -1 with errno and an error logged. */
+static int control_bind(struct control *ctl)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(ctl->path) >= sizeof(sa.sun_path) || ctl->path[0] != '/') {
+        log_error("control socket: invalid path '%s'", ctl->path);
+        return errno = EINVAL, -1;
+    }
+    strcpy(sa.sun_path, ctl->path);
+    if (control_mkparents(ctl->path) < 0 || control_clear_stale(&sa) < 0)
+        return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        log_error("control socket: socket: %s", strerror(errno));
+        return -1;
+    }
+    mode_t old = umask(0177); /* the file is born 0600: never wider than its final mode */
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    int err = errno;
+    umask(old);
+    if (rc < 0) {
+        log_error("control socket: cannot bind %s: %s", ctl->path, strerror(err));
+        close(fd);
+        return errno = err, -1;
+    }
+    struct stat st;
+    if (ctl->use_group &&
+        (lchown(ctl->path, (uid_t)-1, ctl->gid) < 0 || chmod(ctl->path, 0660) < 0))
+        goto fail;
+    if (lstat(ctl->path, &st) < 0 || listen(fd, SOMAXCONN) < 0)
+        goto fail;
+    ctl->dev = st.st_dev;
+    ctl->ino = st.st_ino;
+    return fd;
+fail:
+    err = errno;
+    log_error("control socket: cannot set up %s: %s", ctl->path, strerror(err));
+    unlink(ctl->path);
+    close(fd);
+    return errno = err, -1;
+}
+
+struct control *control_new(struct ev_loop *ev, const struct config *c,
+                            const struct control_command *table, size_t n, void *ctx)
+{
+    struct control *ctl = calloc(1, sizeof(*ctl));
+    if (!ctl)
+        return NULL;
+    ctl->ev = ev;
+    ctl->table = table;
+    ctl->n = n;
+    ctl->ctx = ctx;
+    ctl->use_group = c->control_group != NULL && c->control_gid != (gid_t)-1;
+    ctl->gid = c->control_gid;
+    const char *path = c->control_socket ? c->control_socket : CONFIG_DEFAULT_SOCKET;
+    ctl->fd = control_systemd_fd(path);
+    if (ctl->fd >= 0) {
+        int fl = fcntl(ctl->fd, F_GETFL);
+        if (fl < 0 || fcntl(ctl->fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+            fcntl(ctl->fd, F_SETFD, FD_CLOEXEC) < 0) {
+            int err = errno;
+            log_error("control socket: cannot set up the socket from systemd: %s", strerror(err));
+            free(ctl);
+            return errno = err, NULL;
+        }
+    } else {
+        if (!(ctl->path = strdup(path))) {
+            free(ctl);
+            return NULL;
+        }
+        ctl->fd = control_bind(ctl);
+        if (ctl->fd < 0) {
+            int err = errno;
+            free(ctl->path);
+            free(ctl);
+            return errno = err, NULL;
+        }
+    }
+    ev_io_init(&ctl->accept_io, control_accept_cb, ctl->fd, EV_READ);
+    ctl->accept_io.data = ctl;
+    ev_init(&ctl->accept_retry, control_retry_cb);
+    ctl->accept_retry.data = ctl;
+    ev_io_start(ev, &ctl->accept_io);
+    return ctl;
+}
+
+size_t control_clients(const struct control *ctl)
+{
+    return ctl ? ctl->nclients : 0;
+}
+
+void control_free(struct control *ctl)
+{
+    if (!ctl)
+        return;
+    while (ctl->clients)
+        client_close(ctl->clients);
+    ev_io_stop(ctl->ev, &ctl->accept_io);
+    ev_timer_stop(ctl->ev, &ctl->accept_retry);
+    close(ctl->fd);
+    struct stat st;
+    if (ctl->path && lstat(ctl->path, &st) == 0 && st.st_dev == ctl->dev && st.st_ino == ctl->ino)
+        unlink(ctl->path);
+    free(ctl->path);
+    free(ctl);
+}
