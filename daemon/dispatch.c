@@ -277,6 +277,8 @@ struct dispatch {
     char **disagreed; /* keys whose last verdict came from the kernel overriding the model */
     size_t ndisagreed;
     unsigned settle;
+    struct dispatch_set last; /* the last judgement, for permwatchctl dispatch */
+    bool have_last;
 };
 
 static void open_finding_clear(struct open_finding *o)
@@ -488,7 +490,10 @@ static void judge(struct dispatch *d)
     d->nopen = cc.n;
     d->ncommands = s.n;
     bool added = update_watches(d, &s);
-    dispatch_set_free(&s);
+    if (d->have_last)
+        dispatch_set_free(&d->last);
+    d->last = s;
+    d->have_last = true;
     /* something may have changed before the new watches were in place: look once more */
     if (added && d->settle < SETTLE_ROUNDS) {
         d->settle++;
@@ -556,6 +561,11 @@ void dispatch_reload(struct dispatch *d, const struct config *c)
     judge(d);
 }
 
+const struct dispatch_set *dispatch_last(const struct dispatch *d)
+{
+    return d && d->have_last ? &d->last : NULL;
+}
+
 size_t dispatch_open_count(const struct dispatch *d)
 {
     return d ? d->nopen : 0;
@@ -582,5 +592,7 @@ void dispatch_free(struct dispatch *d)
     for (size_t i = 0; i < d->ndisagreed; i++)
         free(d->disagreed[i]);
     free(d->disagreed);
+    if (d->have_last)
+        dispatch_set_free(&d->last);
     free(d);
 }

@@ -61,6 +61,9 @@ void dispatch_reload(struct dispatch *d, const struct config *c);
 size_t dispatch_open_count(const struct dispatch *d);
 size_t dispatch_command_count(const struct dispatch *d);
 
+/* The commands as last judged (valid until the next judgement), or NULL. */
+const struct dispatch_set *dispatch_last(const struct dispatch *d);
+
 /* Stop watching and free (no `resolved` entries: stopping is not a resolution). */
 void dispatch_free(struct dispatch *d);
 

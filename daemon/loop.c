@@ -23,6 +23,8 @@
 
 #include "account.h"
 #include "audit.h"
+#include "commands.h"
+#include "control.h"
 #include "dispatch.h"
 #include "ftable.h"
 #include "log.h"
@@ -90,7 +92,12 @@ struct loop {
 
     /* figures of the last full crawl */
     uint64_t crawl_usec, crawl_dirs, crawl_files;
-    uint64_t full_scans;
+    uint64_t full_scans, last_full_scan_realtime;
+    uint64_t started_usec;
+    uint64_t events[LOG_EVENT_COUNT];
+    uint64_t suppressed;
+
+    struct control *ctl;
 };
 
 /* ---- time ------------------------------------------------------------------------------ */
@@ -151,6 +158,7 @@ static void on_table_change(void *ctx, enum ftable_change change, const char *re
     struct loop *l = ctx;
     char dir[PATH_MAX], abs[PATH_MAX + 256];
     bool opened = change == FTABLE_OPENED;
+    l->events[opened ? LOG_EVENT_FINDING : LOG_EVENT_RESOLVED]++;
     if (!ratelimit_allow(l->rl, RL_KEY(opened, f->kind), dir_of(relpath, dir, sizeof(dir)),
                          mono_usec()))
         return;
@@ -166,6 +174,8 @@ static void on_summary(void *ctx, const struct ratelimit_summary *s)
 {
     struct loop *l = ctx;
     bool opened = s->key < FINDING_KIND_COUNT;
+    l->suppressed += s->suppressed;
+    l->events[LOG_EVENT_SUPPRESSED]++;
     const char *kind = finding_kind_name(s->key % FINDING_KIND_COUNT);
     char where[2048] = "", count[32], top[PATH_MAX + 256] = "", dur[PARSE_DURATION_BUFSZ];
     size_t pos = 0;
@@ -457,6 +467,9 @@ static void full_rescan(struct loop *l, const char *why)
         return;
     }
     l->full_scans++;
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    l->last_full_scan_realtime = (uint64_t)rt.tv_sec * 1000000 + (uint64_t)rt.tv_nsec / 1000;
     char buf[256];
     log_info("full rescan (%s) in %.2fs: %" PRIu64 " directories, %" PRIu64 " files; %s", why,
              (double)(mono_usec() - t0) / 1e6, l->crawl_dirs, l->crawl_files,
@@ -658,6 +671,7 @@ static void move_to(struct loop *l, struct watch_dir *d, const struct inotify_ev
 static void overflow(struct loop *l)
 {
     l->overflows++;
+    l->events[LOG_EVENT_OVERFLOW]++;
     double now = ev_now(l->ev);
     if (l->overflow_delay == 0 || now - l->last_overflow > OVERFLOW_QUIET)
         l->overflow_delay = OVERFLOW_DELAY_MIN;
@@ -829,7 +843,12 @@ static void rescan_timer_update(struct loop *l)
 
 static void on_reload(struct ev_loop *loop, ev_signal *s, int revents)
 {
-    struct loop *l = s->data;
+    loop_reload(s->data);
+}
+
+void loop_reload(struct loop *l)
+{
+    struct ev_loop *loop = l->ev;
     char buf[1024];
     notify_reloading();
     struct config *nc;
@@ -837,6 +856,7 @@ static void on_reload(struct ev_loop *loop, ev_signal *s, int revents)
     if (config_load_file(l->config_path, &nc, &err) < 0) {
         config_error_format(&err, buf, sizeof(buf));
         struct log_field fields[] = {{"REASON", buf}, {"PATH", l->config_path}};
+        l->events[LOG_EVENT_CONFIG_ERROR]++;
         log_event(LOG_EVENT_CONFIG_ERROR, LOG_ERR, fields, 2,
                   "reload refused, keeping the running policy: %s", buf);
         notify_ready("%s (reload refused: %s)", summary(l, buf, sizeof(buf)), err.message);
@@ -870,6 +890,7 @@ static void on_reload(struct ev_loop *loop, ev_signal *s, int revents)
     account_cache_clear();
     rescan_timer_update(l);
     struct log_field fields[] = {{"PATH", l->config_path}};
+    l->events[LOG_EVENT_RELOADED]++;
     log_event(LOG_EVENT_RELOADED, LOG_INFO, fields, 1, "reloaded %s: %zu rules, site %s",
               l->config_path, nc->nrules, nc->site_root);
     if (moved)
@@ -897,6 +918,8 @@ struct loop *loop_new(struct config *c, const char *config_path)
     l->config_path = config_path;
     l->root_fd = -1;
     l->parent_wd = -1;
+    l->started_usec = mono_usec();
+    signal(SIGPIPE, SIG_IGN); /* a client gone mid-reply is an error return, not a death */
     l->ev = ev_default_loop(EVFLAG_NOENV | EVFLAG_SIGNALFD);
     l->watch = l->ev ? watch_new() : NULL;
     l->table = l->watch ? ftable_new(c->max_findings, on_table_change, l) : NULL;
@@ -958,6 +981,15 @@ int loop_run(struct loop *l)
     l->dispatch = dispatch_new(l->ev, l->cfg);
     if (!l->dispatch)
         log_warn_errno(errno, "dispatch commands are not watched");
+    l->ctl = control_new(l->ev, l->cfg, commands_table, commands_count, l);
+    if (!l->ctl && errno == EADDRINUSE) {
+        log_error("another permwatchd answers on %s: not starting a second one",
+                  l->cfg->control_socket);
+        return 2;
+    }
+    if (!l->ctl)
+        log_warn("the control socket %s is not available; permwatchctl cannot reach this daemon",
+                 l->cfg->control_socket);
     unsigned long limit = watch_limit();
     if (!l->degraded && limit && watch_count(l->watch) > limit / 10 * 8)
         log_warn("%zu of %lu inotify watches in use: raise fs.inotify.max_user_watches before "
@@ -991,6 +1023,7 @@ void loop_free(struct loop *l)
     if (l->root_fd >= 0)
         close(l->root_fd);
     /* closing findings at exit is not a resolution: free the table without callbacks */
+    control_free(l->ctl);
     ftable_free(l->table);
     dispatch_free(l->dispatch);
     ratelimit_free(l->rl);
@@ -998,4 +1031,59 @@ void loop_free(struct loop *l)
     config_free(l->cfg);
     ev_loop_destroy(l->ev);
     free(l);
+}
+
+/* ---- for the control commands ---------------------------------------------------------- */
+
+const struct config *loop_config(const struct loop *l)
+{
+    return l->cfg;
+}
+
+void loop_get_status(const struct loop *l, struct loop_status *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->uptime_usec = mono_usec() - l->started_usec;
+    s->watched_dirs = watch_count(l->watch);
+    s->open_findings = ftable_count(l->table);
+    for (int k = 0; k < FINDING_KIND_COUNT; k++)
+        s->by_kind[k] = ftable_count_kind(l->table, (enum finding_kind)k);
+    s->by_kind[FINDING_DISPATCH_UNREACHABLE] = 0;
+    s->by_kind[FINDING_DISPATCH_INVALID] = 0;
+    const struct dispatch_set *ds = dispatch_last(l->dispatch);
+    if (ds) {
+        for (size_t i = 0; i < ds->n; i++)
+            s->by_kind[FINDING_DISPATCH_UNREACHABLE] += ds->items[i].verdict.status != REACH_OK;
+        s->by_kind[FINDING_DISPATCH_INVALID] =
+            ds->nerrors || (ds->channels_errno && ds->channels_errno != ENOENT);
+    }
+    s->degraded = l->degraded;
+    s->root_present = l->root_fd >= 0;
+    s->overflows = l->overflows;
+    s->full_scans = l->full_scans;
+    s->last_full_scan_realtime_usec = l->last_full_scan_realtime;
+    s->crawl_usec = l->crawl_usec;
+    memcpy(s->events, l->events, sizeof(s->events));
+    s->suppressed = l->suppressed;
+}
+
+void loop_foreach_finding(const struct loop *l, const char *relpath, ftable_visit_fn fn, void *ctx)
+{
+    ftable_foreach(l->table, relpath, fn, ctx);
+}
+
+const struct dispatch_set *loop_dispatch(const struct loop *l)
+{
+    return dispatch_last(l->dispatch);
+}
+
+int loop_scan(struct loop *l, const char *relpath)
+{
+    if (!*relpath) {
+        full_rescan(l, "requested");
+        return l->root_fd >= 0 ? 0 : (errno = ENOENT, -1);
+    }
+    if (audit_ancestor_ignored(l->cfg, relpath))
+        return 0;
+    return crawl(l, relpath, true, true, false);
 }

@@ -5,6 +5,7 @@
 #define PERMWATCH_LOOP_H
 
 #include "config.h"
+#include "log.h"
 
 struct loop;
 
@@ -20,5 +21,47 @@ int loop_run(struct loop *l);
 
 /* Free everything (watches, findings, the config). */
 void loop_free(struct loop *l);
+
+/* ---- for the control commands (commands.c) ----------------------------------------- */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dispatch.h"
+#include "ftable.h"
+
+struct loop_status {
+    uint64_t uptime_usec;
+    size_t watched_dirs;
+    size_t open_findings;
+    size_t by_kind[FINDING_KIND_COUNT];
+    bool degraded;
+    bool root_present;
+    uint64_t overflows;
+    uint64_t full_scans;
+    uint64_t last_full_scan_realtime_usec; /* 0: none yet */
+    uint64_t crawl_usec;                   /* duration of the last full crawl */
+    uint64_t events[LOG_EVENT_COUNT];      /* entries logged per event (before rate limit) */
+    uint64_t suppressed;                   /* entries held back by the rate limit */
+};
+
+/* The running policy (valid until the next reload). */
+const struct config *loop_config(const struct loop *l);
+
+/* Fill *S with the daemon's figures now. */
+void loop_get_status(const struct loop *l, struct loop_status *s);
+
+/* Visit the open findings at and below RELPATH ("" for all); see ftable_foreach. */
+void loop_foreach_finding(const struct loop *l, const char *relpath, ftable_visit_fn fn, void *ctx);
+
+/* The dispatch commands as last judged (NULL when not watched). */
+const struct dispatch_set *loop_dispatch(const struct loop *l);
+
+/* Crawl RELPATH now, reconciling findings and watches. Returns 0, or -1 with errno
+ * (ENOENT, ELOOP: a symlink on the way, EXDEV: another mount). */
+int loop_scan(struct loop *l, const char *relpath);
+
+/* Reload the policy as SIGHUP does. */
+void loop_reload(struct loop *l);
 
 #endif

@@ -1,0 +1,347 @@
+/* commands: handlers of the control socket. Each adds rows to the reply and returns the exit
+ * code of the end line (0 ok, 1 findings or unreachable commands present, 2 usage). They run
+ * on the loop and only read the daemon's state, except scan and reload. */
+#include "commands.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "account.h"
+#include "audit.h"
+#include "loop.h"
+
+/* The relative site path of the request's "path" argument into REL ("" when absent).
+ * Returns 0, or -1 after setting the reply's error (outside the site, '..'). */
+static int request_path(const struct loop *l, const struct control_request *req,
+                        struct control_reply *rep, char *rel, size_t len)
+{
+    const json_t *p = req->args ? json_object_get(req->args, "path") : NULL;
+    rel[0] = '\0';
+    if (!p)
+        return 0;
+    const char *path = json_string_value(p);
+    const struct config *c = loop_config(l);
+    if (!path || path[0] != '/') {
+        control_reply_error(rep, "path must be an absolute path");
+        return -1;
+    }
+    if (audit_subpath(c->site_root, path, rel, len) < 0) {
+        if (errno == EXDEV)
+            control_reply_error(rep, "%s is outside the site root %s", path, c->site_root);
+        else if (errno == EINVAL)
+            control_reply_error(rep, "%s: '..' is not allowed", path);
+        else
+            control_reply_error(rep, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_status(void *ctx, const struct control_request *req, struct control_reply *rep)
+{
+    const struct loop *l = ctx;
+    const struct config *c = loop_config(l);
+    struct loop_status s;
+    loop_get_status(l, &s);
+    json_t *row = json_object();
+    if (!row)
+        return -1;
+    json_object_set_new(row, "site", json_string(c->site_root));
+    json_object_set_new(row, "web_user", json_string(c->web_user));
+    json_object_set_new(row, "uptime_s", json_integer((json_int_t)(s.uptime_usec / 1000000)));
+    json_object_set_new(row, "watched_dirs", json_integer((json_int_t)s.watched_dirs));
+    json_object_set_new(row, "open_findings", json_integer((json_int_t)s.open_findings));
+    for (int k = 0; k < FINDING_KIND_COUNT; k++)
+        json_object_set_new(row, finding_kind_name((enum finding_kind)k),
+                            json_integer((json_int_t)s.by_kind[k]));
+    const struct dispatch_set *ds = loop_dispatch(l);
+    json_object_set_new(row, "dispatch_commands", json_integer(ds ? (json_int_t)ds->n : 0));
+    json_object_set_new(row, "degraded", json_boolean(s.degraded));
+    json_object_set_new(row, "site_root_present", json_boolean(s.root_present));
+    json_object_set_new(row, "overflows", json_integer((json_int_t)s.overflows));
+    json_object_set_new(row, "full_scans", json_integer((json_int_t)s.full_scans));
+    json_object_set_new(row, "last_full_scan_unix",
+                        json_integer((json_int_t)(s.last_full_scan_realtime_usec / 1000000)));
+    json_object_set_new(row, "crawl_ms", json_integer((json_int_t)(s.crawl_usec / 1000)));
+    if (control_reply_row(rep, row) < 0)
+        return -1;
+    size_t problems = s.open_findings + s.by_kind[FINDING_DISPATCH_UNREACHABLE] +
+                      s.by_kind[FINDING_DISPATCH_INVALID];
+    return problems ? 1 : 0;
+}
+
+struct findings_ctx {
+    const struct loop *l;
+    struct control_reply *rep;
+    int kind; /* -1: all */
+    size_t rows;
+    bool full;
+};
+
+static bool findings_row(void *arg, const char *relpath, const struct finding *f)
+{
+    struct findings_ctx *fc = arg;
+    if (fc->kind >= 0 && (int)f->kind != fc->kind)
+        return true;
+    char abs[PATH_MAX + 256], msg[1024];
+    struct finding copy = *f;
+    copy.path = audit_abspath(loop_config(fc->l), relpath, abs, sizeof(abs));
+    json_t *row = json_object();
+    if (!row)
+        return false;
+    json_object_set_new(row, "finding", json_string(finding_kind_name(f->kind)));
+    json_object_set_new(row, "path", json_string(copy.path ? copy.path : relpath));
+    if (f->rule)
+        json_object_set_new(row, "rule", json_string(f->rule));
+    if (f->has_stat) {
+        char mode[8];
+        snprintf(mode, sizeof(mode), "%04o", (unsigned)(f->mode & 07777));
+        json_object_set_new(row, "owner", json_string(f->owner ? f->owner : "?"));
+        json_object_set_new(row, "group", json_string(f->group ? f->group : "?"));
+        json_object_set_new(row, "mode", json_string(mode));
+    }
+    json_object_set_new(row, "expected", json_string(f->expected));
+    json_object_set_new(row, "message",
+                        json_string(finding_format_message(&copy, msg, sizeof(msg))));
+    if (control_reply_row(fc->rep, row) < 0) {
+        fc->full = true;
+        return false;
+    }
+    fc->rows++;
+    return true;
+}
+
+/* Rows for the dispatch findings of the last judgement (kind filter KIND, -1 all). */
+static size_t dispatch_rows(const struct loop *l, struct control_reply *rep, int kind,
+                            bool all_verdicts)
+{
+    const struct dispatch_set *ds = loop_dispatch(l);
+    const struct config *c = loop_config(l);
+    size_t bad = 0;
+    if (!ds)
+        return 0;
+    if ((kind < 0 || kind == FINDING_DISPATCH_INVALID) &&
+        (ds->nerrors || (ds->channels_errno && ds->channels_errno != ENOENT))) {
+        json_t *row = json_object();
+        char reason[256];
+        if (ds->nerrors)
+            snprintf(reason, sizeof(reason), "line %u: %s", ds->errors[0].line,
+                     ds->errors[0].message);
+        else
+            snprintf(reason, sizeof(reason), "cannot read it: %s", strerror(ds->channels_errno));
+        json_object_set_new(row, "finding", json_string("dispatch_invalid"));
+        json_object_set_new(row, "path", json_string(ds->channels_path));
+        json_object_set_new(row, "message", json_string(reason));
+        control_reply_row(rep, row);
+        bad++;
+    }
+    for (size_t i = 0; i < ds->n; i++) {
+        const struct dispatch_entry *e = &ds->items[i];
+        bool ok = e->verdict.status == REACH_OK;
+        if (!ok)
+            bad++;
+        if (!all_verdicts && (ok || (kind >= 0 && kind != FINDING_DISPATCH_UNREACHABLE)))
+            continue;
+        json_t *row = json_object();
+        if (all_verdicts) {
+            json_object_set_new(row, "channel", json_string(*e->channel ? e->channel : "-"));
+            json_object_set_new(row, "command", json_string(e->command));
+            json_object_set_new(row, "verdict", json_string(reach_status_name(e->verdict.status)));
+            json_object_set_new(row, "web_user", json_string(c->web_user));
+            json_object_set_new(row, "resolved", json_string(e->verdict.resolved));
+            json_object_set_new(row, "blocked_at", json_string(e->verdict.blocked_at));
+            json_object_set_new(row, "message", json_string(e->verdict.reason));
+        } else {
+            json_object_set_new(row, "finding", json_string("dispatch_unreachable"));
+            json_object_set_new(row, "path", json_string(e->command));
+            json_object_set_new(row, "channel", json_string(e->channel));
+            json_object_set_new(row, "blocked_at", json_string(e->verdict.blocked_at));
+            json_object_set_new(row, "message", json_string(e->verdict.reason));
+        }
+        if (control_reply_row(rep, row) < 0)
+            break;
+    }
+    return bad;
+}
+
+static int cmd_findings(void *ctx, const struct control_request *req, struct control_reply *rep)
+{
+    const struct loop *l = ctx;
+    char rel[PATH_MAX];
+    if (request_path(l, req, rep, rel, sizeof(rel)) < 0)
+        return 2;
+    struct findings_ctx fc = {.l = l, .rep = rep, .kind = -1};
+    const json_t *k = req->args ? json_object_get(req->args, "kind") : NULL;
+    if (k) {
+        const char *name = json_string_value(k);
+        fc.kind = name ? finding_kind_from_name(name) : -1;
+        if (fc.kind < 0) {
+            control_reply_error(rep, "unknown finding kind '%s'", name ? name : "?");
+            return 2;
+        }
+    }
+    if (fc.kind != FINDING_DISPATCH_UNREACHABLE && fc.kind != FINDING_DISPATCH_INVALID)
+        loop_foreach_finding(l, rel, findings_row, &fc);
+    size_t bad = 0;
+    if (!*rel && !fc.full)
+        bad = dispatch_rows(l, rep, fc.kind, false);
+    if (fc.full)
+        control_reply_error(rep, "reply truncated: narrow it with --kind or a PATH");
+    return fc.rows || bad ? 1 : 0;
+}
+
+static int cmd_scan(void *ctx, const struct control_request *req, struct control_reply *rep)
+{
+    struct loop *l = ctx;
+    char rel[PATH_MAX];
+    if (request_path(l, req, rep, rel, sizeof(rel)) < 0)
+        return 2;
+    if (loop_scan(l, rel) < 0) {
+        int e = errno;
+        control_reply_error(rep, "cannot scan %s: %s", *rel ? rel : ".",
+                            e == ELOOP   ? "a symbolic link on the way (never followed)"
+                            : e == EXDEV ? "on another mount (never crossed)"
+                                         : strerror(e));
+        return 1;
+    }
+    struct findings_ctx fc = {.l = l, .rep = rep, .kind = -1};
+    loop_foreach_finding(l, rel, findings_row, &fc);
+    return fc.rows ? 1 : 0;
+}
+
+static int cmd_dispatch(void *ctx, const struct control_request *req, struct control_reply *rep)
+{
+    const struct loop *l = ctx;
+    if (!loop_dispatch(l)) {
+        control_reply_error(rep, "dispatch commands are not watched by this daemon");
+        return 1;
+    }
+    return dispatch_rows(l, rep, -1, true) ? 1 : 0;
+}
+
+static int cmd_reload(void *ctx, const struct control_request *req, struct control_reply *rep)
+{
+    struct loop *l = ctx;
+    struct loop_status before, after;
+    loop_get_status(l, &before);
+    loop_reload(l);
+    loop_get_status(l, &after);
+    json_t *row = json_object();
+    bool refused = after.events[LOG_EVENT_CONFIG_ERROR] > before.events[LOG_EVENT_CONFIG_ERROR];
+    json_object_set_new(row, "reload", json_string(refused ? "refused" : "done"));
+    json_object_set_new(row, "message",
+                        json_string(refused ? "the policy file is invalid (see the journal's "
+                                              "config_error entry); the running policy stays"
+                                            : "policy reloaded and the site re-evaluated"));
+    control_reply_row(rep, row);
+    return refused ? 1 : 0;
+}
+
+/* Append printf output to the growing text *BUF (*LEN used, *CAP allocated). */
+static void text_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void text_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = *buf ? vsnprintf(*buf + *len, *cap - *len, fmt, ap) : -1;
+        va_end(ap);
+        if (n >= 0 && (size_t)n < *cap - *len) {
+            *len += (size_t)n;
+            return;
+        }
+        size_t ncap = *cap ? *cap * 2 : 4096;
+        char *p = realloc(*buf, ncap);
+        if (!p)
+            return;
+        *buf = p;
+        *cap = ncap;
+    }
+}
+
+static int cmd_metrics(void *ctx, const struct control_request *req, struct control_reply *rep)
+{
+    const struct loop *l = ctx;
+    struct loop_status s;
+    loop_get_status(l, &s);
+    char *t = NULL;
+    size_t len = 0, cap = 0;
+    text_add(&t, &len, &cap,
+             "# HELP permwatch_open_findings Open findings by kind.\n"
+             "# TYPE permwatch_open_findings gauge\n");
+    for (int k = 0; k < FINDING_KIND_COUNT; k++)
+        text_add(&t, &len, &cap, "permwatch_open_findings{kind=\"%s\"} %zu\n",
+                 finding_kind_name((enum finding_kind)k), s.by_kind[k]);
+    text_add(&t, &len, &cap,
+             "# HELP permwatch_events_total Journal events by kind (before rate limiting).\n"
+             "# TYPE permwatch_events_total counter\n");
+    for (int e = 1; e < LOG_EVENT_COUNT; e++)
+        text_add(&t, &len, &cap, "permwatch_events_total{event=\"%s\"} %" PRIu64 "\n",
+                 log_event_name((enum log_event)e), s.events[e]);
+    text_add(&t, &len, &cap,
+             "# HELP permwatch_suppressed_total Entries held back by the rate limit.\n"
+             "# TYPE permwatch_suppressed_total counter\n"
+             "permwatch_suppressed_total %" PRIu64 "\n"
+             "# HELP permwatch_watched_directories Directories under an inotify watch.\n"
+             "# TYPE permwatch_watched_directories gauge\n"
+             "permwatch_watched_directories %zu\n"
+             "# HELP permwatch_degraded 1 while out of inotify watches.\n"
+             "# TYPE permwatch_degraded gauge\n"
+             "permwatch_degraded %d\n"
+             "# HELP permwatch_inotify_overflows_total Kernel event queue overflows.\n"
+             "# TYPE permwatch_inotify_overflows_total counter\n"
+             "permwatch_inotify_overflows_total %" PRIu64 "\n"
+             "# HELP permwatch_repairs_total Repairs done.\n"
+             "# TYPE permwatch_repairs_total counter\n"
+             "permwatch_repairs_total %" PRIu64 "\n"
+             "# HELP permwatch_repairs_refused_total Repairs refused.\n"
+             "# TYPE permwatch_repairs_refused_total counter\n"
+             "permwatch_repairs_refused_total %" PRIu64 "\n"
+             "# HELP permwatch_full_scans_total Full crawls of the site.\n"
+             "# TYPE permwatch_full_scans_total counter\n"
+             "permwatch_full_scans_total %" PRIu64 "\n"
+             "# HELP permwatch_crawl_duration_seconds Duration of the last full crawl.\n"
+             "# TYPE permwatch_crawl_duration_seconds gauge\n"
+             "permwatch_crawl_duration_seconds %.3f\n"
+             "# HELP permwatch_journal_dropped_total Journal entries dropped (journald stalled).\n"
+             "# TYPE permwatch_journal_dropped_total counter\n"
+             "permwatch_journal_dropped_total %lu\n",
+             s.suppressed, s.watched_dirs, s.degraded ? 1 : 0, s.overflows,
+             s.events[LOG_EVENT_REPAIRED], s.events[LOG_EVENT_REPAIR_REFUSED], s.full_scans,
+             (double)s.crawl_usec / 1e6, log_journal_dropped());
+    const struct dispatch_set *ds = loop_dispatch(l);
+    text_add(&t, &len, &cap,
+             "# HELP permwatch_dispatch_commands Registered dispatch commands by verdict.\n"
+             "# TYPE permwatch_dispatch_commands gauge\n");
+    static const enum reach_status all[] = {REACH_OK,   REACH_DENIED, REACH_MISSING,
+                                            REACH_LOOP, REACH_NOEXEC, REACH_INVALID};
+    for (size_t v = 0; v < sizeof(all) / sizeof(all[0]); v++) {
+        size_t n = 0;
+        for (size_t i = 0; ds && i < ds->n; i++)
+            n += ds->items[i].verdict.status == all[v];
+        text_add(&t, &len, &cap, "permwatch_dispatch_commands{verdict=\"%s\"} %zu\n",
+                 reach_status_name(all[v]), n);
+    }
+    if (!t)
+        return -1;
+    json_t *row = json_pack("{s:s}", "text", t);
+    free(t);
+    if (!row || control_reply_row(rep, row) < 0)
+        return -1;
+    return 0;
+}
+
+const struct control_command commands_table[] = {
+    {"status", "status", CONTROL_READ_ONLY, cmd_status},
+    {"findings", "findings [--kind KIND] [PATH]", CONTROL_READ_ONLY, cmd_findings},
+    {"dispatch", "dispatch", CONTROL_READ_ONLY, cmd_dispatch},
+    {"metrics", "metrics", CONTROL_READ_ONLY, cmd_metrics},
+    {"scan", "scan [PATH]", 0, cmd_scan},
+    {"reload", "reload", 0, cmd_reload},
+};
+const size_t commands_count = sizeof(commands_table) / sizeof(commands_table[0]);
