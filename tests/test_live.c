@@ -33,11 +33,13 @@ static void write_policy(struct site *s, const char *daemon_extra, const char *s
     char text[4096];
     snprintf(text, sizeof(text),
              "[site]\nroot = %s\nweb_user = www-data\n\n"
-             "[daemon]\nrescan_interval = 0\nlog_burst = 0\n%s\n"
+             "[daemon]\ncontrol_socket = %s/control.sock\nrescan_interval = 0\n"
+             "log_burst = 0\n%s\n"
              "[rule cache]\nmatch = cache/**\nignore = yes\n\n"
              "[rule site]\nmatch = **\nowner = www-data, opencode\ngroup = www-data\n"
              "file_require = 0660\nfile_forbid = 0002\n%s",
-             s->root, daemon_extra ? daemon_extra : "", site_rule_extra ? site_rule_extra : "");
+             s->root, s->dir, daemon_extra ? daemon_extra : "",
+             site_rule_extra ? site_rule_extra : "");
     harness_write_file(s->ini, text);
 }
 
@@ -367,9 +369,10 @@ Test(live, burst_is_rate_limited_but_tracked)
     site_init(&s, "live-burst");
     char text[2048];
     snprintf(text, sizeof(text),
-             "[site]\nroot = %s\n[daemon]\nrescan_interval = 0\nlog_burst = 20\n"
+             "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s/control.sock\n"
+             "rescan_interval = 0\nlog_burst = 20\n"
              "log_interval = 1s\n[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\n",
-             s.root);
+             s.root, s.dir);
     harness_write_file(s.ini, text);
     sh(&s, "mkdir -p wp-content/uploads/many && chown www-data:www-data wp-content/uploads/many");
     site_start(&s, NULL);
@@ -415,9 +418,10 @@ Test(live, reload_bad_file_keeps_policy_good_file_reevaluates)
     write_policy(&s, NULL, NULL);
     char text[4096];
     snprintf(text, sizeof(text),
-             "[site]\nroot = %s\n[daemon]\nrescan_interval = 0\nlog_burst = 0\n"
+             "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s/control.sock\n"
+             "rescan_interval = 0\nlog_burst = 0\n"
              "[rule site]\nmatch = **\nowner = www-data, root\n",
-             s.root);
+             s.root, s.dir);
     harness_write_file(s.ini, text);
     live_signal(s.d, SIGHUP);
     expect_entry(&s, "resolved", "mode_mismatch", "wp-content/uploads/x.png");

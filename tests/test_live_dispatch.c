@@ -95,9 +95,10 @@ static void world_init(struct world *w, const char *command_rel)
     write_channels(w, cmd);
     char text[4096];
     snprintf(text, sizeof(text),
-             "[site]\nroot = %s\nweb_user = www-data\n[daemon]\nrescan_interval = 0\n"
+             "[site]\nroot = %s\nweb_user = www-data\n[daemon]\n"
+             "control_socket = %s/control.sock\nrescan_interval = 0\n"
              "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\n",
-             w->site);
+             w->site, w->dir);
     harness_write_file(w->ini, text);
     w->d = live_start(w->ini, NULL);
     if (!live_wait_notify(w->d, "READY=1", 20000)) {

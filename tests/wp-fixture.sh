@@ -90,6 +90,9 @@ cat >"$config" <<INI
 root = $site
 web_user = www-data
 
+[daemon]
+control_socket = $(cd "$(dirname "$config")" && pwd)/control.sock
+
 [rule cache]
 match = wp-content/cache/**
 ignore = yes
