@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <syslog.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -366,7 +367,7 @@ void repair_log(const struct repair_report *rep, const struct repair_caller *cal
         {"CALLER_UID", cuid}, {"CALLER_PID", cpid},
     };
     char msg[PATH_MAX + 512];
-    log_event(ok ? LOG_EVENT_REPAIRED : LOG_EVENT_REPAIR_REFUSED, ok ? 5 /* notice */ : 4, f,
+    log_event(ok ? LOG_EVENT_REPAIRED : LOG_EVENT_REPAIR_REFUSED, ok ? LOG_NOTICE : LOG_WARNING, f,
               sizeof(f) / sizeof(f[0]), "%s", repair_format(rep, msg, sizeof(msg)));
 }
 
