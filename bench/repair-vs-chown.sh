@@ -13,7 +13,7 @@ dirs=${1:-10100} files=${2:-10} runs=${RUNS:-3}
 bench_need_daemon
 cc -O2 -o "$work/mktree" bench/mktree.c
 tree=$work/repair-site
-trap 'rm -rf "$tree" "$work/repair.ini" "$work/repair.out"' EXIT
+trap 'rm -rf "$tree" "$work/repair.ini" "$work/repair.out" "$work/repair-planted"' EXIT
 cat >"$work/repair.ini" <<INI
 [site]
 root = $tree
@@ -26,7 +26,7 @@ dir_require = 0770
 repair = auto
 INI
 
-fresh() { rm -rf "$tree"; "$work/mktree" "$tree" "$dirs" "$files" 1 >"$work/planted"; sync; }
+fresh() { rm -rf "$tree"; "$work/mktree" "$tree" "$dirs" "$files" 1 >"$work/repair-planted"; sync; }
 now() { date +%s%N; }
 ms() { echo $(( ($2 - $1) / 1000000 )); }
 # check: every file www-data:www-data 0664 (no root-owned left), same for both sides
@@ -53,7 +53,7 @@ for i in $(seq 1 "$runs"); do
     t0=$(now); chown -R www-data:www-data "$tree"; t1=$(now)
     tco+=($(ms "$t0" "$t1"))
 done
-read -r planted nfiles ndirs <"$work/planted"
+read -r planted nfiles ndirs <"$work/repair-planted"
 mr=$(median "${tr[@]}") mc=$(median "${tc[@]}") mco=$(median "${tco[@]}")
 {
     echo "tree: $ndirs directories, $nfiles files, $planted root:root 0644 (fresh copy per run)"
