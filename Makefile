@@ -130,11 +130,13 @@ run: deps
 	@sh tests/run-demo.sh "$(abspath $(BUILD))" "$(SITE)"
 
 # `make bench`: figures, not tests (root). The tree scan-vs-find.sh generates is reused by
-# live-startup.sh, then removed unless KEEP=1; live.sh writes bench/results/live.txt.
+# live-startup.sh, then removed unless KEEP=1; live.sh writes bench/results/live.txt,
+# repair-vs-chown.sh bench/results/repair.txt.
 bench: all
 	@KEEP=1 BUILD=$(BUILD) bash bench/scan-vs-find.sh || \
 	    { [ "$(KEEP)" = 1 ] || rm -rf bench/results/tmp/site bench/results/tmp/shape; exit 1; }
 	@KEEP=$(KEEP) BUILD=$(BUILD) bash bench/live.sh
+	@BUILD=$(BUILD) bash bench/repair-vs-chown.sh
 
 # --- install ------------------------------------------------------------------------------
 install: all

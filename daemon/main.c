@@ -12,6 +12,7 @@
 #include "loop.h"
 #include "log.h"
 #include "oneshot.h"
+#include "repair.h"
 
 static void usage(FILE *out)
 {
@@ -25,7 +26,8 @@ static void usage(FILE *out)
             "      --scan [PATH]        audit the site (or PATH below it) once; exit 0 when\n"
             "                           clean, 1 when there are findings, 2 on error\n"
             "      --json               with --scan: one JSON object per finding and line\n"
-            "      --repair [--dry-run] with --scan: repair by the policy (not available yet)\n"
+            "      --repair [--dry-run] with --scan: repair by the policy; exit 0 when done,\n"
+            "                           1 when refusals remain, 2 on error\n"
             "      --log-target TARGET  auto, journal or stderr (default auto)\n"
             "  -V, --version            print the version\n"
             "  -h, --help               print this help\n",
@@ -131,8 +133,7 @@ int main(int argc, char **argv)
 
     int rc;
     if (scan && repair) {
-        log_error("--scan --repair is not available yet: the repair engine is not built");
-        rc = 2;
+        rc = repair_oneshot(c, scan_path, dry_run, (targets & LOG_TO_JOURNAL) != 0, stdout);
     } else if (scan) {
         struct scan_options so = {scan_path, json, (targets & LOG_TO_JOURNAL) != 0};
         rc = oneshot_scan(c, &so, stdout);
