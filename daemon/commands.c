@@ -223,6 +223,58 @@ static int cmd_dispatch(void *ctx, const struct control_request *req, struct con
     return dispatch_rows(l, rep, -1, true) ? 1 : 0;
 }
 
+struct repair_reply {
+    struct control_reply *rep;
+    const struct repair_caller *caller;
+    bool full;
+};
+
+/* Each change or refusal: logged (unless a dry run) and one row of the reply. */
+static void repair_row(void *arg, const struct repair_report *r)
+{
+    struct repair_reply *rr = arg;
+    if (!r->dry_run)
+        repair_log(r, rr->caller);
+    if (rr->full)
+        return;
+    char line[PATH_MAX + 512];
+    json_t *row = json_object();
+    if (!row)
+        return;
+    json_object_set_new(row, "action",
+                        json_string(r->outcome == REPAIR_REFUSED ? "refused"
+                                    : r->dry_run                 ? "would repair"
+                                                                 : "repaired"));
+    json_object_set_new(row, "path", json_string(r->path));
+    json_object_set_new(row, "message", json_string(repair_format(r, line, sizeof(line))));
+    if (control_reply_row(rr->rep, row) < 0)
+        rr->full = true;
+}
+
+static int cmd_repair(void *ctx, const struct control_request *req, struct control_reply *rep)
+{
+    struct loop *l = ctx;
+    char rel[PATH_MAX];
+    if (request_path(l, req, rep, rel, sizeof(rel)) < 0)
+        return 2;
+    const json_t *dr = req->args ? json_object_get(req->args, "dry_run") : NULL;
+    struct repair_caller caller = {req->uid, req->pid};
+    struct repair_reply rr = {rep, &caller, false};
+    struct repair_stats st;
+    if (loop_repair(l, rel, dr && json_is_true(dr), &caller, repair_row, &rr, &st) < 0) {
+        int e = errno;
+        control_reply_error(rep, "cannot repair %s: %s", *rel ? rel : ".",
+                            e == ELOOP   ? "a symbolic link on the way (never followed)"
+                            : e == EXDEV ? "on another mount (never crossed)"
+                                         : strerror(e));
+        return 1;
+    }
+    if (rr.full)
+        control_reply_error(rep, "reply truncated: %" PRIu64 " changes, %" PRIu64 " refusals",
+                            st.changed, st.refused);
+    return st.refused ? 1 : 0;
+}
+
 static int cmd_reload(void *ctx, const struct control_request *req, struct control_reply *rep)
 {
     struct loop *l = ctx;
@@ -343,5 +395,6 @@ const struct control_command commands_table[] = {
     {"metrics", "metrics", CONTROL_READ_ONLY, cmd_metrics},
     {"scan", "scan [PATH]", 0, cmd_scan},
     {"reload", "reload", 0, cmd_reload},
+    {"repair", "repair [--dry-run] [PATH]", 0, cmd_repair},
 };
 const size_t commands_count = sizeof(commands_table) / sizeof(commands_table[0]);

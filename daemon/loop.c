@@ -32,6 +32,7 @@
 #include "parse.h"
 #include "policy.h"
 #include "ratelimit.h"
+#include "repair.h"
 #include "scan.h"
 #include "watch.h"
 
@@ -98,6 +99,8 @@ struct loop {
     uint64_t suppressed;
 
     struct control *ctl;
+    struct repair_guard *guard; /* auto-repair fights */
+    bool auto_repairing;        /* inside an auto-repair: no nested one */
 };
 
 /* ---- time ------------------------------------------------------------------------------ */
@@ -272,6 +275,47 @@ static void crawl_progress(struct crawl *cr)
         notify_watchdog();
 }
 
+/* Report of a repair made by the daemon: log it, count it. */
+static void on_repair_report(void *ctx, const struct repair_report *rep)
+{
+    struct loop *l = ctx;
+    if (rep->dry_run)
+        return;
+    l->events[rep->outcome == REPAIR_CHANGED ? LOG_EVENT_REPAIRED : LOG_EVENT_REPAIR_REFUSED]++;
+    repair_log(rep, NULL);
+}
+
+/* `repair = auto`: fix RELPATH now, unless it keeps flipping back (the fight guard).
+ * Returns whether a repair ran (the caller looks at the entry again). */
+static bool auto_repair(struct loop *l, const char *relpath)
+{
+    if (l->auto_repairing || !l->guard)
+        return false;
+    char reason[256];
+    switch (repair_guard_note(l->guard, relpath, mono_usec(), "needed repair", reason,
+                              sizeof(reason))) {
+    case REPAIR_GUARD_ALLOW:
+        break;
+    case REPAIR_GUARD_TRIPPED: {
+        char abs[PATH_MAX + 256];
+        const char *path = audit_abspath(l->cfg, relpath, abs, sizeof(abs));
+        struct log_field fields[] = {{"PATH", path ? path : relpath}, {"REASON", reason}};
+        l->events[LOG_EVENT_REPAIR_REFUSED]++;
+        log_event(LOG_EVENT_REPAIR_REFUSED, LOG_WARNING, fields, 2, "auto-repair of %s paused: %s",
+                  path ? path : relpath, reason);
+        return false;
+    }
+    case REPAIR_GUARD_PAUSED:
+        return false;
+    }
+    struct repair_options o = {.recursive = false, .report = on_repair_report, .ctx = l};
+    struct repair_stats st;
+    l->auto_repairing = true;
+    int rc = repair_run(l->cfg, l->root_fd, relpath, &o, &st);
+    l->auto_repairing = false;
+    return rc == 0 && st.changed > 0;
+}
+
 /* scan visitor: evaluate one entry and record its findings. */
 static enum scan_verdict crawl_visit(void *ctx, const struct scan_entry *e)
 {
@@ -296,6 +340,11 @@ static enum scan_verdict crawl_visit(void *ctx, const struct scan_entry *e)
     }
     struct finding f[FINDING_KIND_COUNT];
     size_t n = policy_evaluate(r, &l->cfg->web, e->st, f);
+    struct stat after;
+    if (n && r->repair == REPAIR_AUTO && auto_repair(l, e->relpath) &&
+        fstatat(e->dirfd, e->name, &after, AT_SYMLINK_NOFOLLOW) == 0 &&
+        (after.st_mode & S_IFMT) == (e->st->st_mode & S_IFMT))
+        n = policy_evaluate(r, &l->cfg->web, &after, f);
     for (size_t i = 0; i < n; i++) {
         f[i].owner = account_user_name(f[i].uid);
         f[i].group = account_group_name(f[i].gid);
@@ -924,6 +973,8 @@ struct loop *loop_new(struct config *c, const char *config_path)
     l->watch = l->ev ? watch_new() : NULL;
     l->table = l->watch ? ftable_new(c->max_findings, on_table_change, l) : NULL;
     l->rl = l->table ? ratelimit_new(RL_NKEYS, c->log_burst, c->log_interval_usec) : NULL;
+    /* more than 3 repairs of one path within 60 s: pause its auto-repair for 10 min */
+    l->guard = repair_guard_new(3, 60ULL * 1000000, 600ULL * 1000000);
     if (!l->rl) {
         int e = l->ev ? errno : ENOMEM;
         ftable_free(l->table);
@@ -1024,6 +1075,7 @@ void loop_free(struct loop *l)
         close(l->root_fd);
     /* closing findings at exit is not a resolution: free the table without callbacks */
     control_free(l->ctl);
+    repair_guard_free(l->guard);
     ftable_free(l->table);
     dispatch_free(l->dispatch);
     ratelimit_free(l->rl);
@@ -1086,4 +1138,30 @@ int loop_scan(struct loop *l, const char *relpath)
     if (audit_ancestor_ignored(l->cfg, relpath))
         return 0;
     return crawl(l, relpath, true, true, false);
+}
+
+int loop_repair(struct loop *l, const char *relpath, bool dry_run,
+                const struct repair_caller *caller, repair_report_fn fn, void *ctx,
+                struct repair_stats *st)
+{
+    if (l->root_fd < 0)
+        return errno = ENOENT, -1;
+    if (audit_ancestor_ignored(l->cfg, relpath)) {
+        memset(st, 0, sizeof(*st));
+        return 0;
+    }
+    struct repair_options o = {
+        .dry_run = dry_run, .include_manual = true, .recursive = true, .report = fn, .ctx = ctx};
+    l->auto_repairing = true; /* what the crawl below sees was just repaired on request */
+    int rc = repair_run(l->cfg, l->root_fd, relpath, &o, st);
+    int e = errno;
+    if (rc == 0 && !dry_run) {
+        l->events[LOG_EVENT_REPAIRED] += st->changed;
+        l->events[LOG_EVENT_REPAIR_REFUSED] += st->refused;
+        crawl(l, relpath, true, true, false);
+    }
+    l->auto_repairing = false;
+    (void)caller;
+    errno = e;
+    return rc;
 }

@@ -29,6 +29,7 @@ void loop_free(struct loop *l);
 
 #include "dispatch.h"
 #include "ftable.h"
+#include "repair.h"
 
 struct loop_status {
     uint64_t uptime_usec;
@@ -60,6 +61,13 @@ const struct dispatch_set *loop_dispatch(const struct loop *l);
 /* Crawl RELPATH now, reconciling findings and watches. Returns 0, or -1 with errno
  * (ENOENT, ELOOP: a symlink on the way, EXDEV: another mount). */
 int loop_scan(struct loop *l, const char *relpath);
+
+/* Repair RELPATH and below by the policy (auto and manual rules), reporting each change and
+ * refusal to FN (which logs them unless DRY_RUN), then crawl it again. Returns 0, or -1
+ * with errno (see repair_run). */
+int loop_repair(struct loop *l, const char *relpath, bool dry_run,
+                const struct repair_caller *caller, repair_report_fn fn, void *ctx,
+                struct repair_stats *st);
 
 /* Reload the policy as SIGHUP does. */
 void loop_reload(struct loop *l);
