@@ -1436,6 +1436,13 @@ Test(log, stopped_journald_drops_and_summarises)
  * parent's entries nor lacks a writer of its own; every entry arrives once, from its process. */
 Test(log, fork_with_queued_entries)
 {
+#ifdef __SANITIZE_ADDRESS__
+    /* The child starts a writer thread, and ASan's allocator is not fork-safe: a lock its
+     * parent's writer held at fork() stays locked in the child (seen: a deadlock in
+     * SizeClassAllocator64::GetFromAllocator about one run in two). glibc's malloc is
+     * fork-safe; the daemon's own fork (reach_kernel_confirm) only makes system calls. */
+    cr_skip_test("fork with a running thread deadlocks in ASan's allocator");
+#endif
     char *dir = harness_tempdir("fork");
     char *out = run_mode_in_journald("fork", dir);
     long pid, child;
