@@ -145,7 +145,7 @@ echo "summary startup: permwatchd $mp ms, inotifywait $mi ms, ratio" \
     "peak RSS $(mib "$hp") / $(mib "$hi") MiB"
 # mktree plants root:root 0644 files in setgid www-data directories: root_owned and
 # mode_mismatch (0660 required) each.
-open=${sp##*, } open=${open%% *}
+open=$(sed -n 's/.*, \([0-9]*\) open findings.*/\1/p' <<<"$sp")
 [ "$open" = $((2 * planted)) ] || {
     echo "MISMATCH: permwatchd reports '$sp', expected $((2 * planted)) open findings" >&2
     exit 1
