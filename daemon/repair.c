@@ -72,26 +72,6 @@ static int chmod_fd(int fd, mode_t mode)
     return chmod(proc, mode);
 }
 
-/* statx FD itself into *st (type, mode, ids, nlink, ino, dev), and whether it is a mount
- * root. Returns 0 or -1. */
-static int stat_fd(int fd, struct stat *st, bool *mount_root)
-{
-    struct statx sx;
-    if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
-              STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_NLINK | STATX_INO, &sx) < 0)
-        return -1;
-    memset(st, 0, sizeof(*st));
-    st->st_mode = sx.stx_mode;
-    st->st_uid = sx.stx_uid;
-    st->st_gid = sx.stx_gid;
-    st->st_nlink = sx.stx_nlink;
-    st->st_ino = sx.stx_ino;
-    st->st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
-    *mount_root = (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
-                  (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
-    return 0;
-}
-
 static const char *type_name(mode_t m)
 {
     return S_ISREG(m)    ? "regular file"
@@ -177,7 +157,7 @@ static void repair_object(struct rctx *x, const struct scan_entry *e, const stru
     struct stat now;
     bool mount_root;
     const char *why = NULL;
-    if (stat_fd(fd, &now, &mount_root) < 0) {
+    if (scan_stat(fd, "", &now, &mount_root) < 0) {
         snprintf(reason, sizeof(reason), "cannot stat: %s; not touched", strerror(errno));
         why = reason;
     } else if ((now.st_mode & S_IFMT) != (e->st->st_mode & S_IFMT) || now.st_ino != e->st->st_ino ||

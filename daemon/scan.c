@@ -68,7 +68,7 @@ static int path_set(struct walk *w, size_t base, const char *name)
 
 /* statx NAME under DIRFD without following symlinks or automounts, into *st. Sets
  * *mount_root when the entry is the root of a mount. Returns 0 or -1 with errno. */
-static int stat_entry(int dirfd, const char *name, struct stat *st, bool *mount_root)
+int scan_stat(int dirfd, const char *name, struct stat *st, bool *mount_root)
 {
     struct statx sx;
     int flags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_SYNC_AS_STAT;
@@ -118,7 +118,7 @@ static int push_dir(struct walk *w, int dirfd, const char *name, const struct st
     }
     struct stat now;
     bool mount_root;
-    if (stat_entry(fd, "", &now, &mount_root) < 0 || now.st_ino != st->st_ino ||
+    if (scan_stat(fd, "", &now, &mount_root) < 0 || now.st_ino != st->st_ino ||
         !same_mount(w, &now, mount_root)) {
         /* swapped for another directory or a mount between statx and open */
         close(fd);
@@ -183,7 +183,7 @@ static int walk_stack(struct walk *w)
         int dfd = dirfd(f->dir);
         struct stat st;
         bool mount_root;
-        if (stat_entry(dfd, name, &st, &mount_root) < 0) {
+        if (scan_stat(dfd, name, &st, &mount_root) < 0) {
             count_error(w, errno, "stat");
             continue;
         }
@@ -257,7 +257,7 @@ static int reach_parent(struct walk *w, const char *subpath, char **last)
         fd = sub;
         struct stat st;
         bool mount_root;
-        if (stat_entry(fd, "", &st, &mount_root) < 0)
+        if (scan_stat(fd, "", &st, &mount_root) < 0)
             goto fail;
         if (!same_mount(w, &st, mount_root)) {
             errno = EXDEV;
@@ -298,7 +298,7 @@ int scan_walk(int root_fd, const char *subpath, scan_visit_fn visit, scan_opened
 
     struct stat st;
     bool mount_root;
-    if (stat_entry(root_fd, "", &st, &mount_root) < 0)
+    if (scan_stat(root_fd, "", &st, &mount_root) < 0)
         return -1;
     w.dev = st.st_dev;
 
@@ -306,7 +306,7 @@ int scan_walk(int root_fd, const char *subpath, scan_visit_fn visit, scan_opened
     int parent = reach_parent(&w, subpath ? subpath : "", &last);
     if (parent < 0)
         goto out;
-    if (stat_entry(parent, last, &st, &mount_root) < 0)
+    if (scan_stat(parent, last, &st, &mount_root) < 0)
         goto out;
     bool is_dir = S_ISDIR(st.st_mode);
     if (*last && is_dir && !same_mount(&w, &st, mount_root)) {

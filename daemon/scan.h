@@ -3,6 +3,7 @@
 #ifndef PERMWATCH_SCAN_H
 #define PERMWATCH_SCAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -43,6 +44,11 @@ struct scan_stats {
  * below SUBPATH are counted in STATS (may be NULL), logged and skipped. */
 int scan_tree(int root_fd, const char *subpath, scan_visit_fn visit, void *ctx,
               struct scan_stats *stats);
+
+/* statx NAME under DIRFD ("" for DIRFD itself) without following symlinks or automounts into
+ * *ST (type, mode, ids, nlink, ino, dev); *MOUNT_ROOT tells whether it is the root of a
+ * mount. Returns 0 or -1 with errno. */
+int scan_stat(int dirfd, const char *name, struct stat *st, bool *mount_root);
 
 /* Called for each directory the walk descends into, once it is open (FD, verified to be the
  * directory that was visited, on the site's mount) and before its entries are read: a watch
