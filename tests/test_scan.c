@@ -49,8 +49,20 @@ static void setup_site(void)
     run_result_free(&r);
 }
 
+/* Mounts a test made (in its private namespace): detached before the tree is removed. */
+static char mounted[4][600];
+static int nmounted;
+
+static void remember_mount(const char *path)
+{
+    if (nmounted < 4)
+        snprintf(mounted[nmounted++], sizeof(mounted[0]), "%s", path);
+}
+
 static void teardown_site(void)
 {
+    while (nmounted > 0)
+        umount2(mounted[--nmounted], MNT_DETACH);
     harness_rmtree(tmp);
     free(tmp);
 }
@@ -128,6 +140,7 @@ Test(scan, fixture_exact_findings_skipping_mounts_and_symlinks)
     char mnt[600], bind_src[600], bind_dst[600];
     snprintf(mnt, sizeof(mnt), "%s/wp-content/mnt", site);
     cr_assert(mount("tmpfs", mnt, "tmpfs", 0, "mode=0755") == 0, "%s", strerror(errno));
+    remember_mount(mnt);
     struct run_result r;
     cr_assert(harness_sh(&r, "touch '%s/root-file' && mkdir '%s/d'", mnt, mnt) == 0);
     run_result_free(&r);
@@ -139,6 +152,7 @@ Test(scan, fixture_exact_findings_skipping_mounts_and_symlinks)
     harness_write_file(strcat(bind_src, "/secret"), "x");
     bind_src[strlen(bind_src) - strlen("/secret")] = '\0';
     cr_assert(mount(bind_src, bind_dst, NULL, MS_BIND, NULL) == 0, "%s", strerror(errno));
+    remember_mount(bind_dst);
 
     r = scan(NULL, "--json");
     cr_assert_eq(r.status, 1, "exit %d, stderr: %s", r.status, r.err);
