@@ -792,10 +792,25 @@ static void handle_event(struct loop *l, const struct inotify_event *ev)
         crawl(l, path, false, false, false);
 }
 
+/* Whether EV only asks to look at a file again (its content, owner or mode changed, or it
+ * was created): such events are idempotent, since every look reads the disk anew. */
+static bool look_again_only(const struct inotify_event *ev)
+{
+    if (!ev->len || (ev->mask & IN_ISDIR))
+        return false;
+    return (ev->mask & (IN_ATTRIB | IN_CLOSE_WRITE | IN_CREATE)) &&
+           !(ev->mask & (IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE | IN_Q_OVERFLOW | IN_IGNORED));
+}
+
 static void on_inotify(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct loop *l = io->data;
     _Alignas(struct inotify_event) char buf[64 * 1024];
+    /* A run of look-again events for one file (create, chown, chmod, close: four for one
+     * file written by root) needs one look: all of them happened before we read them, so
+     * the first look already sees the state after the last. */
+    int prev_wd = -1;
+    char prev_name[NAME_MAX + 1] = "";
     for (;;) {
         ssize_t n = read(watch_fd(l->watch), buf, sizeof(buf));
         if (n < 0) {
@@ -809,8 +824,16 @@ static void on_inotify(struct ev_loop *loop, ev_io *io, int revents)
             break;
         for (char *p = buf; p < buf + n;) {
             const struct inotify_event *ev = (const struct inotify_event *)p;
-            handle_event(l, ev);
             p += sizeof(*ev) + ev->len;
+            if (look_again_only(ev)) {
+                if (ev->wd == prev_wd && strncmp(ev->name, prev_name, sizeof(prev_name)) == 0)
+                    continue;
+                prev_wd = ev->wd;
+                snprintf(prev_name, sizeof(prev_name), "%s", ev->name);
+            } else {
+                prev_wd = -1;
+            }
+            handle_event(l, ev);
         }
     }
     /* the queue is empty: a MOVED_FROM still unpaired moved out of the tree */
