@@ -13,6 +13,7 @@
 #include "account.h"
 #include "audit.h"
 #include "loop.h"
+#include "scan.h"
 
 /* The relative site path of the request's "path" argument into REL ("" when absent).
  * Returns 0, or -1 after setting the reply's error (outside the site, '..'). */
@@ -201,11 +202,7 @@ static int cmd_scan(void *ctx, const struct control_request *req, struct control
     if (request_path(l, req, rep, rel, sizeof(rel)) < 0)
         return 2;
     if (loop_scan(l, rel) < 0) {
-        int e = errno;
-        control_reply_error(rep, "cannot scan %s: %s", *rel ? rel : ".",
-                            e == ELOOP   ? "a symbolic link on the way (never followed)"
-                            : e == EXDEV ? "on another mount (never crossed)"
-                                         : strerror(e));
+        control_reply_error(rep, "cannot scan %s: %s", *rel ? rel : ".", scan_strerror(errno));
         return 1;
     }
     struct findings_ctx fc = {.l = l, .rep = rep, .kind = -1};
@@ -262,11 +259,7 @@ static int cmd_repair(void *ctx, const struct control_request *req, struct contr
     struct repair_reply rr = {rep, &caller, false};
     struct repair_stats st;
     if (loop_repair(l, rel, dr && json_is_true(dr), &caller, repair_row, &rr, &st) < 0) {
-        int e = errno;
-        control_reply_error(rep, "cannot repair %s: %s", *rel ? rel : ".",
-                            e == ELOOP   ? "a symbolic link on the way (never followed)"
-                            : e == EXDEV ? "on another mount (never crossed)"
-                                         : strerror(e));
+        control_reply_error(rep, "cannot repair %s: %s", *rel ? rel : ".", scan_strerror(errno));
         return 1;
     }
     if (rr.full)

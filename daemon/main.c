@@ -12,7 +12,6 @@
 #include "loop.h"
 #include "log.h"
 #include "oneshot.h"
-#include "repair.h"
 
 static void usage(FILE *out)
 {
@@ -133,7 +132,7 @@ int main(int argc, char **argv)
 
     int rc;
     if (scan && repair) {
-        rc = repair_oneshot(c, scan_path, dry_run, (targets & LOG_TO_JOURNAL) != 0, stdout);
+        rc = oneshot_repair(c, scan_path, dry_run, (targets & LOG_TO_JOURNAL) != 0, stdout);
     } else if (scan) {
         struct scan_options so = {scan_path, json, (targets & LOG_TO_JOURNAL) != 0};
         rc = oneshot_scan(c, &so, stdout);

@@ -11,6 +11,7 @@
 #include "audit.h"
 #include "dispatch.h"
 #include "log.h"
+#include "repair.h"
 
 struct printer {
     const struct scan_options *opts;
@@ -51,23 +52,33 @@ static const char *summarize_kinds(const struct audit_result *r, char *buf, size
     return buf;
 }
 
+/* Resolve PATH (NULL: the whole site) to REL below the site root and open the root. Returns
+ * the root's fd, or -1 after logging why (outside the site, '..', unreadable root). WHAT
+ * names the command in messages ("scan", "repair"). */
+static int open_target(const struct config *c, const char *path, const char *what, char *rel,
+                       size_t len)
+{
+    if (audit_subpath(c->site_root, path ? path : c->site_root, rel, len) < 0) {
+        if (errno == EXDEV)
+            log_error("%s is outside the site root %s", path, c->site_root);
+        else if (errno == EINVAL)
+            log_error("%s: '..' is not allowed in a %s path", path, what);
+        else
+            log_warn_errno(errno, "cannot resolve %s", path);
+        return -1;
+    }
+    int root_fd = open(c->site_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0)
+        log_warn_errno(errno, "cannot open the site root %s", c->site_root);
+    return root_fd;
+}
+
 int oneshot_scan(const struct config *c, const struct scan_options *opts, FILE *out)
 {
     char rel[PATH_MAX];
-    if (audit_subpath(c->site_root, opts->path ? opts->path : c->site_root, rel, sizeof(rel)) < 0) {
-        if (errno == EXDEV)
-            log_error("%s is outside the site root %s", opts->path, c->site_root);
-        else if (errno == EINVAL)
-            log_error("%s: '..' is not allowed in a scan path", opts->path);
-        else
-            log_warn_errno(errno, "cannot resolve %s", opts->path);
+    int root_fd = open_target(c, opts->path, "scan", rel, sizeof(rel));
+    if (root_fd < 0)
         return SCAN_EXIT_ERROR;
-    }
-    int root_fd = open(c->site_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (root_fd < 0) {
-        log_warn_errno(errno, "cannot open the site root %s", c->site_root);
-        return SCAN_EXIT_ERROR;
-    }
     struct printer p = {opts, out, 0};
     struct audit_result res;
     int rc = audit_run(c, root_fd, rel, print_finding, &p, &res);
@@ -76,10 +87,7 @@ int oneshot_scan(const struct config *c, const struct scan_options *opts, FILE *
     if (fflush(out) != 0 && !p.write_error)
         p.write_error = errno;
     if (rc < 0) {
-        const char *what = e == ELOOP   ? "a symbolic link on the way (never followed)"
-                           : e == EXDEV ? "on another filesystem or mount (never crossed)"
-                                        : strerror(e);
-        log_error("cannot scan %s/%s: %s", c->site_root, rel, what);
+        log_error("cannot scan %s/%s: %s", c->site_root, rel, scan_strerror(e));
         return SCAN_EXIT_ERROR;
     }
     if (p.write_error) {
@@ -116,6 +124,62 @@ int oneshot_scan(const struct config *c, const struct scan_options *opts, FILE *
         return SCAN_EXIT_ERROR;
     }
     return res.findings || ndispatch ? SCAN_EXIT_FINDINGS : SCAN_EXIT_CLEAN;
+}
+
+struct repair_printer {
+    FILE *out;
+    bool journal;
+    int write_error;
+};
+
+static void print_repair(void *arg, const struct repair_report *rep)
+{
+    struct repair_printer *o = arg;
+    char line[PATH_MAX + 512];
+    if (fprintf(o->out, "%s\n", repair_format(rep, line, sizeof(line))) < 0)
+        o->write_error = errno ? errno : EIO;
+    if (o->journal)
+        repair_log(rep, NULL);
+}
+
+int oneshot_repair(const struct config *c, const char *path, bool dry_run, bool journal, FILE *out)
+{
+    char rel[PATH_MAX];
+    int root_fd = open_target(c, path, "repair", rel, sizeof(rel));
+    if (root_fd < 0)
+        return REPAIR_EXIT_ERROR;
+    struct repair_printer o = {out, journal, 0};
+    struct repair_options opts = {.dry_run = dry_run,
+                                  .include_manual = true,
+                                  .recursive = true,
+                                  .report = print_repair,
+                                  .ctx = &o};
+    struct repair_stats st;
+    int rc = repair_run(c, root_fd, rel, &opts, &st);
+    int e = errno;
+    close(root_fd);
+    if (fflush(out) != 0 && !o.write_error)
+        o.write_error = errno;
+    if (rc < 0) {
+        log_error("cannot repair %s/%s: %s", c->site_root, rel, scan_strerror(e));
+        return REPAIR_EXIT_ERROR;
+    }
+    if (o.write_error) {
+        log_warn_errno(o.write_error, "cannot write the repair report");
+        return REPAIR_EXIT_ERROR;
+    }
+    log_info("%s %llu directories and %llu files in %.2f s: %llu %s, %llu refused, "
+             "%llu skipped",
+             dry_run ? "checked" : "repaired", (unsigned long long)st.scan.dirs,
+             (unsigned long long)st.scan.files, (double)st.scan.usec / 1e6,
+             (unsigned long long)st.changed, dry_run ? "would change" : "changed",
+             (unsigned long long)st.refused, (unsigned long long)st.skipped);
+    if (st.scan.errors) {
+        log_error("%llu entries could not be read: the repair is incomplete",
+                  (unsigned long long)st.scan.errors);
+        return REPAIR_EXIT_ERROR;
+    }
+    return st.refused ? REPAIR_EXIT_REFUSED : REPAIR_EXIT_DONE;
 }
 
 int oneshot_check_config(const char *path, FILE *out)

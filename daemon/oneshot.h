@@ -21,6 +21,11 @@ struct scan_options {
  * cannot be read or part of the tree could not be read. */
 int oneshot_scan(const struct config *c, const struct scan_options *opts, FILE *out);
 
+/* --scan --repair [--dry-run] [PATH]: repair the site (or PATH below it) by the policy (auto
+ * and manual rules), one line per change and refusal on OUT, a summary on stderr; each
+ * change and refusal also to the journal when JOURNAL. Returns a REPAIR_EXIT_* code. */
+int oneshot_repair(const struct config *c, const char *path, bool dry_run, bool journal, FILE *out);
+
 /* Validate the file PATH and print its effective policy to OUT. Returns 0 when valid, 1
  * otherwise (the error goes to stderr, naming file, line and key). */
 int oneshot_check_config(const char *path, FILE *out);

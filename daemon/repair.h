@@ -81,11 +81,6 @@ void repair_log(const struct repair_report *rep, const struct repair_caller *cal
  * (rule site)" or "refused PATH: REASON (rule site)"; dry runs say "would repair". */
 const char *repair_format(const struct repair_report *rep, char *buf, size_t len);
 
-/* permwatchd --scan --repair [--dry-run] [PATH]: repair the site (or PATH below it) by the
- * policy (auto and manual rules), one line per change and refusal on OUT, a summary on stderr;
- * each change/refusal also to the journal when JOURNAL. Returns a REPAIR_EXIT_* code. */
-int repair_oneshot(const struct config *c, const char *path, bool dry_run, bool journal, FILE *out);
-
 /* Auto-repair fight guard: pure bookkeeping by path, time passed in by the caller. */
 struct repair_guard;
 

@@ -68,6 +68,15 @@ static int path_set(struct walk *w, size_t base, const char *name)
 
 /* statx NAME under DIRFD without following symlinks or automounts, into *st. Sets
  * *mount_root when the entry is the root of a mount. Returns 0 or -1 with errno. */
+const char *scan_strerror(int err)
+{
+    if (err == ELOOP)
+        return "a symbolic link on the way (never followed)";
+    if (err == EXDEV)
+        return "on another filesystem or mount (never crossed)";
+    return strerror(err);
+}
+
 int scan_stat(int dirfd, const char *name, struct stat *st, bool *mount_root)
 {
     struct statx sx;

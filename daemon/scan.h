@@ -45,6 +45,10 @@ struct scan_stats {
 int scan_tree(int root_fd, const char *subpath, scan_visit_fn visit, void *ctx,
               struct scan_stats *stats);
 
+/* Why a walk could not reach its start (errno ERR of scan_walk) in words for operators:
+ * ELOOP and EXDEV name the rule that refused, others are strerror. Static string. */
+const char *scan_strerror(int err);
+
 /* statx NAME under DIRFD ("" for DIRFD itself) without following symlinks or automounts into
  * *ST (type, mode, ids, nlink, ino, dev); *MOUNT_ROOT tells whether it is the root of a
  * mount. Returns 0 or -1 with errno. */
