@@ -83,19 +83,18 @@ struct findings_ctx {
     bool full;
 };
 
-static bool findings_row(void *arg, const char *relpath, const struct finding *f)
+/* One row for finding F (F->path absolute). Returns false once the reply is full. */
+static bool finding_row(struct findings_ctx *fc, const struct finding *f)
 {
-    struct findings_ctx *fc = arg;
     if (fc->kind >= 0 && (int)f->kind != fc->kind)
         return true;
-    char abs[PATH_MAX + 256], msg[1024];
-    struct finding copy = *f;
-    copy.path = audit_abspath(loop_config(fc->l), relpath, abs, sizeof(abs));
+    char msg[1024];
     json_t *row = json_object();
     if (!row)
         return false;
     json_object_set_new(row, "finding", json_string(finding_kind_name(f->kind)));
-    json_object_set_new(row, "path", json_string(copy.path ? copy.path : relpath));
+    if (f->path)
+        json_object_set_new(row, "path", json_string(f->path));
     if (f->rule)
         json_object_set_new(row, "rule", json_string(f->rule));
     if (f->has_stat) {
@@ -105,9 +104,12 @@ static bool findings_row(void *arg, const char *relpath, const struct finding *f
         json_object_set_new(row, "group", json_string(f->group ? f->group : "?"));
         json_object_set_new(row, "mode", json_string(mode));
     }
+    if (f->channel)
+        json_object_set_new(row, "channel", json_string(f->channel));
+    if (f->blocked_at && *f->blocked_at)
+        json_object_set_new(row, "blocked_at", json_string(f->blocked_at));
     json_object_set_new(row, "expected", json_string(f->expected));
-    json_object_set_new(row, "message",
-                        json_string(finding_format_message(&copy, msg, sizeof(msg))));
+    json_object_set_new(row, "message", json_string(finding_format_message(f, msg, sizeof(msg))));
     if (control_reply_row(fc->rep, row) < 0) {
         fc->full = true;
         return false;
@@ -116,53 +118,45 @@ static bool findings_row(void *arg, const char *relpath, const struct finding *f
     return true;
 }
 
-/* Rows for the dispatch findings of the last judgement (kind filter KIND, -1 all). */
-static size_t dispatch_rows(const struct loop *l, struct control_reply *rep, int kind,
-                            bool all_verdicts)
+/* ftable visitor: the finding at RELPATH as a row. */
+static bool findings_row(void *arg, const char *relpath, const struct finding *f)
+{
+    struct findings_ctx *fc = arg;
+    char abs[PATH_MAX + 256];
+    struct finding copy = *f;
+    copy.path = audit_abspath(loop_config(fc->l), relpath, abs, sizeof(abs));
+    if (!copy.path)
+        copy.path = relpath;
+    return finding_row(fc, &copy);
+}
+
+/* dispatch_findings callback: a dispatch finding as a row. */
+static void dispatch_finding_row(void *arg, const struct finding *f)
+{
+    struct findings_ctx *fc = arg;
+    if (!fc->full)
+        finding_row(fc, f);
+}
+
+/* Rows for every registered command and its verdict. Returns how many are not reachable. */
+static size_t dispatch_rows(const struct loop *l, struct control_reply *rep)
 {
     const struct dispatch_set *ds = loop_dispatch(l);
     const struct config *c = loop_config(l);
     size_t bad = 0;
-    if (!ds)
-        return 0;
-    if ((kind < 0 || kind == FINDING_DISPATCH_INVALID) &&
-        (ds->nerrors || (ds->channels_errno && ds->channels_errno != ENOENT))) {
-        json_t *row = json_object();
-        char reason[256];
-        if (ds->nerrors)
-            snprintf(reason, sizeof(reason), "line %u: %s", ds->errors[0].line,
-                     ds->errors[0].message);
-        else
-            snprintf(reason, sizeof(reason), "cannot read it: %s", strerror(ds->channels_errno));
-        json_object_set_new(row, "finding", json_string("dispatch_invalid"));
-        json_object_set_new(row, "path", json_string(ds->channels_path));
-        json_object_set_new(row, "message", json_string(reason));
-        control_reply_row(rep, row);
-        bad++;
-    }
-    for (size_t i = 0; i < ds->n; i++) {
+    for (size_t i = 0; ds && i < ds->n; i++) {
         const struct dispatch_entry *e = &ds->items[i];
-        bool ok = e->verdict.status == REACH_OK;
-        if (!ok)
-            bad++;
-        if (!all_verdicts && (ok || (kind >= 0 && kind != FINDING_DISPATCH_UNREACHABLE)))
-            continue;
+        bad += e->verdict.status != REACH_OK;
         json_t *row = json_object();
-        if (all_verdicts) {
-            json_object_set_new(row, "channel", json_string(*e->channel ? e->channel : "-"));
-            json_object_set_new(row, "command", json_string(e->command));
-            json_object_set_new(row, "verdict", json_string(reach_status_name(e->verdict.status)));
-            json_object_set_new(row, "web_user", json_string(c->web_user));
-            json_object_set_new(row, "resolved", json_string(e->verdict.resolved));
-            json_object_set_new(row, "blocked_at", json_string(e->verdict.blocked_at));
-            json_object_set_new(row, "message", json_string(e->verdict.reason));
-        } else {
-            json_object_set_new(row, "finding", json_string("dispatch_unreachable"));
-            json_object_set_new(row, "path", json_string(e->command));
-            json_object_set_new(row, "channel", json_string(e->channel));
-            json_object_set_new(row, "blocked_at", json_string(e->verdict.blocked_at));
-            json_object_set_new(row, "message", json_string(e->verdict.reason));
-        }
+        if (!row)
+            break;
+        json_object_set_new(row, "channel", json_string(*e->channel ? e->channel : "-"));
+        json_object_set_new(row, "command", json_string(e->command));
+        json_object_set_new(row, "verdict", json_string(reach_status_name(e->verdict.status)));
+        json_object_set_new(row, "web_user", json_string(c->web_user));
+        json_object_set_new(row, "resolved", json_string(e->verdict.resolved));
+        json_object_set_new(row, "blocked_at", json_string(e->verdict.blocked_at));
+        json_object_set_new(row, "message", json_string(e->verdict.reason));
         if (control_reply_row(rep, row) < 0)
             break;
     }
@@ -187,12 +181,12 @@ static int cmd_findings(void *ctx, const struct control_request *req, struct con
     }
     if (fc.kind != FINDING_DISPATCH_UNREACHABLE && fc.kind != FINDING_DISPATCH_INVALID)
         loop_foreach_finding(l, rel, findings_row, &fc);
-    size_t bad = 0;
-    if (!*rel && !fc.full)
-        bad = dispatch_rows(l, rep, fc.kind, false);
+    const struct dispatch_set *ds = loop_dispatch(l);
+    if (!*rel && ds && !fc.full)
+        dispatch_findings(loop_config(l), ds, dispatch_finding_row, &fc);
     if (fc.full)
         control_reply_error(rep, "reply truncated: narrow it with --kind or a PATH");
-    return fc.rows || bad ? 1 : 0;
+    return fc.rows ? 1 : 0;
 }
 
 static int cmd_scan(void *ctx, const struct control_request *req, struct control_reply *rep)
@@ -217,7 +211,7 @@ static int cmd_dispatch(void *ctx, const struct control_request *req, struct con
         control_reply_error(rep, "dispatch commands are not watched by this daemon");
         return 1;
     }
-    return dispatch_rows(l, rep, -1, true) ? 1 : 0;
+    return dispatch_rows(l, rep) ? 1 : 0;
 }
 
 struct repair_reply {
@@ -258,7 +252,7 @@ static int cmd_repair(void *ctx, const struct control_request *req, struct contr
     struct repair_caller caller = {req->uid, req->pid};
     struct repair_reply rr = {rep, &caller, false};
     struct repair_stats st;
-    if (loop_repair(l, rel, dr && json_is_true(dr), &caller, repair_row, &rr, &st) < 0) {
+    if (loop_repair(l, rel, dr && json_is_true(dr), repair_row, &rr, &st) < 0) {
         control_reply_error(rep, "cannot repair %s: %s", *rel ? rel : ".", scan_strerror(errno));
         return 1;
     }

@@ -1115,6 +1115,12 @@ const struct config *loop_config(const struct loop *l)
     return l->cfg;
 }
 
+/* dispatch_findings callback: count F in the by-kind array CTX. */
+static void count_dispatch_finding(void *ctx, const struct finding *f)
+{
+    ((size_t *)ctx)[f->kind]++;
+}
+
 void loop_get_status(const struct loop *l, struct loop_status *s)
 {
     memset(s, 0, sizeof(*s));
@@ -1126,12 +1132,8 @@ void loop_get_status(const struct loop *l, struct loop_status *s)
     s->by_kind[FINDING_DISPATCH_UNREACHABLE] = 0;
     s->by_kind[FINDING_DISPATCH_INVALID] = 0;
     const struct dispatch_set *ds = dispatch_last(l->dispatch);
-    if (ds) {
-        for (size_t i = 0; i < ds->n; i++)
-            s->by_kind[FINDING_DISPATCH_UNREACHABLE] += ds->items[i].verdict.status != REACH_OK;
-        s->by_kind[FINDING_DISPATCH_INVALID] =
-            ds->nerrors || (ds->channels_errno && ds->channels_errno != ENOENT);
-    }
+    if (ds)
+        dispatch_findings(l->cfg, ds, count_dispatch_finding, s->by_kind);
     s->degraded = l->degraded;
     s->root_present = l->root_fd >= 0;
     s->overflows = l->overflows;
@@ -1163,8 +1165,7 @@ int loop_scan(struct loop *l, const char *relpath)
     return crawl(l, relpath, true, true, false);
 }
 
-int loop_repair(struct loop *l, const char *relpath, bool dry_run,
-                const struct repair_caller *caller, repair_report_fn fn, void *ctx,
+int loop_repair(struct loop *l, const char *relpath, bool dry_run, repair_report_fn fn, void *ctx,
                 struct repair_stats *st)
 {
     if (l->root_fd < 0)
@@ -1184,7 +1185,6 @@ int loop_repair(struct loop *l, const char *relpath, bool dry_run,
         crawl(l, relpath, true, true, false);
     }
     l->auto_repairing = false;
-    (void)caller;
     errno = e;
     return rc;
 }

@@ -63,10 +63,9 @@ const struct dispatch_set *loop_dispatch(const struct loop *l);
 int loop_scan(struct loop *l, const char *relpath);
 
 /* Repair RELPATH and below by the policy (auto and manual rules), reporting each change and
- * refusal to FN (which logs them unless DRY_RUN), then crawl it again. Returns 0, or -1
- * with errno (see repair_run). */
-int loop_repair(struct loop *l, const char *relpath, bool dry_run,
-                const struct repair_caller *caller, repair_report_fn fn, void *ctx,
+ * refusal to FN (which logs them, with its caller, unless DRY_RUN), then crawl it again.
+ * Returns 0, or -1 with errno (see repair_run). */
+int loop_repair(struct loop *l, const char *relpath, bool dry_run, repair_report_fn fn, void *ctx,
                 struct repair_stats *st);
 
 /* Reload the policy as SIGHUP does. */
