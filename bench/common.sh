@@ -24,6 +24,20 @@ bench_tree() {
     read -r planted nfiles ndirs <"$work/planted"
 }
 
+# bench_policy FILE ROOT [DAEMON_KEYS] [RULE_KEYS]: the benchmarks' policy: everything under
+# ROOT owned by www-data:www-data, files 0660 and directories 0770 at least. DAEMON_KEYS
+# ("key = value" lines) go into [daemon], RULE_KEYS into the rule.
+bench_policy() {
+    local file=$1 root=$2 daemon=${3:-} rule=${4:-}
+    {
+        printf '[site]\nroot = %s\n' "$root"
+        [ -z "$daemon" ] || printf '[daemon]\n%s\n' "$daemon"
+        printf '[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\n'
+        printf 'file_require = 0660\ndir_require = 0770\n'
+        [ -z "$rule" ] || printf '%s\n' "$rule"
+    } >"$file"
+}
+
 # bench_cc OUT SRC [LIBS...]: build a benchmark helper the way the project builds its C.
 bench_cc() {
     local out=$1 src=$2

@@ -37,20 +37,9 @@ cc -O2 -o "$work/mktree" bench/mktree.c
 bench_cc "$work/notify-wait" bench/notify-wait.c
 bench_cc "$work/latency" bench/latency.c -ljansson -lm
 
-cat >"$lat/live.ini" <<INI
-[site]
-root = $lat/site
-[daemon]
-control_socket = $lat/control.sock
+bench_policy "$lat/live.ini" "$lat/site" "control_socket = $lat/control.sock
 rescan_interval = 0
-log_burst = 0
-[rule site]
-match = **
-owner = www-data
-group = www-data
-file_require = 0660
-dir_require = 0770
-INI
+log_burst = 0"
 
 echo "inotify: max_queued_events $(cat /proc/sys/fs/inotify/max_queued_events)," \
     "max_user_watches $(cat /proc/sys/fs/inotify/max_user_watches)"

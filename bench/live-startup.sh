@@ -59,20 +59,9 @@ if [ "$cur" -lt "$need" ]; then
     echo "fs.inotify.max_user_watches raised from $cur to $need for this run"
 fi
 
-cat >"$work/live.ini" <<INI
-[site]
-root = $tree
-[daemon]
-control_socket = $work/control.sock
+bench_policy "$work/live.ini" "$tree" "control_socket = $work/control.sock
 rescan_interval = 0
-log_burst = 0
-[rule site]
-match = **
-owner = www-data
-group = www-data
-file_require = 0660
-dir_require = 0770
-INI
+log_burst = 0"
 
 # run_one permwatchd|inotifywait: one timed start; sets ms, watches, hwm, status.
 run_one() {

@@ -14,17 +14,7 @@ bench_need_daemon
 cc -O2 -o "$work/mktree" bench/mktree.c
 tree=$work/repair-site
 trap 'rm -rf "$tree" "$work/repair.ini" "$work/repair.out" "$work/repair-planted"' EXIT
-cat >"$work/repair.ini" <<INI
-[site]
-root = $tree
-[rule site]
-match = **
-owner = www-data
-group = www-data
-file_require = 0660
-dir_require = 0770
-repair = auto
-INI
+bench_policy "$work/repair.ini" "$tree" "" "repair = auto"
 
 fresh() { rm -rf "$tree"; "$work/mktree" "$tree" "$dirs" "$files" 1 >"$work/repair-planted"; sync; }
 now() { date +%s%N; }

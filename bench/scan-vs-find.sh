@@ -10,16 +10,7 @@ dirs=${1:-100000} files=${2:-10} runs=${RUNS:-5}
 . bench/common.sh
 bench_need_daemon
 bench_tree "$dirs" "$files"
-cat >"$work/bench.ini" <<INI
-[site]
-root = $tree
-[rule site]
-match = **
-owner = www-data
-group = www-data
-file_require = 0660
-dir_require = 0770
-INI
+bench_policy "$work/bench.ini" "$tree"
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$tree" "$work/shape"' EXIT
 
 now() { date +%s%N; }
