@@ -11,7 +11,7 @@ CC         ?= cc
 
 # Debian packages: what building, testing and running need.
 DEPS_BUILD := gcc make pkg-config libsystemd-dev libev-dev libinih-dev libacl1-dev libjansson-dev libbsd-dev
-DEPS_TEST  := libcriterion-dev systemd util-linux acl passwd findutils clang-format valgrind \
+DEPS_TEST  := libcriterion-dev systemd util-linux acl passwd findutils clang-format valgrind groff-base \
               inotify-tools procps systemd-container debootstrap zstd
 DEPS_RUN   := systemd
 
@@ -118,6 +118,9 @@ check-format:
 	    || { echo "clang-format: run 'make format'"; clang-format --dry-run --Werror \
 	         daemon/*.c daemon/*.h tests/*.c tests/*.h; exit 1; }
 	@echo "format ok"
+	@for m in packaging/*.[18]; do out=$$(groff -man -ww -z "$$m" 2>&1); \
+	    [ -z "$$out" ] || { echo "$$m: $$out"; exit 1; }; done
+	@echo "man pages ok"
 
 format:
 	clang-format -i daemon/*.c daemon/*.h tests/*.c tests/*.h bench/*.c
@@ -147,6 +150,9 @@ install: all
 	test -e $(DESTDIR)/etc/permwatch/permwatch.ini || \
 	    install -m 0644 conf/permwatch.ini $(DESTDIR)/etc/permwatch/permwatch.ini
 	install -m 0644 packaging/permwatch.catalog $(DESTDIR)$(PREFIX)/lib/systemd/catalog/permwatch.catalog
+	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 packaging/permwatchd.8 $(DESTDIR)$(PREFIX)/share/man/man8/permwatchd.8
+	install -m 0644 packaging/permwatchctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/permwatchctl.1
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	sed 's|^ExecStart=/usr/local/sbin/|ExecStart=$(PREFIX)/sbin/|' systemd/permwatchd.service \
 	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/permwatchd.service
@@ -155,7 +161,9 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/permwatchd $(DESTDIR)$(PREFIX)/bin/permwatchctl \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/catalog/permwatch.catalog \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/system/permwatchd.service
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/permwatchd.service \
+	    $(DESTDIR)$(PREFIX)/share/man/man8/permwatchd.8 \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/permwatchctl.1
 
 clean:
 	rm -rf build
