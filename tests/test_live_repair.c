@@ -75,7 +75,9 @@ Test(live_repair, auto_repair_fixes_root_writes_at_once)
     env_start(&e, "auto");
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/wp-content/uploads/by-root.png", e.site);
-    sh("echo x > '%s' && chmod 0644 '%s'", path, path);
+    /* written whole outside the site and moved in: one event, no chmod racing the repair */
+    sh("echo x > '%s/by-root.tmp' && chmod 0644 '%s/by-root.tmp' && mv '%s/by-root.tmp' '%s'",
+       e.dir, e.dir, e.dir, path);
     json_t *r =
         live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "repaired", "PERMWATCH_PATH", path, NULL);
     if (!r)
