@@ -1,5 +1,7 @@
 /* notify: the systemd service manager protocol (sd_notify) of the live daemon. Every call is
- * a no-op without $NOTIFY_SOCKET, never blocks, and keeps errno. */
+ * a no-op without $NOTIFY_SOCKET and keeps errno. None blocks on a full socket queue: STATUS=
+ * and WATCHDOG=1 are then dropped; READY, RELOADING and STOPPING are retried for at most
+ * 200 ms. */
 #ifndef PERMWATCH_NOTIFY_H
 #define PERMWATCH_NOTIFY_H
 
