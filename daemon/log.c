@@ -50,6 +50,8 @@
 #define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
+#include "esc.h"
+
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
 #define IDENT          "permwatchd"
 #define FIELD_PREFIX   "PERMWATCH_"
@@ -276,11 +278,13 @@ static void text_vformat(struct text *t, const char *fmt, va_list ap)
     va_end(ap2);
 }
 
-/* Set T to PREFIX + RAW + SUFFIX as one printable line (see finding_append_escaped), cut at
- * VALUE_MAX - 1 bytes, or at the stack buffer's size when no memory is left. */
-static void text_escape(struct text *t, const char *prefix, const char *raw, const char *suffix)
+/* Set T to PREFIX + RAW + SUFFIX as one printable line (esc_append; RAW with FLAGS, e.g.
+ * ESC_KEEP_BACKSLASH for text escaped already), cut at VALUE_MAX - 1 bytes, or at the stack
+ * buffer's size when no memory is left. */
+static void text_escape(struct text *t, const char *prefix, const char *raw, unsigned flags,
+                        const char *suffix)
 {
-    size_t need = (prefix ? strlen(prefix) : 0) + strlen(raw) * 4 + (suffix ? strlen(suffix) : 0);
+    size_t need = esc_len(prefix, 0) + esc_len(raw, flags) + esc_len(suffix, 0);
     size_t len = need < VALUE_MAX ? need + 1 : VALUE_MAX;
     t->p = t->stack;
     t->heap = false;
@@ -294,9 +298,9 @@ static void text_escape(struct text *t, const char *prefix, const char *raw, con
         len = sizeof(t->stack);
     size_t pos = 0;
     t->p[0] = '\0';
-    finding_append_escaped(t->p, len, &pos, prefix);
-    finding_append_escaped(t->p, len, &pos, raw);
-    finding_append_escaped(t->p, len, &pos, suffix);
+    esc_append(t->p, len, &pos, prefix);
+    esc_append_flags(t->p, len, &pos, raw, flags);
+    esc_append(t->p, len, &pos, suffix);
 }
 
 /* Write "permwatchd[PID]: LEVEL: MSG\n" to stderr in one system call (retrying the rest
@@ -709,17 +713,17 @@ static void journal_write(enum log_event ev, int priority, const char *id, int e
     journal_enqueue(e);
 }
 
-/* Write one entry to every target: MSG is the raw message; it is escaped to one printable
- * line, after PREFIX, for both. */
+/* Write one entry to every target: MSG is the raw message (escaped already when FLAGS has
+ * ESC_KEEP_BACKSLASH); it is escaped to one printable line, after PREFIX, for both. */
 static void emit(enum log_event ev, int priority, const char *id, int err,
                  const struct log_field *fields, size_t nfields, const char *prefix,
-                 const char *msg, const char *suffix)
+                 const char *msg, unsigned flags, const char *suffix)
 {
     unsigned t = targets;
     if (!(t & (LOG_TO_STDERR | LOG_TO_JOURNAL)))
         return;
     struct text line;
-    text_escape(&line, prefix, msg, suffix);
+    text_escape(&line, prefix, msg, flags, suffix);
     if (t & LOG_TO_JOURNAL)
         journal_write(ev, priority, id, err, fields, nfields, line.p);
     if (t & LOG_TO_STDERR)
@@ -739,7 +743,7 @@ static void vlog(enum log_event ev, int priority, const char *id, int err,
     char suffix[256] = "";
     if (err > 0)
         snprintf(suffix, sizeof(suffix), ": %s", strerror(err));
-    emit(ev, priority, id, err, fields, nfields, NULL, raw.p, err > 0 ? suffix : NULL);
+    emit(ev, priority, id, err, fields, nfields, NULL, raw.p, 0, err > 0 ? suffix : NULL);
     text_free(&raw);
 }
 
@@ -795,8 +799,13 @@ void log_finding(enum log_event ev, const struct finding *f)
         errno = saved;
         return;
     }
-    char msg[8192], uid[24], gid[24], mode[8];
-    finding_format_message(f, msg, sizeof(msg));
+    char uid[24], gid[24], mode[8];
+    char *msg = finding_message_alloc(f);
+    if (!msg) {
+        atomic_fetch_add(&journal_failures, 1);
+        errno = saved;
+        return;
+    }
     /* expected/reason are inline arrays: bound them even if a writer filled them up */
     char expected[sizeof(f->expected) + 1], reason[sizeof(f->reason) + 1];
     memcpy(expected, f->expected, sizeof(f->expected));
@@ -830,8 +839,9 @@ void log_finding(enum log_event ev, const struct finding *f)
     int priority = finding_priority(ev, f, &prefix);
     const char *id =
         ev == LOG_EVENT_FINDING ? log_finding_message_id(f->kind) : log_event_message_id(ev);
-    /* msg is already escaped: escaping it again in emit changes nothing */
-    emit(ev, priority, id, 0, fields, n, prefix, msg, NULL);
+    /* msg is escaped already: emit keeps its backslashes (and would escape anything else) */
+    emit(ev, priority, id, 0, fields, n, prefix, msg, ESC_KEEP_BACKSLASH, NULL);
+    free(msg);
     errno = saved;
 }
 
