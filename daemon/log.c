@@ -19,9 +19,18 @@
  *     catalog entry explains entries left out of the journal), PERMWATCH_REASON and
  *     PERMWATCH_DROPPED=N. Whichever comes first queues it: the writer (after taking an entry)
  *     or the next caller.
- *   - a missing socket is success for libsystemd (the entry is dropped silently); every other
- *     error (no listener, oversized entry) is counted in log_journal_failures(), as are entries
- *     that could not be built or queued (no memory, no thread).
+ *   - journald unavailable (killed or not running: no listener, ECONNREFUSED; its socket gone,
+ *     ENOENT, which libsystemd reports as success, so the writer checks that the socket exists
+ *     before each send; any other send error): the entry is not delivered. It is counted in
+ *     log_journal_dropped() and log_journal_failures(), nothing is retried (entries are sent
+ *     in order; a retry would hold the queue while journald is down, and the queue's bound
+ *     then drops the rest anyway), and the first entry delivered afterwards is preceded by one
+ *     summary: MESSAGE "N journal entries could not be delivered: journald was unavailable
+ *     from T1 to T2" (UTC, ms), PRIORITY warning, LOG_EVENT_SUPPRESSED, PERMWATCH_REASON
+ *     "journald unavailable", PERMWATCH_DROPPED=N, PERMWATCH_UNAVAILABLE_FROM=T1,
+ *     PERMWATCH_UNAVAILABLE_UNTIL=T2 and ERRNO of the first failure. T1 is the first failed
+ *     send, T2 the first successful one. Entries that could not be built or queued (no memory,
+ *     no thread) are counted in log_journal_failures().
  *   - shutdown: log_close (also run by exit() through atexit after the first entry) waits at
  *     most LOG_CLOSE_TIMEOUT_MS for the queue to drain, then stops the thread; one stuck in
  *     sd_journal_sendv is detached and left behind (it owns its entry; the process may exit).
@@ -86,6 +95,9 @@ static struct {
     struct jentry *inflight;     /* taken by the writer, being sent */
     unsigned long pending_drops; /* dropped since the last summary */
     bool dropping;               /* overflowed; not yet drained to the resume marks */
+    unsigned long outage_drops;  /* entries journald did not take since OUTAGE_FROM */
+    struct timespec outage_from; /* CLOCK_REALTIME of the first of them */
+    int outage_err;              /* its errno */
     bool alive;                  /* a writer thread exists and has not exited */
     bool detached;               /* ... and was abandoned by log_close */
     bool zombie;                 /* a joinable writer exited: join it */
@@ -445,6 +457,49 @@ static struct jentry *summary_new(unsigned long dropped)
                      0, fields, 2, msg);
 }
 
+/* T as "2026-12-01T20:50:01.123Z" into BUF (at least 32 bytes). */
+static const char *utc_ms(const struct timespec *t, char *buf, size_t len)
+{
+    struct tm tm;
+    time_t sec = t->tv_sec;
+    gmtime_r(&sec, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03ldZ", t->tv_nsec / 1000000L);
+    return buf;
+}
+
+/* The summary of DROPPED entries journald did not take from FROM to now, first failing with
+ * ERR (see the top of this file); NULL when out of memory. */
+static struct jentry *outage_summary_new(unsigned long dropped, const struct timespec *from,
+                                         int err)
+{
+    char msg[192], num[32], t1[40], t2[40];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    utc_ms(from, t1, sizeof(t1));
+    utc_ms(&now, t2, sizeof(t2));
+    snprintf(num, sizeof(num), "%lu", dropped);
+    snprintf(msg, sizeof(msg),
+             "%lu journal entries could not be delivered: journald was unavailable from %s to %s",
+             dropped, t1, t2);
+    struct log_field fields[] = {{"REASON", "journald unavailable"},
+                                 {"DROPPED", num},
+                                 {"UNAVAILABLE_FROM", t1},
+                                 {"UNAVAILABLE_UNTIL", t2}};
+    return entry_new(LOG_EVENT_SUPPRESSED, LOG_WARNING, log_event_message_id(LOG_EVENT_SUPPRESSED),
+                     err, fields, 4, msg);
+}
+
+/* Hand E to journald. Returns 0, or a negative errno: -ENOENT when the socket is missing
+ * (checked first: libsystemd would report success and drop the entry). */
+static int journal_send(const struct jentry *e)
+{
+    struct stat st;
+    if (stat(JOURNAL_SOCKET, &st) < 0)
+        return -ENOENT;
+    return sd_journal_sendv(e->iov, e->niov);
+}
+
 /* An absolute CLOCK_MONOTONIC time MS milliseconds from now. */
 static struct timespec deadline_after(unsigned ms)
 {
@@ -535,13 +590,29 @@ static void *writer_main(void *arg)
         q.bytes -= e->size;
         q.inflight = e;
         q_resume_locked();
+        /* after an outage: the summary goes first, marking the gap where it is */
+        struct jentry *s =
+            q.outage_drops ? outage_summary_new(q.outage_drops, &q.outage_from, q.outage_err)
+                           : NULL;
         pthread_mutex_unlock(&q.lock);
 
-        int r = sd_journal_sendv(e->iov, e->niov);
-        if (r < 0)
+        if (s && journal_send(s) == 0) {
+            pthread_mutex_lock(&q.lock);
+            q.outage_drops = 0;
+            pthread_mutex_unlock(&q.lock);
+        }
+        free(s);
+        int r = journal_send(e);
+        if (r < 0) {
             atomic_fetch_add(&journal_failures, 1);
+            atomic_fetch_add(&journal_dropped, 1);
+        }
 
         pthread_mutex_lock(&q.lock);
+        if (r < 0 && q.outage_drops++ == 0) {
+            clock_gettime(CLOCK_REALTIME, &q.outage_from);
+            q.outage_err = -r;
+        }
         q.inflight = NULL; /* before free: a fork's child frees its copy of INFLIGHT */
         free(e);
         if (!q.head)
@@ -604,6 +675,7 @@ static void q_atfork_child(void)
     q.inflight = NULL;
     q.pending_drops = 0;
     q.dropping = false;
+    q.outage_drops = 0;
     q.alive = q.detached = q.zombie = q.stop = false;
     q_init_conds();
     pthread_mutex_unlock(&q.lock);
