@@ -350,7 +350,8 @@ static int cmd_metrics(void *ctx, const struct control_request *req, struct cont
              "# HELP permwatch_crawl_duration_seconds Duration of the last full crawl.\n"
              "# TYPE permwatch_crawl_duration_seconds gauge\n"
              "permwatch_crawl_duration_seconds %.3f\n"
-             "# HELP permwatch_journal_dropped_total Journal entries never delivered (journald stalled or unavailable).\n"
+             "# HELP permwatch_journal_dropped_total Journal entries never delivered (journald "
+             "stalled or unavailable).\n"
              "# TYPE permwatch_journal_dropped_total counter\n"
              "permwatch_journal_dropped_total %lu\n",
              s.suppressed, s.watched_dirs, s.degraded ? 1 : 0, s.overflows,

@@ -203,8 +203,8 @@ char *esc_b64_decode(const char *s, size_t *n)
                 return NULL;
             }
         }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-                     (uint32_t)v[3];
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         out[o++] = (char)(w >> 16);
         if (pad < 2)
             out[o++] = (char)(w >> 8);

@@ -55,7 +55,8 @@ const char *finding_format_message(const struct finding *f, char *buf, size_t le
 char *finding_message_alloc(const struct finding *f);
 
 /* Write the finding as one JSON object and a newline to OUT; keys are the journal field
- * names without PERMWATCH_, lowercased; strings by esc_json_set (esc.h). Returns 0, or -1 on a write or encoding error. */
+ * names without PERMWATCH_, lowercased; strings by esc_json_set (esc.h). Returns 0, or -1 on a
+ * write or encoding error. */
 int finding_print_json(const struct finding *f, FILE *out);
 
 /* esc_append (esc.h): S escaped as human text at offset *POS of BUF (capacity LEN). */

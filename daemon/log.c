@@ -591,9 +591,9 @@ static void *writer_main(void *arg)
         q.inflight = e;
         q_resume_locked();
         /* after an outage: the summary goes first, marking the gap where it is */
-        struct jentry *s =
-            q.outage_drops ? outage_summary_new(q.outage_drops, &q.outage_from, q.outage_err)
-                           : NULL;
+        struct jentry *s = q.outage_drops
+                               ? outage_summary_new(q.outage_drops, &q.outage_from, q.outage_err)
+                               : NULL;
         pthread_mutex_unlock(&q.lock);
 
         if (s && journal_send(s) == 0) {

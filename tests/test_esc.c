@@ -14,17 +14,22 @@ struct esc_case {
 static const struct esc_case cases[] = {
     {"", ""},
     {"plain/a.php", "plain/a.php"},
-    {"caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80"},
+    {"caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80",
+     "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80"},
     {"back\\slash", "back\\\\slash"},
     {"\\x1b", "\\\\x1b"}, /* a literal backslash-x stays distinguishable from an escape */
     {"esc\x1b[31mred", "esc\\x1b[31mred"},
     {"nl\nret\rtab\tbel\a", "nl\\x0aret\\x0dtab\\x09bel\\x07"},
     {"del\x7f", "del\\x7f"},
     {"\x01\x1f", "\\x01\\x1f"},
-    {"csi\xc2\x9b" "31m", "csi\\u{9b}31m"},   /* U+009B CSI */
-    {"osc\xc2\x9d" "0;x\xc2\x9c", "osc\\u{9d}0;x\\u{9c}"},
+    {"csi\xc2\x9b"
+     "31m",
+     "csi\\u{9b}31m"}, /* U+009B CSI */
+    {"osc\xc2\x9d"
+     "0;x\xc2\x9c",
+     "osc\\u{9d}0;x\\u{9c}"},
     {"c1\xc2\x80\xc2\x9f", "c1\\u{80}\\u{9f}"},
-    {"\xc2\xa0nbsp", "\xc2\xa0nbsp"}, /* U+00A0 is printable */
+    {"\xc2\xa0nbsp", "\xc2\xa0nbsp"},                    /* U+00A0 is printable */
     {"evil\xe2\x80\xaegnp.php", "evil\\u{202e}gnp.php"}, /* U+202E RLO */
     {"\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad", "\\u{202a}\\u{202b}\\u{202c}\\u{202d}"},
     {"\xe2\x81\xa6\xe2\x81\xa7\xe2\x81\xa8\xe2\x81\xa9", "\\u{2066}\\u{2067}\\u{2068}\\u{2069}"},
@@ -34,8 +39,8 @@ static const struct esc_case cases[] = {
     {"bad\xff", "bad\\xff"},
     {"lone\xc3", "lone\\xc3"},
     {"lone\xc3x", "lone\\xc3x"},
-    {"over\xc0\xaf", "over\\xc0\\xaf"},             /* overlong '/' */
-    {"sur\xed\xa0\x80", "sur\\xed\\xa0\\x80"},      /* UTF-16 surrogate */
+    {"over\xc0\xaf", "over\\xc0\\xaf"},                 /* overlong '/' */
+    {"sur\xed\xa0\x80", "sur\\xed\\xa0\\x80"},          /* UTF-16 surrogate */
     {"big\xf4\x90\x80\x80", "big\\xf4\\x90\\x80\\x80"}, /* above U+10FFFF */
     {"cut\xe2\x80", "cut\\xe2\\x80"},
     {"c1raw\x9b", "c1raw\\x9b"}, /* a bare C1 byte is not UTF-8 */
@@ -122,8 +127,9 @@ Test(esc, base64_round_trip)
  * dropped. */
 Test(esc, json_keeps_every_key_and_every_byte)
 {
-    const char *names[] = {"/s/a\xe2\x80\xae.php", "/s/esc\x1b]0;x\a", "/s/back\\slash",
-                           "/s/bad\xff", "/s/lone\xc3", "/s/c1\xc2\x9b\xc2\x9d", "/s/\x7f"};
+    const char *names[] = {
+        "/s/a\xe2\x80\xae.php", "/s/esc\x1b]0;x\a",      "/s/back\\slash", "/s/bad\xff",
+        "/s/lone\xc3",          "/s/c1\xc2\x9b\xc2\x9d", "/s/\x7f"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         json_t *o = json_object();
         cr_assert_eq(esc_json_set(o, "path", names[i]), 0, "case %zu", i);

@@ -20,10 +20,12 @@
 
 /* The names www-data creates in wp-content/uploads. */
 static const char *const names[] = {
-    "csi\xc2\x9b" "31mred.php",        /* U+009B CSI */
-    "osc\xc2\x9d" "0;pwned\x07.php",   /* U+009D OSC ... BEL */
-    "esc\x1b[2J\x1b]0;title\x07.php",  /* ESC: clear screen, set title */
-    "invoice\xe2\x80\xaegpj.php",      /* U+202E: shows as "invoicephp.jpg" */
+    "csi\xc2\x9b"
+    "31mred.php", /* U+009B CSI */
+    "osc\xc2\x9d"
+    "0;pwned\x07.php",                /* U+009D OSC ... BEL */
+    "esc\x1b[2J\x1b]0;title\x07.php", /* ESC: clear screen, set title */
+    "invoice\xe2\x80\xaegpj.php",     /* U+202E: shows as "invoicephp.jpg" */
     "iso\xe2\x81\xa6x\xe2\x81\xa9\xe2\x80\x8f.php",
     "del\x7f.php",
     "back\\slash\\x1b.php", /* a literal "\x1b": must stay distinguishable from ESC */
@@ -290,7 +292,8 @@ Test(live_output, scan_lines_are_whole_for_long_paths)
     cr_expect_eq(r.status, 1, "%s", r.err);
     char want[PATH_MAX + 64];
     snprintf(want, sizeof(want), "root_owned: root-owned file %s (root:", path);
-    cr_expect(strstr(r.out, want), "no whole line for the %zu-byte path in:\n%s", n, r.out + (strlen(r.out) > 300 ? strlen(r.out) - 300 : 0));
+    cr_expect(strstr(r.out, want), "no whole line for the %zu-byte path in:\n%s", n,
+              r.out + (strlen(r.out) > 300 ? strlen(r.out) - 300 : 0));
     run_result_free(&r);
 
     char *json[] = {e.daemon, "-c", e.ini, "--scan", "--json", NULL};
