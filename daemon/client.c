@@ -40,15 +40,18 @@ static void client_usage(FILE *out)
                  "            reachable, 4 permission denied\n");
 }
 
-/* Print "permwatchctl: MESSAGE" to stderr and return CODE. */
+/* Print "permwatchctl: MESSAGE" to stderr, escaped for humans (esc.h), and return CODE. */
 __attribute__((format(printf, 2, 3))) static int client_fail(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("permwatchctl: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    char *raw = NULL, *text = NULL;
+    if (vasprintf(&raw, fmt, ap) >= 0)
+        text = esc_dup(raw, 0);
     va_end(ap);
+    fprintf(stderr, "permwatchctl: %s\n", text ? text : "out of memory");
+    free(text);
+    free(raw);
     return code;
 }
 
