@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "esc.h"
 #include "proto.h"
 
 /* Which commands take which arguments. */
@@ -39,15 +40,18 @@ static void client_usage(FILE *out)
                  "            reachable, 4 permission denied\n");
 }
 
-/* Print "permwatchctl: MESSAGE" to stderr and return CODE. */
+/* Print "permwatchctl: MESSAGE" to stderr, escaped for humans (esc.h), and return CODE. */
 __attribute__((format(printf, 2, 3))) static int client_fail(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("permwatchctl: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    char *raw = NULL, *text = NULL;
+    if (vasprintf(&raw, fmt, ap) >= 0)
+        text = esc_dup(raw, 0);
     va_end(ap);
+    fprintf(stderr, "permwatchctl: %s\n", text ? text : "out of memory");
+    free(text);
+    free(raw);
     return code;
 }
 
@@ -122,25 +126,42 @@ int client_config_socket(const char *ini, char *buf, size_t len)
     return rc;
 }
 
-/* V as table text into BUF: strings as they are, null "-", booleans yes/no, others as
- * compact JSON; control characters replaced by '?'. Returns BUF. */
-static const char *client_cell(const json_t *v, char *buf, size_t len)
+/* Whether KEY is the sibling KEY_raw_b64 of esc_json_set (shown through its key). */
+static bool client_raw_key(const char *key)
 {
-    if (!v || json_is_null(v))
-        snprintf(buf, len, "-");
-    else if (json_is_string(v))
-        snprintf(buf, len, "%s", json_string_value(v));
-    else if (json_is_boolean(v))
-        snprintf(buf, len, "%s", json_is_true(v) ? "yes" : "no");
-    else {
-        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        snprintf(buf, len, "%s", s ? s : "?");
-        free(s);
+    size_t n = strlen(key), m = strlen(ESC_RAW_SUFFIX);
+    return n > m && strcmp(key + n - m, ESC_RAW_SUFFIX) == 0;
+}
+
+/* Column KEY of ROW as table text in a new malloc'd string (NULL on ENOMEM): strings escaped
+ * for humans (esc.h; the exact bytes of KEY_raw_b64 when present; "message" is escaped text
+ * from the daemon already), null "-", booleans yes/no, others as compact JSON. */
+static char *client_cell(const json_t *row, const char *key)
+{
+    const json_t *v = json_object_get(row, key);
+    char raw_key[256];
+    const json_t *raw = NULL;
+    if (snprintf(raw_key, sizeof(raw_key), "%s" ESC_RAW_SUFFIX, key) < (int)sizeof(raw_key))
+        raw = json_object_get(row, raw_key);
+    if (json_is_string(raw)) {
+        size_t n;
+        char *bytes = esc_b64_decode(json_string_value(raw), &n);
+        if (bytes) {
+            char *text = esc_dup(bytes, 0); /* (a NUL byte would end it: paths have none) */
+            free(bytes);
+            return text;
+        }
     }
-    for (unsigned char *p = (unsigned char *)buf; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            *p = '?';
-    return buf;
+    if (!v || json_is_null(v))
+        return strdup("-");
+    if (json_is_string(v))
+        return esc_dup(json_string_value(v), strcmp(key, "message") == 0 ? ESC_KEEP_BACKSLASH : 0);
+    if (json_is_boolean(v))
+        return strdup(json_is_true(v) ? "yes" : "no");
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *text = esc_dup(s ? s : "?", 0);
+    free(s);
+    return text;
 }
 
 /* Display width of the UTF-8 string S (code points; good enough for paths). */
@@ -167,7 +188,7 @@ void client_print_table(const json_t *rows, FILE *out)
             bool seen = false;
             for (size_t k = 0; k < json_array_size(cols) && !seen; k++)
                 seen = strcmp(json_string_value(json_array_get(cols, k)), key) == 0;
-            if (!seen)
+            if (!seen && !client_raw_key(key))
                 json_array_append_new(cols, json_string(key));
         }
     }
@@ -180,14 +201,13 @@ void client_print_table(const json_t *rows, FILE *out)
         }
     size_t ncols = json_array_size(cols);
     size_t *width = calloc(ncols ? ncols : 1, sizeof(size_t));
-    char cell[4096];
     for (size_t k = 0; width && k < ncols; k++) {
         width[k] = client_width(json_string_value(json_array_get(cols, k)));
         json_array_foreach(rows, i, row)
         {
-            size_t w = client_width(
-                client_cell(json_object_get(row, json_string_value(json_array_get(cols, k))), cell,
-                            sizeof(cell)));
+            char *cell = client_cell(row, json_string_value(json_array_get(cols, k)));
+            size_t w = cell ? client_width(cell) : 0;
+            free(cell);
             if (w > width[k])
                 width[k] = w;
         }
@@ -204,11 +224,11 @@ void client_print_table(const json_t *rows, FILE *out)
     json_array_foreach(rows, i, row)
     {
         for (size_t k = 0; width && k < ncols; k++) {
-            client_cell(json_object_get(row, json_string_value(json_array_get(cols, k))), cell,
-                        sizeof(cell));
-            fputs(cell, out);
+            char *cell = client_cell(row, json_string_value(json_array_get(cols, k)));
+            fputs(cell ? cell : "?", out);
             if (k + 1 < ncols)
-                fprintf(out, "%*s", (int)(width[k] - client_width(cell) + 2), "");
+                fprintf(out, "%*s", (int)(width[k] - client_width(cell ? cell : "?") + 2), "");
+            free(cell);
         }
         fputc('\n', out);
     }
@@ -226,11 +246,13 @@ void client_print_record(const json_t *row, FILE *out)
         if (client_width(key) > w)
             w = client_width(key);
     }
-    char cell[4096];
     json_object_foreach((json_t *)row, key, v)
     {
-        fprintf(out, "%s:%*s %s\n", key, (int)(w - client_width(key)), "",
-                client_cell(v, cell, sizeof(cell)));
+        if (client_raw_key(key))
+            continue;
+        char *cell = client_cell(row, key);
+        fprintf(out, "%s:%*s %s\n", key, (int)(w - client_width(key)), "", cell ? cell : "?");
+        free(cell);
     }
 }
 

@@ -12,6 +12,7 @@
 
 #include "account.h"
 #include "audit.h"
+#include "esc.h"
 #include "loop.h"
 #include "scan.h"
 
@@ -51,8 +52,8 @@ static int cmd_status(void *ctx, const struct control_request *req, struct contr
     json_t *row = json_object();
     if (!row)
         return -1;
-    json_object_set_new(row, "site", json_string(c->site_root));
-    json_object_set_new(row, "web_user", json_string(c->web_user));
+    esc_json_set(row, "site", c->site_root);
+    esc_json_set(row, "web_user", c->web_user);
     json_object_set_new(row, "uptime_s", json_integer((json_int_t)(s.uptime_usec / 1000000)));
     json_object_set_new(row, "watched_dirs", json_integer((json_int_t)s.watched_dirs));
     json_object_set_new(row, "open_findings", json_integer((json_int_t)s.open_findings));
@@ -88,28 +89,26 @@ static bool finding_row(struct findings_ctx *fc, const struct finding *f)
 {
     if (fc->kind >= 0 && (int)f->kind != fc->kind)
         return true;
-    char msg[1024];
     json_t *row = json_object();
     if (!row)
         return false;
     json_object_set_new(row, "finding", json_string(finding_kind_name(f->kind)));
-    if (f->path)
-        json_object_set_new(row, "path", json_string(f->path));
-    if (f->rule)
-        json_object_set_new(row, "rule", json_string(f->rule));
+    esc_json_set(row, "path", f->path);
+    esc_json_set(row, "rule", f->rule);
     if (f->has_stat) {
         char mode[8];
         snprintf(mode, sizeof(mode), "%04o", (unsigned)(f->mode & 07777));
-        json_object_set_new(row, "owner", json_string(f->owner ? f->owner : "?"));
-        json_object_set_new(row, "group", json_string(f->group ? f->group : "?"));
+        esc_json_set(row, "owner", f->owner ? f->owner : "?");
+        esc_json_set(row, "group", f->group ? f->group : "?");
         json_object_set_new(row, "mode", json_string(mode));
     }
-    if (f->channel)
-        json_object_set_new(row, "channel", json_string(f->channel));
+    esc_json_set(row, "channel", f->channel);
     if (f->blocked_at && *f->blocked_at)
-        json_object_set_new(row, "blocked_at", json_string(f->blocked_at));
-    json_object_set_new(row, "expected", json_string(f->expected));
-    json_object_set_new(row, "message", json_string(finding_format_message(f, msg, sizeof(msg))));
+        esc_json_set(row, "blocked_at", f->blocked_at);
+    esc_json_set(row, "expected", f->expected);
+    char *msg = finding_message_alloc(f); /* escaped text, whole */
+    esc_json_set(row, "message", msg);
+    free(msg);
     if (control_reply_row(fc->rep, row) < 0) {
         fc->full = true;
         return false;
@@ -150,13 +149,15 @@ static size_t dispatch_rows(const struct loop *l, struct control_reply *rep)
         json_t *row = json_object();
         if (!row)
             break;
-        json_object_set_new(row, "channel", json_string(*e->channel ? e->channel : "-"));
-        json_object_set_new(row, "command", json_string(e->command));
+        esc_json_set(row, "channel", *e->channel ? e->channel : "-");
+        esc_json_set(row, "command", e->command);
         json_object_set_new(row, "verdict", json_string(reach_status_name(e->verdict.status)));
-        json_object_set_new(row, "web_user", json_string(c->web_user));
-        json_object_set_new(row, "resolved", json_string(e->verdict.resolved));
-        json_object_set_new(row, "blocked_at", json_string(e->verdict.blocked_at));
-        json_object_set_new(row, "message", json_string(e->verdict.reason));
+        esc_json_set(row, "web_user", c->web_user);
+        esc_json_set(row, "resolved", e->verdict.resolved);
+        esc_json_set(row, "blocked_at", e->verdict.blocked_at);
+        char *msg = esc_dup(e->verdict.reason, 0); /* "message" is escaped human text */
+        esc_json_set(row, "message", msg);
+        free(msg);
         if (control_reply_row(rep, row) < 0)
             break;
     }
@@ -236,8 +237,10 @@ static void repair_row(void *arg, const struct repair_report *r)
                         json_string(r->outcome == REPAIR_REFUSED ? "refused"
                                     : r->dry_run                 ? "would repair"
                                                                  : "repaired"));
-    json_object_set_new(row, "path", json_string(r->path));
-    json_object_set_new(row, "message", json_string(repair_format(r, line, sizeof(line))));
+    esc_json_set(row, "path", r->path);
+    char *msg = esc_dup(repair_format(r, line, sizeof(line)), 0);
+    esc_json_set(row, "message", msg);
+    free(msg);
     if (control_reply_row(rr->rep, row) < 0)
         rr->full = true;
 }
@@ -347,7 +350,8 @@ static int cmd_metrics(void *ctx, const struct control_request *req, struct cont
              "# HELP permwatch_crawl_duration_seconds Duration of the last full crawl.\n"
              "# TYPE permwatch_crawl_duration_seconds gauge\n"
              "permwatch_crawl_duration_seconds %.3f\n"
-             "# HELP permwatch_journal_dropped_total Journal entries dropped (journald stalled).\n"
+             "# HELP permwatch_journal_dropped_total Journal entries never delivered (journald "
+             "stalled or unavailable).\n"
              "# TYPE permwatch_journal_dropped_total counter\n"
              "permwatch_journal_dropped_total %lu\n",
              s.suppressed, s.watched_dirs, s.degraded ? 1 : 0, s.overflows,

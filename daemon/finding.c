@@ -5,7 +5,10 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "esc.h"
 
 static const char *const kind_names[FINDING_KIND_COUNT] = {
     [FINDING_ROOT_OWNED] = "root_owned",
@@ -36,72 +39,9 @@ int finding_kind_from_name(const char *name)
     return -1;
 }
 
-/* Length of the valid UTF-8 sequence at S (1..4), or 0 when S does not start one. Rejects
- * overlong forms, surrogates and code points above U+10FFFF. */
-static size_t utf8_seq_len(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) /* also stops at the NUL terminator */
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
-/* Append N bytes of S to BUF (capacity LEN, fill *POS) only when all of them fit with the
- * terminating NUL; once something did not fit, *POS is set to LEN - 1 so that nothing
- * shorter lands after a gap. */
-static void put_bytes(char *buf, size_t len, size_t *pos, const char *s, size_t n)
-{
-    if (*pos + n >= len) {
-        *pos = len - 1;
-        return;
-    }
-    memcpy(buf + *pos, s, n);
-    *pos += n;
-    buf[*pos] = '\0';
-}
-
 void finding_append_escaped(char *buf, size_t len, size_t *pos, const char *s)
 {
-    if (!buf || len == 0 || *pos >= len)
-        return;
-    buf[*pos] = '\0';
-    if (!s)
-        return;
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p && *pos < len - 1) {
-        size_t n = utf8_seq_len(p);
-        if (n == 0 || *p < 0x20 || *p == 0x7f) {
-            char esc[5];
-            snprintf(esc, sizeof(esc), "\\x%02x", *p);
-            put_bytes(buf, len, pos, esc, 4);
-            p++;
-        } else {
-            put_bytes(buf, len, pos, (const char *)p, n);
-            p += n;
-        }
-    }
+    esc_append(buf, len, pos, s);
 }
 
 /* Append printf output to BUF (capacity LEN, fill *POS), truncating safely. Only for text
@@ -327,37 +267,18 @@ const char *finding_format_message(const struct finding *f, char *buf, size_t le
     return buf;
 }
 
-/* A JSON string of S; bytes that are not valid UTF-8 become U+FFFD (JSON cannot carry
- * them). Returns a new reference or NULL on allocation failure. */
-static json_t *json_text(const char *s)
+char *finding_message_alloc(const struct finding *f)
 {
-    json_t *j = json_string(s);
-    if (j)
-        return j;
-    size_t n = strlen(s);
-    if (n > SIZE_MAX / 3 - 1)
-        return NULL;
-    char *tmp = malloc(n * 3 + 1);
-    if (!tmp)
-        return NULL;
-    size_t o = 0;
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        size_t k = utf8_seq_len(p);
-        if (k == 0) {
-            memcpy(tmp + o, "\xef\xbf\xbd", 3);
-            o += 3;
-            p++;
-        } else {
-            memcpy(tmp + o, p, k);
-            o += k;
-            p += k;
-        }
+    size_t need = 1024; /* the fixed words, numbers and separators */
+    if (f) {
+        const char *strs[] = {f->path,    f->rule,    f->owner,      f->group,
+                              f->channel, f->command, f->blocked_at, f->web_user};
+        for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+            need += esc_len(strs[i], 0);
+        need += 4 * (sizeof(f->expected) + sizeof(f->reason));
     }
-    tmp[o] = '\0';
-    j = json_string(tmp);
-    free(tmp);
-    return j;
+    char *buf = malloc(need);
+    return buf ? (char *)finding_format_message(f, buf, need) : NULL;
 }
 
 /* Set KEY to the string S unless S is NULL or empty. Returns 0 or -1. */
@@ -365,8 +286,7 @@ static int set_str(json_t *o, const char *key, const char *s)
 {
     if (empty(s))
         return 0;
-    json_t *v = json_text(s);
-    return v ? json_object_set_new(o, key, v) : -1;
+    return esc_json_set(o, key, s);
 }
 
 static int set_int(json_t *o, const char *key, json_int_t v)
@@ -381,11 +301,13 @@ int finding_print_json(const struct finding *f, FILE *out)
         errno = EINVAL;
         return -1;
     }
-    char msg[8192], mode[8];
+    char mode[8];
     struct finding copy = *f;
     f = terminate(&copy);
-    json_t *o = json_object();
+    char *msg = finding_message_alloc(f);
+    json_t *o = msg ? json_object() : NULL;
     if (!o) {
+        free(msg);
         errno = ENOMEM;
         return -1;
     }
@@ -407,7 +329,8 @@ int finding_print_json(const struct finding *f, FILE *out)
     rc |= set_str(o, "command", f->command);
     rc |= set_str(o, "blocked_at", f->blocked_at);
     rc |= set_str(o, "web_user", f->web_user);
-    rc |= set_str(o, "message", finding_format_message(f, msg, sizeof(msg)));
+    rc |= set_str(o, "message", msg);
+    free(msg);
     char *text = rc ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (!text) {

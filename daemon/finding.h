@@ -50,13 +50,16 @@ int finding_kind_from_name(const char *name);
  * www-data". Returns BUF. */
 const char *finding_format_message(const struct finding *f, char *buf, size_t len);
 
+/* The message of finding_format_message, whole, in a new malloc'd string (the caller frees
+ * it); NULL on ENOMEM. */
+char *finding_message_alloc(const struct finding *f);
+
 /* Write the finding as one JSON object and a newline to OUT; keys are the journal field
- * names without PERMWATCH_, lowercased. Returns 0, or -1 on a write or encoding error. */
+ * names without PERMWATCH_, lowercased; strings by esc_json_set (esc.h). Returns 0, or -1 on a
+ * write or encoding error. */
 int finding_print_json(const struct finding *f, FILE *out);
 
-/* Append S at offset *POS of BUF (capacity LEN; *POS advances) as printable one-line text:
- * control characters and bytes that are not valid UTF-8 become "\xNN". Truncates at a
- * character boundary; BUF stays NUL-terminated. Used for every MESSAGE (finding and log). */
+/* esc_append (esc.h): S escaped as human text at offset *POS of BUF (capacity LEN). */
 void finding_append_escaped(char *buf, size_t len, size_t *pos, const char *s);
 
 #endif

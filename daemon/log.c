@@ -19,9 +19,18 @@
  *     catalog entry explains entries left out of the journal), PERMWATCH_REASON and
  *     PERMWATCH_DROPPED=N. Whichever comes first queues it: the writer (after taking an entry)
  *     or the next caller.
- *   - a missing socket is success for libsystemd (the entry is dropped silently); every other
- *     error (no listener, oversized entry) is counted in log_journal_failures(), as are entries
- *     that could not be built or queued (no memory, no thread).
+ *   - journald unavailable (killed or not running: no listener, ECONNREFUSED; its socket gone,
+ *     ENOENT, which libsystemd reports as success, so the writer checks that the socket exists
+ *     before each send; any other send error): the entry is not delivered. It is counted in
+ *     log_journal_dropped() and log_journal_failures(), nothing is retried (entries are sent
+ *     in order; a retry would hold the queue while journald is down, and the queue's bound
+ *     then drops the rest anyway), and the first entry delivered afterwards is preceded by one
+ *     summary: MESSAGE "N journal entries could not be delivered: journald was unavailable
+ *     from T1 to T2" (UTC, ms), PRIORITY warning, LOG_EVENT_SUPPRESSED, PERMWATCH_REASON
+ *     "journald unavailable", PERMWATCH_DROPPED=N, PERMWATCH_UNAVAILABLE_FROM=T1,
+ *     PERMWATCH_UNAVAILABLE_UNTIL=T2 and ERRNO of the first failure. T1 is the first failed
+ *     send, T2 the first successful one. Entries that could not be built or queued (no memory,
+ *     no thread) are counted in log_journal_failures().
  *   - shutdown: log_close (also run by exit() through atexit after the first entry) waits at
  *     most LOG_CLOSE_TIMEOUT_MS for the queue to drain, then stops the thread; one stuck in
  *     sd_journal_sendv is detached and left behind (it owns its entry; the process may exit).
@@ -49,6 +58,8 @@
 /* no CODE_FILE/CODE_LINE/CODE_FUNC: they would name this file for every entry */
 #define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
+
+#include "esc.h"
 
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
 #define IDENT          "permwatchd"
@@ -84,6 +95,9 @@ static struct {
     struct jentry *inflight;     /* taken by the writer, being sent */
     unsigned long pending_drops; /* dropped since the last summary */
     bool dropping;               /* overflowed; not yet drained to the resume marks */
+    unsigned long outage_drops;  /* entries journald did not take since OUTAGE_FROM */
+    struct timespec outage_from; /* CLOCK_REALTIME of the first of them */
+    int outage_err;              /* its errno */
     bool alive;                  /* a writer thread exists and has not exited */
     bool detached;               /* ... and was abandoned by log_close */
     bool zombie;                 /* a joinable writer exited: join it */
@@ -276,11 +290,13 @@ static void text_vformat(struct text *t, const char *fmt, va_list ap)
     va_end(ap2);
 }
 
-/* Set T to PREFIX + RAW + SUFFIX as one printable line (see finding_append_escaped), cut at
- * VALUE_MAX - 1 bytes, or at the stack buffer's size when no memory is left. */
-static void text_escape(struct text *t, const char *prefix, const char *raw, const char *suffix)
+/* Set T to PREFIX + RAW + SUFFIX as one printable line (esc_append; RAW with FLAGS, e.g.
+ * ESC_KEEP_BACKSLASH for text escaped already), cut at VALUE_MAX - 1 bytes, or at the stack
+ * buffer's size when no memory is left. */
+static void text_escape(struct text *t, const char *prefix, const char *raw, unsigned flags,
+                        const char *suffix)
 {
-    size_t need = (prefix ? strlen(prefix) : 0) + strlen(raw) * 4 + (suffix ? strlen(suffix) : 0);
+    size_t need = esc_len(prefix, 0) + esc_len(raw, flags) + esc_len(suffix, 0);
     size_t len = need < VALUE_MAX ? need + 1 : VALUE_MAX;
     t->p = t->stack;
     t->heap = false;
@@ -294,9 +310,9 @@ static void text_escape(struct text *t, const char *prefix, const char *raw, con
         len = sizeof(t->stack);
     size_t pos = 0;
     t->p[0] = '\0';
-    finding_append_escaped(t->p, len, &pos, prefix);
-    finding_append_escaped(t->p, len, &pos, raw);
-    finding_append_escaped(t->p, len, &pos, suffix);
+    esc_append(t->p, len, &pos, prefix);
+    esc_append_flags(t->p, len, &pos, raw, flags);
+    esc_append(t->p, len, &pos, suffix);
 }
 
 /* Write "permwatchd[PID]: LEVEL: MSG\n" to stderr in one system call (retrying the rest
@@ -441,6 +457,49 @@ static struct jentry *summary_new(unsigned long dropped)
                      0, fields, 2, msg);
 }
 
+/* T as "2026-12-01T20:50:01.123Z" into BUF (at least 32 bytes). */
+static const char *utc_ms(const struct timespec *t, char *buf, size_t len)
+{
+    struct tm tm;
+    time_t sec = t->tv_sec;
+    gmtime_r(&sec, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03ldZ", t->tv_nsec / 1000000L);
+    return buf;
+}
+
+/* The summary of DROPPED entries journald did not take from FROM to now, first failing with
+ * ERR (see the top of this file); NULL when out of memory. */
+static struct jentry *outage_summary_new(unsigned long dropped, const struct timespec *from,
+                                         int err)
+{
+    char msg[192], num[32], t1[40], t2[40];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    utc_ms(from, t1, sizeof(t1));
+    utc_ms(&now, t2, sizeof(t2));
+    snprintf(num, sizeof(num), "%lu", dropped);
+    snprintf(msg, sizeof(msg),
+             "%lu journal entries could not be delivered: journald was unavailable from %s to %s",
+             dropped, t1, t2);
+    struct log_field fields[] = {{"REASON", "journald unavailable"},
+                                 {"DROPPED", num},
+                                 {"UNAVAILABLE_FROM", t1},
+                                 {"UNAVAILABLE_UNTIL", t2}};
+    return entry_new(LOG_EVENT_SUPPRESSED, LOG_WARNING, log_event_message_id(LOG_EVENT_SUPPRESSED),
+                     err, fields, 4, msg);
+}
+
+/* Hand E to journald. Returns 0, or a negative errno: -ENOENT when the socket is missing
+ * (checked first: libsystemd would report success and drop the entry). */
+static int journal_send(const struct jentry *e)
+{
+    struct stat st;
+    if (stat(JOURNAL_SOCKET, &st) < 0)
+        return -ENOENT;
+    return sd_journal_sendv(e->iov, e->niov);
+}
+
 /* An absolute CLOCK_MONOTONIC time MS milliseconds from now. */
 static struct timespec deadline_after(unsigned ms)
 {
@@ -531,13 +590,29 @@ static void *writer_main(void *arg)
         q.bytes -= e->size;
         q.inflight = e;
         q_resume_locked();
+        /* after an outage: the summary goes first, marking the gap where it is */
+        struct jentry *s = q.outage_drops
+                               ? outage_summary_new(q.outage_drops, &q.outage_from, q.outage_err)
+                               : NULL;
         pthread_mutex_unlock(&q.lock);
 
-        int r = sd_journal_sendv(e->iov, e->niov);
-        if (r < 0)
+        if (s && journal_send(s) == 0) {
+            pthread_mutex_lock(&q.lock);
+            q.outage_drops = 0;
+            pthread_mutex_unlock(&q.lock);
+        }
+        free(s);
+        int r = journal_send(e);
+        if (r < 0) {
             atomic_fetch_add(&journal_failures, 1);
+            atomic_fetch_add(&journal_dropped, 1);
+        }
 
         pthread_mutex_lock(&q.lock);
+        if (r < 0 && q.outage_drops++ == 0) {
+            clock_gettime(CLOCK_REALTIME, &q.outage_from);
+            q.outage_err = -r;
+        }
         q.inflight = NULL; /* before free: a fork's child frees its copy of INFLIGHT */
         free(e);
         if (!q.head)
@@ -600,6 +675,7 @@ static void q_atfork_child(void)
     q.inflight = NULL;
     q.pending_drops = 0;
     q.dropping = false;
+    q.outage_drops = 0;
     q.alive = q.detached = q.zombie = q.stop = false;
     q_init_conds();
     pthread_mutex_unlock(&q.lock);
@@ -709,17 +785,17 @@ static void journal_write(enum log_event ev, int priority, const char *id, int e
     journal_enqueue(e);
 }
 
-/* Write one entry to every target: MSG is the raw message; it is escaped to one printable
- * line, after PREFIX, for both. */
+/* Write one entry to every target: MSG is the raw message (escaped already when FLAGS has
+ * ESC_KEEP_BACKSLASH); it is escaped to one printable line, after PREFIX, for both. */
 static void emit(enum log_event ev, int priority, const char *id, int err,
                  const struct log_field *fields, size_t nfields, const char *prefix,
-                 const char *msg, const char *suffix)
+                 const char *msg, unsigned flags, const char *suffix)
 {
     unsigned t = targets;
     if (!(t & (LOG_TO_STDERR | LOG_TO_JOURNAL)))
         return;
     struct text line;
-    text_escape(&line, prefix, msg, suffix);
+    text_escape(&line, prefix, msg, flags, suffix);
     if (t & LOG_TO_JOURNAL)
         journal_write(ev, priority, id, err, fields, nfields, line.p);
     if (t & LOG_TO_STDERR)
@@ -739,7 +815,7 @@ static void vlog(enum log_event ev, int priority, const char *id, int err,
     char suffix[256] = "";
     if (err > 0)
         snprintf(suffix, sizeof(suffix), ": %s", strerror(err));
-    emit(ev, priority, id, err, fields, nfields, NULL, raw.p, err > 0 ? suffix : NULL);
+    emit(ev, priority, id, err, fields, nfields, NULL, raw.p, 0, err > 0 ? suffix : NULL);
     text_free(&raw);
 }
 
@@ -795,8 +871,13 @@ void log_finding(enum log_event ev, const struct finding *f)
         errno = saved;
         return;
     }
-    char msg[8192], uid[24], gid[24], mode[8];
-    finding_format_message(f, msg, sizeof(msg));
+    char uid[24], gid[24], mode[8];
+    char *msg = finding_message_alloc(f);
+    if (!msg) {
+        atomic_fetch_add(&journal_failures, 1);
+        errno = saved;
+        return;
+    }
     /* expected/reason are inline arrays: bound them even if a writer filled them up */
     char expected[sizeof(f->expected) + 1], reason[sizeof(f->reason) + 1];
     memcpy(expected, f->expected, sizeof(f->expected));
@@ -830,8 +911,9 @@ void log_finding(enum log_event ev, const struct finding *f)
     int priority = finding_priority(ev, f, &prefix);
     const char *id =
         ev == LOG_EVENT_FINDING ? log_finding_message_id(f->kind) : log_event_message_id(ev);
-    /* msg is already escaped: escaping it again in emit changes nothing */
-    emit(ev, priority, id, 0, fields, n, prefix, msg, NULL);
+    /* msg is escaped already: emit keeps its backslashes (and would escape anything else) */
+    emit(ev, priority, id, 0, fields, n, prefix, msg, ESC_KEEP_BACKSLASH, NULL);
+    free(msg);
     errno = saved;
 }
 

@@ -70,7 +70,8 @@ const char *log_event_message_id(enum log_event ev);
 const char *log_finding_message_id(enum finding_kind k);
 const char *log_event_name(enum log_event ev);
 
-/* Entries the journal refused since start (journal down, full socket buffer). */
+/* Entries the journal refused since start (journald down or gone, an oversized entry), and
+ * entries that could not be built or queued. */
 unsigned long log_journal_failures(void);
 
 /* The journal queue's bounds: an entry that does not fit is dropped (counted in
@@ -82,8 +83,10 @@ unsigned long log_journal_failures(void);
 /* How long log_close waits for the queue to drain. */
 #define LOG_CLOSE_TIMEOUT_MS 2000
 
-/* Entries dropped since start because the journal queue was full (journald stalled or too
- * slow), plus those discarded by log_close. */
+/* Entries never delivered since start: dropped because the journal queue was full (journald
+ * stalled or too slow), refused by or not sent to an unavailable journald (killed, socket
+ * gone; see log.c: one summary entry marks that gap once journald takes entries again), and
+ * discarded by log_close. */
 unsigned long log_journal_dropped(void);
 
 /* Wait until every queued journal entry has been handed to journald, or TIMEOUT_MS passed.

@@ -4,12 +4,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "audit.h"
 #include "dispatch.h"
+#include "esc.h"
 #include "log.h"
 #include "repair.h"
 
@@ -26,10 +28,12 @@ static void print_finding(void *arg, const struct finding *f)
         if (finding_print_json(f, p->out) < 0)
             p->write_error = errno ? errno : EIO;
     } else {
-        char msg[1024];
-        finding_format_message(f, msg, sizeof(msg));
-        if (fprintf(p->out, "%s: %s\n", finding_kind_name(f->kind), msg) < 0)
+        char *msg = finding_message_alloc(f); /* whole, however long the path */
+        if (!msg)
+            p->write_error = ENOMEM;
+        else if (fprintf(p->out, "%s: %s\n", finding_kind_name(f->kind), msg) < 0)
             p->write_error = errno ? errno : EIO;
+        free(msg);
     }
     if (p->opts->journal)
         log_finding(LOG_EVENT_FINDING, f);
@@ -136,8 +140,12 @@ static void print_repair(void *arg, const struct repair_report *rep)
 {
     struct repair_printer *o = arg;
     char line[PATH_MAX + 512];
-    if (fprintf(o->out, "%s\n", repair_format(rep, line, sizeof(line))) < 0)
+    char *text = esc_dup(repair_format(rep, line, sizeof(line)), 0);
+    if (!text)
+        o->write_error = ENOMEM;
+    else if (fprintf(o->out, "%s\n", text) < 0)
         o->write_error = errno ? errno : EIO;
+    free(text);
     if (o->journal)
         repair_log(rep, NULL);
 }

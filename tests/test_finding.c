@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "esc.h"
 #include "finding.h"
 
 /* One finding of every kind, as the audit and dispatch modules fill them. */
@@ -362,9 +363,15 @@ Test(finding, json_carries_odd_paths)
     char *text = json_of(&f);
     json_t *o = json_loads(text, 0, NULL);
     cr_assert(o, "%s", text);
-    /* newline kept (JSON escapes it); the byte that is not UTF-8 becomes U+FFFD */
+    /* not UTF-8: "path" is the escaped text, "path_raw_b64" the exact bytes (esc.h) */
     cr_assert_str_eq(json_string_value(json_object_get(o, "path")),
-                     "/var/www/site/new\nline\xef\xbf\xbd.php");
+                     "/var/www/site/new\\x0aline\\xff.php");
+    size_t n;
+    char *raw = esc_b64_decode(json_string_value(json_object_get(o, "path_raw_b64")), &n);
+    cr_assert(raw);
+    cr_assert_eq(n, strlen(f.path));
+    cr_assert_str_eq(raw, f.path);
+    free(raw);
     cr_assert_not_null(
         strstr(json_string_value(json_object_get(o, "message")), "new\\x0aline\\xff.php"));
     json_decref(o);

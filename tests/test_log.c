@@ -332,6 +332,87 @@ static void emit_fork(void)
     exit(0);
 }
 
+/* Whether process PID is gone or a zombie (its sockets are closed either way). */
+static bool process_gone(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return !p || p[1] == '\0' || p[2] == 'Z' || p[2] == 'X';
+}
+
+/* Whether a datagram socket can connect to journald's socket (someone listens on it). */
+static bool journal_listening(void)
+{
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket"};
+    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* killed:COUNT (in journald-ns.sh): log "before 0..4" and sync; kill journald (SIGKILL); log
+ * COUNT entries "seq I" and flush; start a new journald; log "after 0..9", flush, sync, and
+ * stop that journald (SIGTERM, waited for). */
+static void emit_killed(const char *args)
+{
+    int count = atoi(args);
+    const char *jp = getenv("JOURNALD_PID");
+    pid_t journald = jp ? (pid_t)atoi(jp) : 0;
+    if (count <= 0 || journald <= 0)
+        exit(97);
+    alarm(60);
+    log_open(LOG_TO_JOURNAL);
+    long ignored;
+    emit_numbered("before", 5, "", &ignored);
+    size_t left0 = log_flush(20000);
+    if (system("journalctl --sync") != 0)
+        exit(96);
+    if (kill(journald, SIGKILL) < 0)
+        exit(95);
+    for (int i = 0; i < 1000 && !process_gone(journald); i++)
+        usleep(10000);
+    if (!process_gone(journald) || journal_listening())
+        exit(94);
+    long max_us, total_ms = emit_numbered("seq", count, "", &max_us);
+    size_t left = log_flush(20000);
+    unsigned long dropped = log_journal_dropped(), failures = log_journal_failures();
+    pid_t j2 = fork();
+    if (j2 < 0)
+        exit(93);
+    if (j2 == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl("/lib/systemd/systemd-journald", "systemd-journald", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 1000 && !journal_listening(); i++)
+        usleep(10000);
+    if (!journal_listening())
+        exit(92);
+    emit_numbered("after", 10, "", &ignored);
+    size_t left2 = log_flush(20000);
+    int sync_rc = system("journalctl --sync");
+    log_close();
+    kill(j2, SIGTERM);
+    int st;
+    waitpid(j2, &st, 0);
+    printf("calls=%d total_ms=%ld max_us=%ld dropped=%lu failures=%lu left0=%zu left=%zu "
+           "left2=%zu sync=%d after_dropped=%lu\n",
+           count, total_ms, max_us, dropped, failures, left0, left, left2, sync_rc,
+           log_journal_dropped());
+    exit(0);
+}
+
 /* PERMWATCH_LOG_EMIT=all|nojournal|stale: emit the sequence to journal and stderr, flush,
  * print "pid= auto= failures= ms= errno= left= dropped=" on stdout and exit, before Criterion's
  * main runs. "stale" first leaves a journal socket nobody listens on. PERMWATCH_LOG_EMIT=fatal:
@@ -353,6 +434,8 @@ __attribute__((constructor)) static void emitter(void)
         emit_ordered(mode + 8);
     if (strcmp(mode, "fork") == 0)
         emit_fork();
+    if (strncmp(mode, "killed:", 7) == 0)
+        emit_killed(mode + 7);
     if (strcmp(mode, "stale") == 0) {
         int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket"};
@@ -1160,16 +1243,17 @@ static void run_without_journald(const char *mode, struct run_result *r)
     free(dir);
 }
 
-/* No journald at all: libsystemd drops entries silently (ENOENT is success for it), so
- * nothing is counted; logging is prompt and stderr gets every line. */
+/* No journald at all (its socket missing: libsystemd would drop entries silently, ENOENT being
+ * success for it): every journal entry is counted as not delivered; logging is prompt and
+ * stderr gets every line. */
 Test(log, no_journal_socket)
 {
     struct run_result r;
     run_without_journald("nojournal", &r);
     struct emit_result er = parse_emit(r.out);
     cr_expect_eq(er.autobits, LOG_TO_STDERR, "auto without a socket: stderr only");
-    cr_expect_eq(er.failures, 0);
-    cr_expect_eq(er.dropped, 0);
+    cr_expect_eq(er.failures, E_COUNT, "failures %lu", er.failures);
+    cr_expect_eq(er.dropped, E_COUNT, "dropped %lu", er.dropped);
     cr_expect_eq(er.left, 0);
     cr_expect_lt(er.ms, 2000, "took %ld ms", er.ms);
     cr_expect_eq(er.err, EXDEV);
@@ -1177,8 +1261,8 @@ Test(log, no_journal_socket)
     run_result_free(&r);
 }
 
-/* A socket whose journald is gone: every entry is refused (ECONNREFUSED) and counted,
- * promptly; stderr still gets every line. */
+/* A socket whose journald is gone: every entry is refused (ECONNREFUSED) and counted, as a
+ * failure and as not delivered, promptly; stderr still gets every line. */
 Test(log, dead_journald_socket)
 {
     struct run_result r;
@@ -1186,7 +1270,7 @@ Test(log, dead_journald_socket)
     struct emit_result er = parse_emit(r.out);
     cr_expect_eq(er.autobits, LOG_TO_STDERR | LOG_TO_JOURNAL);
     cr_expect_eq(er.failures, E_COUNT, "failures %lu", er.failures);
-    cr_expect_eq(er.dropped, 0);
+    cr_expect_eq(er.dropped, E_COUNT, "dropped %lu", er.dropped);
     cr_expect_eq(er.left, 0);
     cr_expect_lt(er.ms, 2000, "took %ld ms", er.ms);
     cr_expect_eq(er.err, EXDEV);
@@ -1427,6 +1511,88 @@ Test(log, stopped_journald_drops_and_summarises)
     expect_field(v[taken], taken, "PERMWATCH_DROPPED", num);
     for (size_t i = 0; i < 10; i++)
         expect_numbered(v[taken + 1 + i], taken + 1 + i, "after", (long)i);
+    free_entries(v, n);
+    harness_rmtree(dir);
+    free(dir);
+}
+
+/* journald killed (not stalled) while COUNT entries are logged, then started again: every
+ * entry it could not take is counted as dropped, and once it is back one summary entry marks
+ * the gap, between the entries before and after, with the number and the times. */
+Test(log, killed_journald_counts_and_summarises)
+{
+    enum { COUNT = 1000 };
+    char *dir = harness_tempdir("killed");
+    char exe[PATH_MAX], ns[PATH_MAX], mode[32], path[PATH_MAX];
+    self_exe(exe, sizeof(exe));
+    harness_tests_path("journald-ns.sh", ns, sizeof(ns));
+    snprintf(mode, sizeof(mode), "killed:%d", COUNT);
+    /* the emitter stops its own journald; the journal files stay for journalctl to read */
+    const char *script =
+        "set -eu\n"
+        "PERMWATCH_LOG_EMIT=\"$3\" \"$1\" >\"$2/emit.out\" 2>\"$2/emit.err\"\n"
+        "journalctl -o json --all --no-pager "
+        "--output-fields=MESSAGE,PRIORITY,MESSAGE_ID,ERRNO,PERMWATCH_EVENT,PERMWATCH_REASON,"
+        "PERMWATCH_DROPPED,PERMWATCH_UNAVAILABLE_FROM,PERMWATCH_UNAVAILABLE_UNTIL "
+        "SYSLOG_IDENTIFIER=permwatchd >\"$2/journal.json\"\n";
+    char *argv[] = {"/usr/bin/timeout", "-k", "5", "120",       ns,   "/bin/sh", "-c",
+                    (char *)script,     "sh", exe, (char *)dir, mode, NULL};
+    struct run_result r;
+    cr_assert_eq(harness_run(argv, &r), 0, "cannot run %s: %s", ns, strerror(errno));
+    snprintf(path, sizeof(path), "%s/emit.err", dir);
+    char *err = access(path, F_OK) == 0 ? slurp(path) : strdup("");
+    cr_assert_eq(r.status, 0, "journald-ns.sh exited %d:\n%s\n%s\nemitter: %s", r.status, r.out,
+                 r.err, err);
+    free(err);
+    run_result_free(&r);
+    snprintf(path, sizeof(path), "%s/emit.out", dir);
+    char *out = slurp(path);
+    int calls, sync_rc;
+    long total_ms, max_us;
+    unsigned long dropped, failures, after_dropped;
+    size_t left0, left, left2;
+    cr_assert_eq(sscanf(out,
+                        "calls=%d total_ms=%ld max_us=%ld dropped=%lu failures=%lu left0=%zu "
+                        "left=%zu left2=%zu sync=%d after_dropped=%lu",
+                        &calls, &total_ms, &max_us, &dropped, &failures, &left0, &left, &left2,
+                        &sync_rc, &after_dropped),
+                 10, "emitter said: '%s'", out);
+    cr_log_info("killed journald, %d entries: %s", COUNT, out);
+    free(out);
+    cr_expect_lt(total_ms, 2000, "%d log calls took %ld ms", COUNT, total_ms);
+    cr_expect_eq(left0 + left + left2, 0);
+    cr_expect_eq(sync_rc, 0);
+    cr_expect_eq(dropped, COUNT, "every entry journald could not take is counted: %lu", dropped);
+    cr_expect_eq(failures, COUNT);
+    cr_expect_eq(after_dropped, COUNT, "entries after the restart were lost");
+
+    size_t n;
+    json_t **v = read_entries(dir, &n);
+    cr_assert_eq(n, 5 + 1 + 10, "journal has %zu entries, want 5 + summary + 10", n);
+    for (size_t i = 0; i < 5; i++)
+        expect_numbered(v[i], i, "before", (long)i);
+    char *msg = field(v[5], "MESSAGE"), *from = field(v[5], "PERMWATCH_UNAVAILABLE_FROM"),
+         *until = field(v[5], "PERMWATCH_UNAVAILABLE_UNTIL");
+    cr_assert(msg && from && until, "summary: %s", msg ? msg : "(no MESSAGE)");
+    char want[256], num[32];
+    snprintf(want, sizeof(want),
+             "%d journal entries could not be delivered: journald was unavailable from %s to %s",
+             COUNT, from, until);
+    cr_expect_str_eq(msg, want);
+    cr_expect_eq(strlen(from), strlen("2026-12-01T20:50:01.123Z"), "%s", from);
+    cr_expect_leq(strcmp(from, until), 0, "%s after %s", from, until);
+    free(msg);
+    free(from);
+    free(until);
+    snprintf(num, sizeof(num), "%d", COUNT);
+    expect_int_field(v[5], 5, "PRIORITY", LOG_WARNING);
+    expect_field(v[5], 5, "MESSAGE_ID", event_ids[LOG_EVENT_SUPPRESSED]);
+    expect_field(v[5], 5, "PERMWATCH_EVENT", "suppressed");
+    expect_field(v[5], 5, "PERMWATCH_REASON", "journald unavailable");
+    expect_field(v[5], 5, "PERMWATCH_DROPPED", num);
+    expect_int_field(v[5], 5, "ERRNO", ECONNREFUSED);
+    for (size_t i = 0; i < 10; i++)
+        expect_numbered(v[6 + i], 6 + i, "after", (long)i);
     free_entries(v, n);
     harness_rmtree(dir);
     free(dir);
