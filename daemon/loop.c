@@ -1340,8 +1340,6 @@ int loop_scan(struct loop *l, const char *relpath)
 int loop_repair(struct loop *l, const char *relpath, bool dry_run, repair_report_fn fn, void *ctx,
                 struct repair_stats *st)
 {
-    if (l->root_fd < 0)
-        return errno = ENOENT, -1;
     const char *block = repair_block(l);
     if (block && !dry_run) {
         char abs[PATH_MAX + 256];
@@ -1353,6 +1351,8 @@ int loop_repair(struct loop *l, const char *relpath, bool dry_run, repair_report
                   "requested repair of %s refused: %s", path ? path : relpath, block);
         return errno = EPERM, -1;
     }
+    if (l->root_fd < 0)
+        return errno = ENOENT, -1;
     if (audit_ancestor_ignored(l->cfg, relpath)) {
         memset(st, 0, sizeof(*st));
         return 0;
