@@ -564,8 +564,11 @@ static void degraded_timer_update(struct loop *l)
 }
 
 /* A full crawl of the site with sweeps: the table and the watches match the disk after. */
+static void site_root_verify(struct loop *l);
+
 static void full_rescan(struct loop *l, const char *why)
 {
+    site_root_verify(l);
     unwatched_drop_below(l, "");
     l->degraded = false;
     uint64_t t0 = mono_usec();
@@ -608,6 +611,58 @@ static void root_changed(struct loop *l, const char *reason)
               l->cfg->site_root, reason);
 }
 
+/* Take CHAIN (the ancestors unsafe now; taken over). PIN (start, reload) replaces what was
+ * known; otherwise unsafe ancestors are only added: fixing them counts from the next reload.
+ * Logs unsafe_ancestor entries when pinning or when the set changed. */
+static void chain_update(struct loop *l, struct root_chain *chain, bool pin)
+{
+    if (!pin && !chain->n) {
+        root_chain_free(chain);
+        return;
+    }
+    bool changed = pin || chain->n != l->chain.n;
+    root_chain_free(&l->chain);
+    l->chain = *chain;
+    if (!chain->n || !changed)
+        return;
+    l->events[LOG_EVENT_UNSAFE_ANCESTOR] += chain->n;
+    root_log_unsafe(chain, l->cfg->site_root);
+    l->block_logged = false;
+    snprintf(l->chain_why, sizeof(l->chain_why),
+             "%zu ancestors of the site root can be written by a non-root user, who could swap "
+             "the site root (%s is %s); fix them, then run permwatchctl reload",
+             chain->n, chain->items[0].path, chain->items[0].reason);
+}
+
+/* Before a full rescan (periodic, requested, after an overflow): the directory at the site
+ * root's path must still be the one held, and its ancestors are checked again (a chmod since
+ * the start counts). A change is root_changed; ENOENT is left to the root's watch and poll. */
+static void site_root_verify(struct loop *l)
+{
+    if (l->root_fd < 0)
+        return;
+    char why[PATH_MAX + 256];
+    struct root_ident id, held;
+    struct root_chain chain;
+    int fd = root_open(l->cfg->site_root, &id, &chain, why, sizeof(why));
+    if (fd < 0) {
+        if (errno == ELOOP && !l->root_changed)
+            root_changed(l, why);
+        return;
+    }
+    close(fd);
+    chain_update(l, &chain, false);
+    if (!l->root_changed && root_ident_of(l->root_fd, &held) == 0 && !root_ident_eq(&id, &held)) {
+        char was[96], now[96], reason[256];
+        snprintf(reason, sizeof(reason),
+                 "the path now leads to another directory: held %s, at "
+                 "the path %s",
+                 root_ident_format(&held, was, sizeof(was)),
+                 root_ident_format(&id, now, sizeof(now)));
+        root_changed(l, reason);
+    }
+}
+
 /* Open the site root by root_open's rules (no untrusted symlink) into l->root_fd. When
  * l->pin_next (start, reload) its identity is pinned and an earlier change forgiven;
  * otherwise another identity than the pinned one is root_changed. Unsafe ancestors are
@@ -633,18 +688,7 @@ static int site_root_open(struct loop *l)
     }
     l->root_err[0] = '\0';
     l->root_fd = fd;
-    bool had_unsafe = l->chain.n > 0;
-    root_chain_free(&l->chain);
-    l->chain = chain;
-    if (chain.n && (l->pin_next || !had_unsafe)) {
-        l->events[LOG_EVENT_UNSAFE_ANCESTOR] += chain.n;
-        root_log_unsafe(&chain, l->cfg->site_root);
-        l->block_logged = false;
-        snprintf(l->chain_why, sizeof(l->chain_why),
-                 "%zu ancestors of the site root can be written by a non-root user, who could "
-                 "swap the site root (%s is %s); fix them, then run permwatchctl reload",
-                 chain.n, chain.items[0].path, chain.items[0].reason);
-    }
+    chain_update(l, &chain, l->pin_next);
     if (l->pin_next) {
         l->root_pin = id;
         l->pin_next = false;

@@ -254,6 +254,46 @@ Test(live_root, healthy_chain_is_quiet)
     env_stop(&e);
 }
 
+Test(live_root, ancestor_made_writable_while_running)
+{
+    struct env e;
+    env_prepare(&e, "root");
+    env_run(&e);
+    sh("chmod 0777 '%s'", e.parent);
+    /* every full rescan (periodic, requested, after an overflow) checks the chain again */
+    struct run_result r = ctl(&e, "scan");
+    run_result_free(&r);
+    json_t *u = live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "unsafe_ancestor", "PERMWATCH_PATH",
+                                e.parent, NULL);
+    if (!u)
+        live_dump(e.d);
+    cr_assert_not_null(u);
+    const char *reason = live_field(u, "PERMWATCH_REASON");
+    cr_expect(reason && strstr(reason, "others"), "%s", reason ? reason : "(none)");
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "repair '%s'", e.site);
+    r = ctl(&e, cmd);
+    cr_expect_eq(r.status, 1, "%s %s", r.out, r.err);
+    cr_expect(strstr(r.err, "refused"), "%s", r.err);
+    run_result_free(&r);
+    /* fixed: repairs come back with the operator's reload, not before */
+    sh("chmod 0755 '%s'", e.parent);
+    r = ctl(&e, "scan");
+    run_result_free(&r);
+    r = ctl(&e, cmd);
+    cr_expect_eq(r.status, 1, "still refused until reload: %s", r.err);
+    run_result_free(&r);
+    r = ctl(&e, "reload");
+    run_result_free(&r);
+    r = ctl(&e, cmd);
+    cr_expect_eq(r.status, 0, "%s %s", r.out, r.err);
+    run_result_free(&r);
+    live_settle(e.d, 200);
+    cr_expect_eq(live_count_entries(e.d, "PERMWATCH_EVENT", "unsafe_ancestor", NULL), 1,
+                 "logged once");
+    env_stop(&e);
+}
+
 Test(live_root, mount_points)
 {
     /* mounts live in this test's own namespace, which the daemon it starts inherits */
