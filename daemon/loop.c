@@ -680,7 +680,7 @@ static int site_root_open(struct loop *l)
             snprintf(l->root_err, sizeof(l->root_err), "%s", why);
             if (e == ELOOP && !l->pin_next)
                 root_changed(l, why);
-            else if (e != ENOENT || l->pin_next)
+            else if (l->ready && (e != ENOENT || l->pin_next)) /* at start: loop_run says it */
                 log_warn("cannot open the site root %s: %s", l->cfg->site_root, why);
         }
         errno = e;
