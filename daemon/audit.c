@@ -13,6 +13,7 @@
 
 struct audit_ctx {
     const struct config *c;
+    scan_mount_fn mount;
     audit_sink_fn sink;
     void *sink_ctx;
     struct audit_result *res;
@@ -125,6 +126,13 @@ static enum scan_verdict audit_visit(void *arg, const struct scan_entry *e)
     return SCAN_CONTINUE;
 }
 
+/* scan mount hook: hand the skipped mount point to the caller's hook with its context. */
+static void audit_on_mount(void *arg, const char *relpath, const struct stat *st)
+{
+    struct audit_ctx *a = arg;
+    a->mount(a->sink_ctx, relpath, st);
+}
+
 bool audit_ancestor_ignored(const struct config *c, const char *relpath)
 {
     char buf[PATH_MAX];
@@ -148,7 +156,7 @@ bool audit_ancestor_ignored(const struct config *c, const char *relpath)
 }
 
 int audit_run(const struct config *c, int root_fd, const char *subpath, audit_sink_fn sink,
-              void *ctx, struct audit_result *res)
+              scan_mount_fn mount, void *ctx, struct audit_result *res)
 {
     struct audit_result dummy;
     struct audit_ctx a = {.c = c, .sink = sink, .sink_ctx = ctx, .res = res ? res : &dummy};
@@ -157,7 +165,9 @@ int audit_run(const struct config *c, int root_fd, const char *subpath, audit_si
         a.res->ignored++;
         return 0;
     }
-    int rc = scan_tree(root_fd, subpath, audit_visit, &a, &a.res->scan);
+    a.mount = mount;
+    struct scan_hooks h = {.visit = audit_visit, .mount = mount ? audit_on_mount : NULL, .ctx = &a};
+    int rc = scan_run(root_fd, subpath, &h, &a.res->scan);
     int e = errno;
     free(a.abspath);
     errno = e;

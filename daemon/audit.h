@@ -26,11 +26,12 @@ struct audit_result {
 int audit_subpath(const char *site_root, const char *arg, char *buf, size_t len);
 
 /* Evaluate every entry at and below SUBPATH (relative, see audit_subpath) of the site whose
- * root directory is open as ROOT_FD, calling SINK for each finding in walk order. Ancestors
- * of SUBPATH covered by an `ignore` rule make the audit empty. Returns 0, or -1 with errno
- * when SUBPATH cannot be reached (see scan_tree). RES may be NULL. */
+ * root directory is open as ROOT_FD, calling SINK for each finding in walk order and MOUNT
+ * (may be NULL), with the same CTX, for each mount point not crossed. Ancestors of SUBPATH
+ * covered by an `ignore` rule make the audit empty. Returns 0, or -1 with errno when
+ * SUBPATH cannot be reached or read (see scan_run). RES may be NULL. */
 int audit_run(const struct config *c, int root_fd, const char *subpath, audit_sink_fn sink,
-              void *ctx, struct audit_result *res);
+              scan_mount_fn mount, void *ctx, struct audit_result *res);
 
 /* Whether an ancestor of RELPATH (not RELPATH itself) falls under an `ignore` rule. */
 bool audit_ancestor_ignored(const struct config *c, const char *relpath);

@@ -43,6 +43,32 @@ static int request_path(const struct loop *l, const struct control_request *req,
     return 0;
 }
 
+/* Status fields of the site root's trust and the mounts not crossed (at most 32 listed). */
+static void status_trust(const struct config *c, const struct loop_status *s, json_t *row)
+{
+    json_object_set_new(row, "repairs_refused",
+                        s->repairs_refused ? json_string(s->repairs_refused) : json_null());
+    json_object_set_new(row, "site_root_changed", json_boolean(s->site_root_changed));
+    json_t *anc = json_array();
+    for (size_t i = 0; anc && i < s->unsafe_ancestors->n; i++) {
+        const struct root_unsafe *u = &s->unsafe_ancestors->items[i];
+        char text[PATH_MAX + 256];
+        snprintf(text, sizeof(text), "%s: %s", u->path, u->reason);
+        json_array_append_new(anc, json_string(text));
+    }
+    json_object_set_new(row, "unsafe_ancestors", anc);
+    size_t n = mounts_count(s->mounts);
+    json_object_set_new(row, "mounts_skipped",
+                        json_integer((json_int_t)(n + mounts_unlisted(s->mounts))));
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < n && i < 32; i++) {
+        char abs[PATH_MAX + 256];
+        const char *p = audit_abspath(c, mounts_at(s->mounts, i), abs, sizeof(abs));
+        json_array_append_new(list, json_string(p ? p : mounts_at(s->mounts, i)));
+    }
+    json_object_set_new(row, "mount_points_skipped", list);
+}
+
 static int cmd_status(void *ctx, const struct control_request *req, struct control_reply *rep)
 {
     const struct loop *l = ctx;
@@ -69,6 +95,7 @@ static int cmd_status(void *ctx, const struct control_request *req, struct contr
     json_object_set_new(row, "last_full_scan_unix",
                         json_integer((json_int_t)(s.last_full_scan_realtime_usec / 1000000)));
     json_object_set_new(row, "crawl_ms", json_integer((json_int_t)(s.crawl_usec / 1000)));
+    status_trust(c, &s, row);
     if (control_reply_row(rep, row) < 0)
         return -1;
     size_t problems = s.open_findings + s.by_kind[FINDING_DISPATCH_UNREACHABLE] +
@@ -256,7 +283,11 @@ static int cmd_repair(void *ctx, const struct control_request *req, struct contr
     struct repair_reply rr = {rep, &caller, false};
     struct repair_stats st;
     if (loop_repair(l, rel, dr && json_is_true(dr), repair_row, &rr, &st) < 0) {
-        control_reply_error(rep, "cannot repair %s: %s", *rel ? rel : ".", scan_strerror(errno));
+        if (errno == EPERM)
+            control_reply_error(rep, "repair refused: %s", loop_repair_block(l));
+        else
+            control_reply_error(rep, "cannot repair %s: %s", *rel ? rel : ".",
+                                scan_strerror(errno));
         return 1;
     }
     if (rr.full)
@@ -353,10 +384,26 @@ static int cmd_metrics(void *ctx, const struct control_request *req, struct cont
              "# HELP permwatch_journal_dropped_total Journal entries never delivered (journald "
              "stalled or unavailable).\n"
              "# TYPE permwatch_journal_dropped_total counter\n"
-             "permwatch_journal_dropped_total %lu\n",
+             "permwatch_journal_dropped_total %lu\n"
+             "# HELP permwatch_unsafe_ancestors Ancestors of the site root a non-root user can "
+             "write.\n"
+             "# TYPE permwatch_unsafe_ancestors gauge\n"
+             "permwatch_unsafe_ancestors %zu\n"
+             "# HELP permwatch_site_root_changed 1 when the site root changed since it was "
+             "pinned.\n"
+             "# TYPE permwatch_site_root_changed gauge\n"
+             "permwatch_site_root_changed %d\n"
+             "# HELP permwatch_repairs_blocked 1 while every repair is refused (root trust).\n"
+             "# TYPE permwatch_repairs_blocked gauge\n"
+             "permwatch_repairs_blocked %d\n"
+             "# HELP permwatch_mounts_skipped Mount points inside the site not crossed.\n"
+             "# TYPE permwatch_mounts_skipped gauge\n"
+             "permwatch_mounts_skipped %zu\n",
              s.suppressed, s.watched_dirs, s.degraded ? 1 : 0, s.overflows,
              s.events[LOG_EVENT_REPAIRED], s.events[LOG_EVENT_REPAIR_REFUSED], s.full_scans,
-             (double)s.crawl_usec / 1e6, log_journal_dropped());
+             (double)s.crawl_usec / 1e6, log_journal_dropped(), s.unsafe_ancestors->n,
+             s.site_root_changed ? 1 : 0, s.repairs_refused ? 1 : 0,
+             mounts_count(s.mounts) + mounts_unlisted(s.mounts));
     const struct dispatch_set *ds = loop_dispatch(l);
     text_add(&t, &len, &cap,
              "# HELP permwatch_dispatch_commands Registered dispatch commands by verdict.\n"

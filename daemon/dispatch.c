@@ -19,6 +19,7 @@
 #include <ev.h>
 
 #include "log.h"
+#include "root.h"
 
 #define CHANNELS_MAX_BYTES (4 * 1024 * 1024)
 /* Re-judge this long after the last event of a burst. */
@@ -40,7 +41,7 @@ static int open_channels(const struct config *c, const char *abs)
     int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
     if (c->channels_file[0] == '/')
         return open(abs, flags | O_NOFOLLOW);
-    int root = open(c->site_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int root = root_open(c->site_root, NULL, NULL, NULL, 0);
     if (root < 0)
         return -1;
     struct open_how how = {

@@ -120,6 +120,9 @@ static const char *const event_names[LOG_EVENT_COUNT] = {
     [LOG_EVENT_RELOADED] = "reloaded",
     [LOG_EVENT_CONFIG_ERROR] = "config_error",
     [LOG_EVENT_STOPPING] = "stopping",
+    [LOG_EVENT_SITE_ROOT_CHANGED] = "site_root_changed",
+    [LOG_EVENT_UNSAFE_ANCESTOR] = "unsafe_ancestor",
+    [LOG_EVENT_MOUNT_SKIPPED] = "mount_skipped",
 };
 
 /* Generated once with systemd-id128 new; explained in packaging/permwatch.catalog. */
@@ -136,6 +139,9 @@ static const char *const event_ids[LOG_EVENT_COUNT] = {
     [LOG_EVENT_RELOADED] = "93cab62089c6477a9584886a10551f95",
     [LOG_EVENT_CONFIG_ERROR] = "5d66cef704d04343a1fcdb0a75811610",
     [LOG_EVENT_STOPPING] = "7d2cf9f796e14213aa97a989e46ce14e",
+    [LOG_EVENT_SITE_ROOT_CHANGED] = "61626e72078b447cad071766f4bcf2a2",
+    [LOG_EVENT_UNSAFE_ANCESTOR] = "7d1c2eee03964ea39b85ed66e4ef844e",
+    [LOG_EVENT_MOUNT_SKIPPED] = "323356082cc84bdd9076208c17fa5794",
 };
 
 static const char *const finding_ids[FINDING_KIND_COUNT] = {

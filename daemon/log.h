@@ -23,6 +23,9 @@ enum log_event {
     LOG_EVENT_RELOADED,
     LOG_EVENT_CONFIG_ERROR,
     LOG_EVENT_STOPPING,
+    LOG_EVENT_SITE_ROOT_CHANGED, /* the site root is not the pinned directory any more */
+    LOG_EVENT_UNSAFE_ANCESTOR,   /* a non-root user can write an ancestor of the site root */
+    LOG_EVENT_MOUNT_SKIPPED,     /* a mount point inside the site, not crossed */
     LOG_EVENT_COUNT
 };
 

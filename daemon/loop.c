@@ -28,11 +28,13 @@
 #include "dispatch.h"
 #include "ftable.h"
 #include "log.h"
+#include "mounts.h"
 #include "notify.h"
 #include "parse.h"
 #include "policy.h"
 #include "ratelimit.h"
 #include "repair.h"
+#include "root.h"
 #include "scan.h"
 #include "watch.h"
 
@@ -43,6 +45,8 @@
 #define OVERFLOW_QUIET     600.0
 /* How often to look for a vanished site root. */
 #define ROOT_POLL 1.0
+/* Mount points inside the site remembered (reported once each, listed by status). */
+#define MOUNTS_MAX 4096
 /* Progress during long crawls: STATUS= and EXTEND_TIMEOUT_USEC= at most this often. */
 #define PROGRESS_EVERY_USEC 1000000ULL
 #define EXTEND_BY_USEC      (60ULL * 1000000)
@@ -101,6 +105,18 @@ struct loop {
     struct control *ctl;
     struct repair_guard *guard; /* auto-repair fights */
     bool auto_repairing;        /* inside an auto-repair: no nested one */
+
+    /* the site root's identity as pinned at start or reload, and what stops repairs */
+    struct root_ident root_pin;
+    bool pin_next;                 /* the next successful open pins (start, reload) */
+    bool root_changed;             /* not the pinned root since: repairs refused until reload */
+    char root_changed_why[1024];   /* why repairs are refused, for refusals and status */
+    char root_err[PATH_MAX + 256]; /* the last failure to open the root, logged once */
+    struct root_chain chain;       /* ancestors a non-root user can write */
+    char chain_why[1024];
+    bool block_logged; /* the auto-repair refusal of the current block was logged */
+    uint64_t repairs_blocked;
+    struct mounts *mounts; /* mount points inside the site, not crossed */
 };
 
 /* ---- time ------------------------------------------------------------------------------ */
@@ -285,12 +301,37 @@ static void on_repair_report(void *ctx, const struct repair_report *rep)
     repair_log(rep, NULL);
 }
 
+/* Why no repair may run now (the site root changed since it was pinned, or a non-root user
+ * can write one of its ancestors), or NULL when repairs may run. */
+static const char *repair_block(const struct loop *l)
+{
+    if (l->root_changed)
+        return l->root_changed_why;
+    return l->chain.n ? l->chain_why : NULL;
+}
+
 /* `repair = auto`: fix RELPATH now, unless it keeps flipping back (the fight guard).
  * Returns whether a repair ran (the caller looks at the entry again). */
 static bool auto_repair(struct loop *l, const char *relpath)
 {
     if (l->auto_repairing || !l->guard)
         return false;
+    const char *block = repair_block(l);
+    if (block) {
+        l->repairs_blocked++;
+        if (!l->block_logged) {
+            char abs[PATH_MAX + 256];
+            const char *path = audit_abspath(l->cfg, relpath, abs, sizeof(abs));
+            struct log_field fields[] = {{"PATH", path ? path : relpath}, {"REASON", block}};
+            l->events[LOG_EVENT_REPAIR_REFUSED]++;
+            log_event(LOG_EVENT_REPAIR_REFUSED, LOG_WARNING, fields, 2,
+                      "auto-repair of %s refused: %s; findings are still reported, further "
+                      "repairs are refused without an entry each until permwatchctl reload",
+                      path ? path : relpath, block);
+            l->block_logged = true;
+        }
+        return false;
+    }
     char reason[256];
     switch (repair_guard_note(l->guard, relpath, mono_usec(), "needed repair", reason,
                               sizeof(reason))) {
@@ -414,6 +455,18 @@ static enum scan_verdict crawl_opened(void *ctx, const char *relpath, int fd)
     return SCAN_CONTINUE;
 }
 
+/* scan mount hook: report a mount point inside the site the first time it is skipped. */
+static void crawl_mount(void *ctx, const char *relpath, const struct stat *st)
+{
+    struct crawl *cr = ctx;
+    if (!mounts_note(cr->l->mounts, relpath))
+        return;
+    char abs[PATH_MAX + 256];
+    const char *path = audit_abspath(cr->l->cfg, relpath, abs, sizeof(abs));
+    cr->l->events[LOG_EVENT_MOUNT_SKIPPED]++;
+    mounts_log(path ? path : relpath, st);
+}
+
 /* Crawl RELPATH (and below it when DESCEND), updating findings and watches. With SWEEP,
  * findings at and below RELPATH that the crawl does not see again are closed, and watch
  * nodes there that it does not visit are dropped. Returns 0, or -1 with errno when
@@ -434,8 +487,13 @@ static int crawl(struct loop *l, const char *relpath, bool descend, bool sweep, 
         watch_sweep_begin(l->watch);
     }
     struct scan_stats st;
-    int rc = scan_walk(l->root_fd, relpath, crawl_visit, descend ? crawl_opened : NULL, &cr, &st);
+    struct scan_hooks h = {crawl_visit, descend ? crawl_opened : NULL, crawl_mount, &cr};
+    if (sweep)
+        mounts_sweep_begin(l->mounts);
+    int rc = scan_run(l->root_fd, relpath, &h, &st);
     int e = errno;
+    if (sweep && rc == 0)
+        mounts_sweep_end(l->mounts, relpath);
     if (rc < 0 && (e == ENOENT || e == ENOTDIR || e == ELOOP || e == EXDEV)) {
         /* gone, or no longer something we may look into: nothing is open there */
         ftable_forget_subtree(l->table, relpath);
@@ -506,8 +564,11 @@ static void degraded_timer_update(struct loop *l)
 }
 
 /* A full crawl of the site with sweeps: the table and the watches match the disk after. */
+static void site_root_verify(struct loop *l);
+
 static void full_rescan(struct loop *l, const char *why)
 {
+    site_root_verify(l);
     unwatched_drop_below(l, "");
     l->degraded = false;
     uint64_t t0 = mono_usec();
@@ -532,37 +593,139 @@ static void full_rescan(struct loop *l, const char *why)
 
 /* ---- site root ------------------------------------------------------------------------- */
 
-/* Open the site root. Returns 0, or -1 with errno. */
-static int root_open(struct loop *l)
+/* The site root is not the pinned directory any more (REASON says how): log it once and
+ * refuse every repair until a reload pins the root again. */
+static void root_changed(struct loop *l, const char *reason)
 {
-    int fd = open(l->cfg->site_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
+    l->root_changed = true;
+    l->block_logged = false;
+    snprintf(l->root_changed_why, sizeof(l->root_changed_why),
+             "the site root changed since it was pinned (%s); check it, then run permwatchctl "
+             "reload",
+             reason);
+    struct log_field fields[] = {{"PATH", l->cfg->site_root}, {"REASON", reason}};
+    l->events[LOG_EVENT_SITE_ROOT_CHANGED]++;
+    log_event(LOG_EVENT_SITE_ROOT_CHANGED, LOG_ERR, fields, 2,
+              "site root %s is not the directory pinned at start or reload: %s; still watched, "
+              "but every repair is refused until permwatchctl reload",
+              l->cfg->site_root, reason);
+}
+
+/* Take CHAIN (the ancestors unsafe now; taken over). PIN (start, reload) replaces what was
+ * known; otherwise unsafe ancestors are only added: fixing them counts from the next reload.
+ * Logs unsafe_ancestor entries when pinning or when the set changed. */
+static void chain_update(struct loop *l, struct root_chain *chain, bool pin)
+{
+    if (!pin && !chain->n) {
+        root_chain_free(chain);
+        return;
+    }
+    bool changed = pin || chain->n != l->chain.n;
+    root_chain_free(&l->chain);
+    l->chain = *chain;
+    if (!chain->n || !changed)
+        return;
+    l->events[LOG_EVENT_UNSAFE_ANCESTOR] += chain->n;
+    root_log_unsafe(chain, l->cfg->site_root);
+    l->block_logged = false;
+    snprintf(l->chain_why, sizeof(l->chain_why),
+             "%zu ancestors of the site root can be written by a non-root user, who could swap "
+             "the site root (%s is %s); fix them, then run permwatchctl reload",
+             chain->n, chain->items[0].path, chain->items[0].reason);
+}
+
+/* Before a full rescan (periodic, requested, after an overflow): the directory at the site
+ * root's path must still be the one held, and its ancestors are checked again (a chmod since
+ * the start counts). A change is root_changed; ENOENT is left to the root's watch and poll. */
+static void site_root_verify(struct loop *l)
+{
+    if (l->root_fd < 0)
+        return;
+    char why[PATH_MAX + 256];
+    struct root_ident id, held;
+    struct root_chain chain;
+    int fd = root_open(l->cfg->site_root, &id, &chain, why, sizeof(why));
+    if (fd < 0) {
+        if (errno == ELOOP && !l->root_changed)
+            root_changed(l, why);
+        return;
+    }
+    close(fd);
+    chain_update(l, &chain, false);
+    if (!l->root_changed && root_ident_of(l->root_fd, &held) == 0 && !root_ident_eq(&id, &held)) {
+        char was[96], now[96], reason[256];
+        snprintf(reason, sizeof(reason),
+                 "the path now leads to another directory: held %s, at "
+                 "the path %s",
+                 root_ident_format(&held, was, sizeof(was)),
+                 root_ident_format(&id, now, sizeof(now)));
+        root_changed(l, reason);
+    }
+}
+
+/* Open the site root by root_open's rules (no untrusted symlink) into l->root_fd. When
+ * l->pin_next (start, reload) its identity is pinned and an earlier change forgiven;
+ * otherwise another identity than the pinned one is root_changed. Unsafe ancestors are
+ * logged when pinning or when they appear. Returns 0, or -1 with errno (a new reason is
+ * logged once; an untrusted symlink at the root's path is root_changed). */
+static int site_root_open(struct loop *l)
+{
+    char why[sizeof(l->root_err)];
+    struct root_ident id;
+    struct root_chain chain;
+    int fd = root_open(l->cfg->site_root, &id, &chain, why, sizeof(why));
+    if (fd < 0) {
+        int e = errno;
+        if (strcmp(why, l->root_err) != 0) {
+            snprintf(l->root_err, sizeof(l->root_err), "%s", why);
+            if (e == ELOOP && !l->pin_next)
+                root_changed(l, why);
+            else if (l->ready && (e != ENOENT || l->pin_next)) /* at start: loop_run says it */
+                log_warn("cannot open the site root %s: %s", l->cfg->site_root, why);
+        }
+        errno = e;
         return -1;
+    }
+    l->root_err[0] = '\0';
     l->root_fd = fd;
+    chain_update(l, &chain, l->pin_next);
+    if (l->pin_next) {
+        l->root_pin = id;
+        l->pin_next = false;
+        l->root_changed = false;
+        l->block_logged = false;
+    } else if (!root_ident_eq(&id, &l->root_pin)) {
+        char was[96], now[96], reason[256];
+        snprintf(reason, sizeof(reason), "was %s, now %s",
+                 root_ident_format(&l->root_pin, was, sizeof(was)),
+                 root_ident_format(&id, now, sizeof(now)));
+        root_changed(l, reason);
+    }
     return 0;
 }
 
 /* Watch the site root's parent for the root's own deletion, rename and replacement: the
- * root's IN_DELETE_SELF never comes while we hold it open. Failure only costs the
- * immediacy: the root is then polled for once it is seen gone. */
+ * root's IN_DELETE_SELF never comes while we hold it open. The parent is reached by
+ * root_open's rules and watched through its fd. Failure only costs the immediacy: the root
+ * is then polled for once it is seen gone. */
 static void parent_watch(struct loop *l)
 {
     if (l->parent_wd >= 0)
         inotify_rm_watch(watch_fd(l->watch), l->parent_wd);
     l->parent_wd = -1;
-    char parent[PATH_MAX];
-    const char *root = l->cfg->site_root;
-    const char *slash = strrchr(root, '/');
-    if (!slash || !slash[1] || (size_t)(slash - root) >= sizeof(parent))
+    char why[PATH_MAX + 256], proc[64];
+    int pfd = root_open_parent(l->cfg->site_root, why, sizeof(why));
+    if (pfd < 0) {
+        log_warn("cannot watch the site root's parent for the root's removal: %s", why);
         return;
-    size_t n = slash == root ? 1 : (size_t)(slash - root);
-    memcpy(parent, root, n);
-    parent[n] = '\0';
-    l->parent_wd =
-        inotify_add_watch(watch_fd(l->watch), parent,
-                          IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR);
+    }
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+    l->parent_wd = inotify_add_watch(
+        watch_fd(l->watch), proc, IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR);
     if (l->parent_wd < 0)
-        log_warn_errno(errno, "cannot watch %s for the site root's removal", parent);
+        log_warn_errno(errno, "cannot watch the parent of %s for the site root's removal",
+                       l->cfg->site_root);
+    close(pfd);
 }
 
 static void root_gone(struct loop *l);
@@ -610,7 +773,11 @@ static void root_gone(struct loop *l)
 static void on_root_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct loop *l = t->data;
-    if (l->root_fd >= 0 || root_open(l) < 0)
+    if (l->root_fd >= 0) {
+        ev_timer_stop(loop, t);
+        return;
+    }
+    if (site_root_open(l) < 0)
         return;
     ev_timer_stop(loop, t);
     log_info("site root %s is back: crawling it", l->cfg->site_root);
@@ -913,6 +1080,38 @@ static void rescan_timer_update(struct loop *l)
     ev_timer_start(l->ev, &l->flush_timer);
 }
 
+/* Reload: open the site root afresh and pin it (an operator's reload forgives a change and
+ * checks the ancestors again). A root still held that is not the directory now at the path
+ * is dropped with its watches. Returns 0, or -1 with errno when the root cannot be opened
+ * (the held one is then dropped too, and the next open pins). */
+static int site_root_repin(struct loop *l)
+{
+    int old = l->root_fd;
+    l->root_fd = -1;
+    l->pin_next = true;
+    l->root_err[0] = '\0'; /* say again why it cannot be opened */
+    if (site_root_open(l) < 0) {
+        int e = errno;
+        l->root_fd = old;
+        root_gone(l);
+        errno = e;
+        return -1;
+    }
+    if (old < 0)
+        return 0;
+    struct root_ident was;
+    if (root_ident_of(old, &was) == 0 && root_ident_eq(&was, &l->root_pin)) {
+        close(l->root_fd); /* the same directory: keep the one watched */
+        l->root_fd = old;
+        return 0;
+    }
+    close(old);
+    if (watch_root(l->watch))
+        watch_remove(l->watch, watch_root(l->watch));
+    unwatched_drop_below(l, "");
+    return 0;
+}
+
 static void on_reload(struct ev_loop *loop, ev_signal *s, int revents)
 {
     loop_reload(s->data);
@@ -955,6 +1154,8 @@ void loop_reload(struct loop *l)
         if (watch_root(l->watch))
             watch_remove(l->watch, watch_root(l->watch));
         ftable_forget_subtree(l->table, "");
+        mounts_sweep_begin(l->mounts);
+        mounts_sweep_end(l->mounts, "");
         ev_timer_stop(loop, &l->root_timer);
     }
     config_free(l->cfg);
@@ -965,9 +1166,8 @@ void loop_reload(struct loop *l)
     l->events[LOG_EVENT_RELOADED]++;
     log_event(LOG_EVENT_RELOADED, LOG_INFO, fields, 1, "reloaded %s: %zu rules, site %s",
               l->config_path, nc->nrules, nc->site_root);
-    if (moved)
-        parent_watch(l);
-    if (l->root_fd < 0 && root_open(l) < 0) {
+    parent_watch(l);
+    if (site_root_repin(l) < 0) {
         log_warn("site root %s is missing: checking every %gs", l->cfg->site_root, ROOT_POLL);
         ev_timer_set(&l->root_timer, ROOT_POLL, ROOT_POLL);
         ev_timer_start(loop, &l->root_timer);
@@ -998,8 +1198,11 @@ struct loop *loop_new(struct config *c, const char *config_path)
     l->rl = l->table ? ratelimit_new(RL_NKEYS, c->log_burst, c->log_interval_usec) : NULL;
     /* more than 3 repairs of one path within 60 s: pause its auto-repair for 10 min */
     l->guard = repair_guard_new(3, 60ULL * 1000000, 600ULL * 1000000);
-    if (!l->rl) {
+    l->mounts = l->rl ? mounts_new(MOUNTS_MAX) : NULL;
+    if (!l->mounts) {
         int e = l->ev ? errno : ENOMEM;
+        ratelimit_free(l->rl);
+        repair_guard_free(l->guard);
         ftable_free(l->table);
         watch_free(l->watch);
         free(l);
@@ -1035,8 +1238,9 @@ int loop_run(struct loop *l)
     ev_signal_start(l->ev, &l->sigterm);
     ev_signal_start(l->ev, &l->sigint);
     ev_signal_start(l->ev, &l->sighup);
-    if (root_open(l) < 0) {
-        log_error("cannot open the site root %s: %s", l->cfg->site_root, strerror(errno));
+    l->pin_next = true;
+    if (site_root_open(l) < 0) {
+        log_error("cannot open the site root %s: %s", l->cfg->site_root, l->root_err);
         return 2;
     }
     ev_io_start(l->ev, &l->inotify_io);
@@ -1099,6 +1303,8 @@ void loop_free(struct loop *l)
     /* closing findings at exit is not a resolution: free the table without callbacks */
     control_free(l->ctl);
     repair_guard_free(l->guard);
+    root_chain_free(&l->chain);
+    mounts_free(l->mounts);
     ftable_free(l->table);
     dispatch_free(l->dispatch);
     ratelimit_free(l->rl);
@@ -1142,11 +1348,21 @@ void loop_get_status(const struct loop *l, struct loop_status *s)
     s->crawl_usec = l->crawl_usec;
     memcpy(s->events, l->events, sizeof(s->events));
     s->suppressed = l->suppressed;
+    s->site_root_changed = l->root_changed;
+    s->repairs_refused = repair_block(l);
+    s->repairs_blocked = l->repairs_blocked;
+    s->unsafe_ancestors = &l->chain;
+    s->mounts = l->mounts;
 }
 
 void loop_foreach_finding(const struct loop *l, const char *relpath, ftable_visit_fn fn, void *ctx)
 {
     ftable_foreach(l->table, relpath, fn, ctx);
+}
+
+const char *loop_repair_block(const struct loop *l)
+{
+    return repair_block(l);
 }
 
 const struct dispatch_set *loop_dispatch(const struct loop *l)
@@ -1168,6 +1384,17 @@ int loop_scan(struct loop *l, const char *relpath)
 int loop_repair(struct loop *l, const char *relpath, bool dry_run, repair_report_fn fn, void *ctx,
                 struct repair_stats *st)
 {
+    const char *block = repair_block(l);
+    if (block && !dry_run) {
+        char abs[PATH_MAX + 256];
+        const char *path = audit_abspath(l->cfg, relpath, abs, sizeof(abs));
+        struct log_field fields[] = {{"PATH", path ? path : relpath}, {"REASON", block}};
+        l->events[LOG_EVENT_REPAIR_REFUSED]++;
+        l->repairs_blocked++;
+        log_event(LOG_EVENT_REPAIR_REFUSED, LOG_WARNING, fields, 2,
+                  "requested repair of %s refused: %s", path ? path : relpath, block);
+        return errno = EPERM, -1;
+    }
     if (l->root_fd < 0)
         return errno = ENOENT, -1;
     if (audit_ancestor_ignored(l->cfg, relpath)) {

@@ -29,7 +29,9 @@ void loop_free(struct loop *l);
 
 #include "dispatch.h"
 #include "ftable.h"
+#include "mounts.h"
 #include "repair.h"
+#include "root.h"
 
 struct loop_status {
     uint64_t uptime_usec;
@@ -44,6 +46,12 @@ struct loop_status {
     uint64_t crawl_usec;                   /* duration of the last full crawl */
     uint64_t events[LOG_EVENT_COUNT];      /* entries logged per event (before rate limit) */
     uint64_t suppressed;                   /* entries held back by the rate limit */
+    /* valid until the loop runs again: */
+    bool site_root_changed;                    /* since the pin: repairs refused until reload */
+    const char *repairs_refused;               /* why no repair may run, NULL when they may */
+    uint64_t repairs_blocked;                  /* repairs refused for that reason */
+    const struct root_chain *unsafe_ancestors; /* ancestors a non-root user can write */
+    const struct mounts *mounts;               /* mount points inside the site, not crossed */
 };
 
 /* The running policy (valid until the next reload). */
@@ -64,9 +72,13 @@ int loop_scan(struct loop *l, const char *relpath);
 
 /* Repair RELPATH and below by the policy (auto and manual rules), reporting each change and
  * refusal to FN (which logs them, with its caller, unless DRY_RUN), then crawl it again.
- * Returns 0, or -1 with errno (see repair_run). */
+ * Returns 0, or -1 with errno (see repair_run; EPERM: repairs are refused, see
+ * loop_repair_block, and a repair_refused entry says why). */
 int loop_repair(struct loop *l, const char *relpath, bool dry_run, repair_report_fn fn, void *ctx,
                 struct repair_stats *st);
+
+/* Why repairs are refused now (static until the next change), or NULL when they may run. */
+const char *loop_repair_block(const struct loop *l);
 
 /* Reload the policy as SIGHUP does. */
 void loop_reload(struct loop *l);

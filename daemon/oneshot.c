@@ -13,9 +13,12 @@
 #include "dispatch.h"
 #include "esc.h"
 #include "log.h"
+#include "mounts.h"
 #include "repair.h"
+#include "root.h"
 
 struct printer {
+    const struct config *c;
     const struct scan_options *opts;
     FILE *out;
     int write_error;
@@ -56,11 +59,12 @@ static const char *summarize_kinds(const struct audit_result *r, char *buf, size
     return buf;
 }
 
-/* Resolve PATH (NULL: the whole site) to REL below the site root and open the root. Returns
- * the root's fd, or -1 after logging why (outside the site, '..', unreadable root). WHAT
- * names the command in messages ("scan", "repair"). */
+/* Resolve PATH (NULL: the whole site) to REL below the site root and open the root (see
+ * root_open: no untrusted symlink followed; unsafe ancestors logged and counted in *UNSAFE).
+ * Returns the root's fd, or -1 after logging why (outside the site, '..', unreadable root).
+ * WHAT names the command in messages ("scan", "repair"). */
 static int open_target(const struct config *c, const char *path, const char *what, char *rel,
-                       size_t len)
+                       size_t len, size_t *unsafe)
 {
     if (audit_subpath(c->site_root, path ? path : c->site_root, rel, len) < 0) {
         if (errno == EXDEV)
@@ -71,21 +75,38 @@ static int open_target(const struct config *c, const char *path, const char *wha
             log_warn_errno(errno, "cannot resolve %s", path);
         return -1;
     }
-    int root_fd = open(c->site_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (root_fd < 0)
-        log_warn_errno(errno, "cannot open the site root %s", c->site_root);
+    char why[PATH_MAX + 256];
+    struct root_chain chain;
+    int root_fd = root_open(c->site_root, NULL, &chain, why, sizeof(why));
+    if (root_fd < 0) {
+        log_error("cannot open the site root %s: %s", c->site_root, why);
+        return -1;
+    }
+    root_log_unsafe(&chain, c->site_root);
+    *unsafe = chain.n;
+    root_chain_free(&chain);
     return root_fd;
+}
+
+/* audit mount hook: one line (a mount_skipped entry) per mount point not crossed. */
+static void print_mount(void *arg, const char *relpath, const struct stat *st)
+{
+    struct printer *p = arg;
+    char abs[PATH_MAX + 256];
+    const char *path = audit_abspath(p->c, relpath, abs, sizeof(abs));
+    mounts_log(path ? path : relpath, st);
 }
 
 int oneshot_scan(const struct config *c, const struct scan_options *opts, FILE *out)
 {
     char rel[PATH_MAX];
-    int root_fd = open_target(c, opts->path, "scan", rel, sizeof(rel));
+    size_t unsafe = 0;
+    int root_fd = open_target(c, opts->path, "scan", rel, sizeof(rel), &unsafe);
     if (root_fd < 0)
         return SCAN_EXIT_ERROR;
-    struct printer p = {opts, out, 0};
+    struct printer p = {c, opts, out, 0};
     struct audit_result res;
-    int rc = audit_run(c, root_fd, rel, print_finding, &p, &res);
+    int rc = audit_run(c, root_fd, rel, print_finding, print_mount, &p, &res);
     int e = errno;
     close(root_fd);
     if (fflush(out) != 0 && !p.write_error)
@@ -153,9 +174,18 @@ static void print_repair(void *arg, const struct repair_report *rep)
 int oneshot_repair(const struct config *c, const char *path, bool dry_run, bool journal, FILE *out)
 {
     char rel[PATH_MAX];
-    int root_fd = open_target(c, path, "repair", rel, sizeof(rel));
+    size_t unsafe = 0;
+    int root_fd = open_target(c, path, "repair", rel, sizeof(rel), &unsafe);
     if (root_fd < 0)
         return REPAIR_EXIT_ERROR;
+    if (unsafe && !dry_run) {
+        close(root_fd);
+        log_error("repair refused: %zu ancestors of the site root %s can be written by a "
+                  "non-root user (see above), who could swap the site root; fix their owner "
+                  "and mode first (a --dry-run still shows what would change)",
+                  unsafe, c->site_root);
+        return REPAIR_EXIT_REFUSED;
+    }
     struct repair_printer o = {out, journal, 0};
     struct repair_options opts = {.dry_run = dry_run,
                                   .include_manual = true,

@@ -171,7 +171,7 @@ static void repair_object(struct rctx *x, const struct scan_entry *e, const stru
     } else if (!S_ISREG(now.st_mode) && !S_ISDIR(now.st_mode)) {
         snprintf(reason, sizeof(reason), "a %s: never touched", type_name(now.st_mode));
         why = reason;
-    } else if (mount_root || now.st_dev != x->dev) {
+    } else if ((mount_root && *e->relpath) || now.st_dev != x->dev) { /* the root may be one */
         why = "a mount point or another filesystem: never crossed";
     } else if (S_ISREG(now.st_mode) && now.st_nlink > 1 &&
                !(x->o->allow_hardlinks && x->protected_hardlinks == 1)) {

@@ -27,6 +27,7 @@ struct walk {
     dev_t dev; /* the site's filesystem */
     scan_visit_fn visit;
     scan_opened_fn opened;
+    scan_mount_fn mount;
     void *ctx;
     struct scan_stats *stats;
     char *path; /* relpath of the current entry */
@@ -116,9 +117,11 @@ static void count_error(struct walk *w, int err, const char *what)
 }
 
 /* Open directory NAME under DIRFD, checking it is still the directory we stat'ed as ST, and
- * hand it to the opened hook. Pushes a frame for it. Returns 0, -1 when skipped (counted or
- * refused by the hook), or -2 with errno ECANCELED when the hook stopped the walk. */
-static int push_dir(struct walk *w, int dirfd, const char *name, const struct stat *st)
+ * hand it to the opened hook. Pushes a frame for it. START: the walk's first directory,
+ * which may be the root of a mount (a site root that is a mount point). Returns 0, -1 when
+ * skipped (counted with errno set, or errno ECANCELED: refused by the hook), or -2 with
+ * errno ECANCELED when the hook stopped the walk. */
+static int push_dir(struct walk *w, int dirfd, const char *name, const struct stat *st, bool start)
 {
     int fd = openat(dirfd, *name ? name : ".", OPEN_DIR_FLAGS);
     if (fd < 0) {
@@ -128,10 +131,11 @@ static int push_dir(struct walk *w, int dirfd, const char *name, const struct st
     struct stat now;
     bool mount_root;
     if (scan_stat(fd, "", &now, &mount_root) < 0 || now.st_ino != st->st_ino ||
-        !same_mount(w, &now, mount_root)) {
+        !same_mount(w, &now, mount_root && !start)) {
         /* swapped for another directory or a mount between statx and open */
         close(fd);
         w->stats->vanished++;
+        errno = ESTALE;
         return -1;
     }
     if (w->opened) {
@@ -199,6 +203,8 @@ static int walk_stack(struct walk *w)
         bool is_dir = S_ISDIR(st.st_mode);
         if (is_dir && !same_mount(w, &st, mount_root)) {
             w->stats->mounts_skipped++;
+            if (w->mount)
+                w->mount(w->ctx, w->path, &st);
             continue;
         }
         if (is_dir)
@@ -213,7 +219,7 @@ static int walk_stack(struct walk *w)
             errno = ECANCELED;
             return -1;
         }
-        if (is_dir && v == SCAN_CONTINUE && push_dir(w, dfd, name, &st) == -2)
+        if (is_dir && v == SCAN_CONTINUE && push_dir(w, dfd, name, &st, false) == -2)
             return -1;
     }
     return 0;
@@ -298,8 +304,17 @@ int scan_tree(int root_fd, const char *subpath, scan_visit_fn visit, void *ctx,
 int scan_walk(int root_fd, const char *subpath, scan_visit_fn visit, scan_opened_fn opened,
               void *ctx, struct scan_stats *stats)
 {
+    struct scan_hooks h = {.visit = visit, .opened = opened, .ctx = ctx};
+    return scan_run(root_fd, subpath, &h, stats);
+}
+
+int scan_run(int root_fd, const char *subpath, const struct scan_hooks *h, struct scan_stats *stats)
+{
+    scan_visit_fn visit = h->visit;
+    void *ctx = h->ctx;
     struct scan_stats dummy;
-    struct walk w = {.root_fd = root_fd, .visit = visit, .opened = opened, .ctx = ctx};
+    struct walk w = {
+        .root_fd = root_fd, .visit = visit, .opened = h->opened, .mount = h->mount, .ctx = ctx};
     w.stats = stats ? stats : &dummy;
     memset(w.stats, 0, sizeof(*w.stats));
     uint64_t t0 = now_usec();
@@ -336,10 +351,12 @@ int scan_walk(int root_fd, const char *subpath, scan_visit_fn visit, scan_opened
     }
     rc = 0;
     if (is_dir && v == SCAN_CONTINUE) {
-        int pushed = push_dir(&w, parent, last, &st);
+        /* the start may be a mount root (only mounts below it are not crossed); a start
+         * that could not be read fails the walk: the audit could not look */
+        int pushed = push_dir(&w, parent, last, &st, !*last);
         if (pushed == 0)
             rc = walk_stack(&w);
-        else if (pushed == -2)
+        else if (pushed == -2 || errno != ECANCELED)
             rc = -1;
     }
 out:

@@ -1,5 +1,6 @@
 /* scan: walk a site tree through directory fds, never following a symlink and never leaving
- * the site's filesystem (other devices and mount points, bind mounts included, are skipped). */
+ * the site's filesystem (other devices and mount points below the start, bind mounts
+ * included, are skipped and reported to the mount hook; the start may be a mount point). */
 #ifndef PERMWATCH_SCAN_H
 #define PERMWATCH_SCAN_H
 
@@ -63,5 +64,22 @@ typedef enum scan_verdict (*scan_opened_fn)(void *ctx, const char *relpath, int 
 /* scan_tree with an OPENED hook (may be NULL). */
 int scan_walk(int root_fd, const char *subpath, scan_visit_fn visit, scan_opened_fn opened,
               void *ctx, struct scan_stats *stats);
+
+/* Called for each mount point below the start that the walk does not enter (another
+ * filesystem or a bind mount): RELPATH (valid during the call) and its stat ST. */
+typedef void (*scan_mount_fn)(void *ctx, const char *relpath, const struct stat *st);
+
+struct scan_hooks {
+    scan_visit_fn visit;
+    scan_opened_fn opened; /* may be NULL */
+    scan_mount_fn mount;   /* may be NULL */
+    void *ctx;
+};
+
+/* scan_walk with every hook of H. The start itself may be a mount point (a site root on
+ * its own filesystem); when the start is a directory that cannot be opened and read, the
+ * walk fails (-1 with errno) rather than report an empty tree. */
+int scan_run(int root_fd, const char *subpath, const struct scan_hooks *h,
+             struct scan_stats *stats);
 
 #endif

@@ -379,3 +379,86 @@ Test(scan, journal_entries_in_private_journald)
     cr_expect_eq(root_owned_seen, 1);
     run_result_free(&r);
 }
+
+/* Issue 9 item 7: a site root that is itself a mount point is audited (only mounts below it
+ * are not crossed); on the old code the walk refused its own start and exited 0. */
+Test(scan, site_root_that_is_a_mount_point_is_audited)
+{
+    private_mounts();
+    cr_assert(mount("tmpfs", site, "tmpfs", 0, "mode=0775,uid=33,gid=33") == 0, "%s",
+              strerror(errno));
+    remember_mount(site);
+    char path[700];
+    snprintf(path, sizeof(path), "%s/by-root.php", site);
+    harness_write_file(path, "<?php\n");
+    struct run_result r = scan(NULL, "--json");
+    cr_expect_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    cr_expect(strstr(r.out, "by-root.php") && strstr(r.out, "root_owned"), "%s\n%s", r.out, r.err);
+    run_result_free(&r);
+    /* a bind mount of a directory of the same filesystem as the site root, too */
+    umount2(site, MNT_DETACH);
+    nmounted--;
+    char src[700];
+    snprintf(src, sizeof(src), "%s/bound-site", tmp);
+    struct run_result s;
+    cr_assert(harness_sh(&s, "mkdir '%s' && chown www-data:www-data '%s' && touch '%s/root.txt'",
+                         src, src, src) == 0);
+    run_result_free(&s);
+    cr_assert(mount(src, site, NULL, MS_BIND, NULL) == 0, "%s", strerror(errno));
+    remember_mount(site);
+    r = scan(NULL, "--json");
+    cr_expect_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    cr_expect(strstr(r.out, "root.txt"), "%s\n%s", r.out, r.err);
+    run_result_free(&r);
+}
+
+/* Issue 9 item 10: each mount point inside the site that is not crossed gets one line (a
+ * mount_skipped entry); not a finding: the exit code and the findings stay the same. */
+Test(scan, skipped_mount_points_are_reported)
+{
+    private_mounts();
+    char mnt[600], bind_src[600], bind_dst[600];
+    snprintf(mnt, sizeof(mnt), "%s/wp-content/mnt", site);
+    cr_assert(mount("tmpfs", mnt, "tmpfs", 0, "mode=0755") == 0, "%s", strerror(errno));
+    remember_mount(mnt);
+    snprintf(bind_src, sizeof(bind_src), "%s/outside", tmp);
+    snprintf(bind_dst, sizeof(bind_dst), "%s/wp-content/bound", site);
+    cr_assert(mkdir(bind_src, 0700) == 0 && mkdir(bind_dst, 0775) == 0);
+    cr_assert(chown(bind_dst, harness_uid("www-data"), harness_gid("www-data")) == 0);
+    cr_assert(mount(bind_src, bind_dst, NULL, MS_BIND, NULL) == 0, "%s", strerror(errno));
+    remember_mount(bind_dst);
+    struct run_result r = scan(NULL, "--json");
+    cr_assert_eq(r.status, 1, "exit %d, stderr: %s", r.status, r.err);
+    assert_findings(r.out, expected_all, NEXPECTED);
+    char want[700];
+    snprintf(want, sizeof(want), "mount point %s ", mnt);
+    cr_expect(strstr(r.err, want), "no line for %s: %s", mnt, r.err);
+    snprintf(want, sizeof(want), "mount point %s ", bind_dst);
+    cr_expect(strstr(r.err, want), "no line for %s: %s", bind_dst, r.err);
+    run_result_free(&r);
+}
+
+/* Issue 9 item 1: `--scan --repair` refuses while a non-root user can write an ancestor of
+ * the site root (it could swap the root for a symlink to elsewhere between checks). */
+Test(scan, repair_refused_when_an_ancestor_is_writable_by_the_web_user)
+{
+    struct run_result r;
+    cr_assert(harness_sh(&r, "chown www-data '%s'", tmp) == 0);
+    run_result_free(&r);
+    char *argv[] = {daemon_bin, "-c", ini, "--scan", "--repair", "--log-target", "stderr", NULL};
+    cr_assert(harness_run(argv, &r) == 0);
+    cr_expect_eq(r.status, 1, "refused: exit 1, got %d: %s", r.status, r.err);
+    cr_expect(strstr(r.err, "unsafe ancestor") && strstr(r.err, tmp), "%s", r.err);
+    cr_expect(strstr(r.err, "repair refused"), "%s", r.err);
+    run_result_free(&r);
+    char path[700];
+    snprintf(path, sizeof(path), "%s/wp-content/uploads/2026/11/agent-upload.png", site);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_expect_eq(st.st_uid, 0, "nothing was repaired");
+    /* detection goes on */
+    r = scan(NULL, "--json");
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    assert_findings(r.out, expected_all, NEXPECTED);
+    run_result_free(&r);
+}
