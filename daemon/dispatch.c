@@ -196,7 +196,8 @@ struct round {
     struct round_watch *watches; /* sorted by wd, one per wd */
     size_t nwatches;
     bool watches_capped;
-    uint64_t usec; /* wall time of round_run */
+    uint64_t usec;      /* wall time of round_run */
+    uint64_t loop_usec; /* time spent on the event loop to start it */
     /* live */
     pthread_t thread;
     struct ev_loop *ev;
@@ -827,6 +828,7 @@ static void judge(struct dispatch *d)
         d->again = true;
         return;
     }
+    uint64_t t0 = mono_usec();
     struct round *r = round_new(d->c);
     if (!r) {
         log_warn_errno(errno, "dispatch: cannot judge the registered commands; retrying");
@@ -849,6 +851,7 @@ static void judge(struct dispatch *d)
         r->thread = pthread_self();
         ev_async_send(d->ev, &d->done);
     }
+    r->loop_usec = mono_usec() - t0;
 }
 
 /* The round R is over: log what opened and what closed, keep its verdicts and watches. */
@@ -908,10 +911,11 @@ static void round_finish(struct dispatch *d, struct round *r)
     memset(s, 0, sizeof(*s));
     d->have_last = true;
     if (d->last.beyond_cap)
-        log_info("dispatch: %zu of %zu bridges judged in %.1f ms on a worker thread, %.2f ms on "
-                 "the event loop to take the results",
+        log_info("dispatch: %zu of %zu bridges judged in %.1f ms on a worker thread; %.2f ms on "
+                 "the event loop to start, %.2f ms to take the results",
                  d->last.n - r->ncommands, d->last.n - r->ncommands + d->last.beyond_cap,
-                 (double)r->usec / 1e3, (double)(mono_usec() - t0) / 1e3);
+                 (double)r->usec / 1e3, (double)r->loop_usec / 1e3,
+                 (double)(mono_usec() - t0) / 1e3);
     /* something may have changed before the new watches were in place: look once more */
     if (added && d->settle < SETTLE_ROUNDS) {
         d->settle++;
