@@ -362,7 +362,8 @@ static int watch_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Watch PATH (a directory) for R. Returns 0, or -1 (ENOMEM). */
+/* Watch PATH (a directory) for R, once per wd, DISPATCH_MAX_WATCHES at most. Returns 0, or -1
+ * (ENOMEM). */
 static int round_watch(struct round *r, const char *path)
 {
     if (r->nwatches >= DISPATCH_MAX_WATCHES) {
@@ -372,6 +373,9 @@ static int round_watch(struct round *r, const char *path)
     int wd = inotify_add_watch(r->inotify_fd, path, DISPATCH_WATCH_MASK);
     if (wd < 0)
         return 0;
+    for (size_t i = r->nwatches; i-- > 0;) /* most verdicts share most directories */
+        if (r->watches[i].wd == wd)
+            return 0;
     if (!(r->nwatches & (r->nwatches + 1))) { /* 0, 1, 3, 7, ...: grow */
         struct round_watch *p = realloc(r->watches, (r->nwatches * 2 + 2) * sizeof(*p));
         if (!p)
