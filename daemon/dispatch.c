@@ -1,24 +1,34 @@
 /* dispatch: collect the registered commands, judge them (reach), and keep the verdicts under
  * watch. The live part has its own small inotify instance over the directories the verdicts
  * depend on (outside the site, mostly): any event there re-judges everything after a short
- * debounce; a verdict is logged only when it changes. */
+ * debounce; a verdict is logged only when it changes. A judgement is a round (struct round):
+ * opened and checked on the loop, read, parsed, judged and watched on a worker thread that
+ * touches nothing else, then taken over on the loop (round_finish). One round at a time;
+ * events during a round ask for one more after it. */
 #include "dispatch.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
 
 #include "log.h"
+#include "policy.h"
 #include "root.h"
 
 #define CHANNELS_MAX_BYTES (4 * 1024 * 1024)
@@ -103,81 +113,431 @@ static char *read_all(int fd, size_t *len)
     return buf;
 }
 
-/* Append one command to S, judged for the web user. Returns 0 or -1 (ENOMEM). */
-static int add_entry(const struct config *c, struct dispatch_set *s, const char *channel,
-                     const char *command, unsigned line)
+/* Whether the channels file open at FD may be read: a regular file with a single link (another
+ * name could make a file the web user may not read appear here), owned by root, the web user
+ * or an owner that the policy's rule for it allows, and readable by the web user (PHP, running
+ * as the web user, includes only such a file). Returns true, or false with WHY (never any of
+ * the file's content). Uses the account name cache: the loop's thread only. */
+static bool channels_safe(const struct config *c, int fd, char *why, size_t n)
 {
-    struct dispatch_entry *p = realloc(s->items, (s->n + 1) * sizeof(*p));
-    if (!p)
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        snprintf(why, n, "cannot stat it: %s", strerror(errno));
+        return false;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(why, n, "not a regular file");
+        return false;
+    }
+    if (st.st_nlink != 1) {
+        snprintf(why, n,
+                 "it has %ju hard links; a channels file must have exactly one (a link can show "
+                 "another file's content here)",
+                 (uintmax_t)st.st_nlink);
+        return false;
+    }
+    const char *rel = NULL;
+    size_t rootlen = strlen(c->site_root);
+    if (c->channels_file[0] != '/')
+        rel = c->channels_file;
+    else if (strncmp(c->channels_file, c->site_root, rootlen) == 0 &&
+             c->channels_file[rootlen] == '/')
+        rel = c->channels_file + rootlen + 1;
+    const struct rule *r = rel ? policy_match(c, rel) : NULL;
+    bool owner_ok = st.st_uid == 0 || st.st_uid == c->web.uid;
+    for (size_t i = 0; r && !owner_ok && i < r->nowners; i++)
+        owner_ok = st.st_uid == r->owners[i];
+    if (!owner_ok) {
+        snprintf(why, n, "owned by %s: expected root, %s%s%s%s", account_user_name(st.st_uid),
+                 c->web_user, r ? " or an owner rule " : "", r ? r->name : "", r ? " allows" : "");
+        return false;
+    }
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+    if (reach_readable(&c->web, self, &st) == 0) {
+        snprintf(why, n, "%s cannot read it (mode %04o %s:%s): PHP could not include it",
+                 c->web_user, (unsigned)(st.st_mode & 07777), account_user_name(st.st_uid),
+                 account_group_name(st.st_gid));
+        return false;
+    }
+    return true;
+}
+
+/* "SITE/FILE" or FILE: the channels file's absolute path, into BUF (PATH_MAX). */
+static void channels_abs(const struct config *c, char *buf, size_t len)
+{
+    if (c->channels_file[0] == '/')
+        snprintf(buf, len, "%s", c->channels_file);
+    else
+        snprintf(buf, len, "%s/%s", c->site_root, c->channels_file);
+}
+
+/* ---- one round of judging ------------------------------------------------------------ */
+
+/* A watch the worker added for the verdicts. */
+struct round_watch {
+    int wd;
+    char *path;
+};
+
+/* One judgement of every registered command. The inputs are copies (the policy may be replaced
+ * meanwhile); round_run fills the outputs, on a worker thread (live) or the caller's. */
+struct round {
+    struct principal who;
+    char *path_env;
+    char **commands;
+    size_t ncommands;
+    int fd;         /* the channels file, opened and found safe; -1 when not to be read */
+    int inotify_fd; /* round_run adds the watches here; -1: none (one-shot) */
+    atomic_bool cancel;
+    atomic_bool finished;
+    /* outputs */
+    struct dispatch_set set;     /* channels_path, channels_errno, refused: set by round_new */
+    int err;                     /* 0, or ENOMEM: the round failed */
+    struct round_watch *watches; /* sorted by wd, one per wd */
+    size_t nwatches;
+    bool watches_capped;
+    uint64_t usec;      /* wall time of round_run */
+    uint64_t loop_usec; /* time spent on the event loop to start it */
+    /* live */
+    pthread_t thread;
+    struct ev_loop *ev;
+    ev_async *done;
+    bool stale; /* the policy changed meanwhile: the results are dropped */
+};
+
+static uint64_t mono_usec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void round_free(struct round *r)
+{
+    if (!r)
+        return;
+    free(r->who.name);
+    free(r->who.groups);
+    free(r->path_env);
+    for (size_t i = 0; i < r->ncommands; i++)
+        free(r->commands[i]);
+    free(r->commands);
+    if (r->fd >= 0)
+        close(r->fd);
+    dispatch_set_free(&r->set);
+    for (size_t i = 0; i < r->nwatches; i++)
+        free(r->watches[i].path);
+    free(r->watches);
+    free(r);
+}
+
+/* A round for policy C: copies what the judging needs, opens the channels file and checks it
+ * (channels_safe), on the calling thread. Returns it, or NULL with errno ENOMEM. */
+static struct round *round_new(const struct config *c)
+{
+    struct round *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->fd = -1;
+    r->inotify_fd = -1;
+    char abs[PATH_MAX];
+    channels_abs(c, abs, sizeof(abs));
+    r->who = c->web;
+    r->who.name = c->web.name ? strdup(c->web.name) : NULL;
+    r->who.groups = malloc((c->web.ngroups + 1) * sizeof(gid_t));
+    r->path_env = c->dispatch_path ? strdup(c->dispatch_path) : NULL;
+    r->commands = calloc(c->ncommands + 1, sizeof(char *));
+    r->set.channels_path = strdup(abs);
+    if ((c->web.name && !r->who.name) || !r->who.groups || (c->dispatch_path && !r->path_env) ||
+        !r->commands || !r->set.channels_path)
+        goto nomem;
+    if (c->web.ngroups)
+        memcpy(r->who.groups, c->web.groups, c->web.ngroups * sizeof(gid_t));
+    for (; r->ncommands < c->ncommands; r->ncommands++)
+        if (!(r->commands[r->ncommands] = strdup(c->commands[r->ncommands])))
+            goto nomem;
+    r->fd = open_channels(c, abs);
+    if (r->fd < 0) {
+        r->set.channels_errno = errno;
+    } else if (!channels_safe(c, r->fd, r->set.refused, sizeof(r->set.refused))) {
+        close(r->fd);
+        r->fd = -1;
+    }
+    return r;
+nomem:
+    round_free(r);
+    errno = ENOMEM;
+    return NULL;
+}
+
+/* Append an unjudged entry to S (CHANNEL and COMMAND are taken over, freed on failure).
+ * Returns 0 or -1 (ENOMEM). */
+static int entry_add(struct dispatch_set *s, char *channel, char *command, unsigned line)
+{
+    if (!channel || !command) {
+        free(channel);
+        free(command);
         return -1;
-    s->items = p;
-    struct dispatch_entry *e = &s->items[s->n];
+    }
+    struct dispatch_entry *e = &s->items[s->n++];
     memset(e, 0, sizeof(*e));
-    e->channel = strdup(channel);
-    e->command = strdup(command);
+    e->channel = channel;
+    e->command = command;
     e->line = line;
-    if (!e->channel || !e->command) {
-        free(e->channel);
-        free(e->command);
-        return errno = ENOMEM, -1;
-    }
-    if (reach_check(&c->web, command, c->dispatch_path, &e->verdict) < 0) {
-        free(e->channel);
-        free(e->command);
-        return -1;
-    }
-    s->n++;
-    if (e->verdict.status != REACH_INVALID && e->verdict.resolved[0] &&
-        reach_kernel_confirm(&c->web, &e->verdict) < 0)
-        log_warn_errno(errno, "cannot ask the kernel about %s as %s", command, c->web_user);
     return 0;
+}
+
+/* Whether E's verdict rests on checks the kernel can confirm. */
+static bool needs_kernel(const struct dispatch_entry *e)
+{
+    return e->verdict.status != REACH_INVALID && e->verdict.resolved[0] && e->verdict.nchecks;
+}
+
+/* Ask the kernel about every entry of R that needs it and is not a copy (SAME[i] == i), at
+ * most DISPATCH_MAX_CHILDREN children at a time, each for REACH_KERNEL_TIMEOUT_MS at most. */
+static void round_kernel(struct round *r, const size_t *same)
+{
+    struct dispatch_set *s = &r->set;
+    struct reach_kjob jobs[DISPATCH_MAX_CHILDREN];
+    size_t of[DISPATCH_MAX_CHILDREN];
+    uint64_t until[DISPATCH_MAX_CHILDREN];
+    size_t njobs = 0, next = 0;
+    for (;;) {
+        bool cancel = atomic_load(&r->cancel);
+        while (!cancel && njobs < DISPATCH_MAX_CHILDREN && next < s->n) {
+            struct dispatch_entry *e = &s->items[next];
+            if (same[next] != next || !needs_kernel(e)) {
+                next++;
+                continue;
+            }
+            if (reach_kernel_start(&r->who, &e->verdict, &jobs[njobs]) < 0) {
+                e->kernel_errno = errno;
+                next++;
+                continue;
+            }
+            of[njobs] = next++;
+            until[njobs++] = mono_usec() + REACH_KERNEL_TIMEOUT_MS * 1000ULL;
+        }
+        if (!njobs)
+            return;
+        if (cancel) {
+            while (njobs)
+                reach_kernel_abort(&jobs[--njobs]);
+            return;
+        }
+        struct pollfd pfd[DISPATCH_MAX_CHILDREN];
+        uint64_t now = mono_usec(), first = UINT64_MAX;
+        for (size_t i = 0; i < njobs; i++) {
+            pfd[i] = (struct pollfd){.fd = jobs[i].fd, .events = POLLIN};
+            first = until[i] < first ? until[i] : first;
+        }
+        int ms = first > now ? (int)((first - now + 999) / 1000) : 0;
+        if (poll(pfd, (nfds_t)njobs, ms > 100 ? 100 : ms) < 0 && errno != EINTR)
+            memset(pfd, 0, sizeof(pfd));
+        now = mono_usec();
+        for (size_t i = njobs; i-- > 0;) {
+            struct dispatch_entry *e = &s->items[of[i]];
+            int rc = 1;
+            if (pfd[i].revents)
+                rc = reach_kernel_finish(&r->who, &e->verdict, &jobs[i]);
+            if (rc == -2)
+                e->kernel_errno = errno;
+            if (rc > 0 || (rc == -1 && errno == EAGAIN)) {
+                if (now < until[i])
+                    continue;
+                reach_kernel_abort(&jobs[i]);
+                e->kernel_errno = ETIMEDOUT;
+            }
+            jobs[i] = jobs[njobs - 1];
+            of[i] = of[njobs - 1];
+            until[i] = until[njobs - 1];
+            njobs--;
+        }
+    }
+}
+
+static int watch_cmp(const void *a, const void *b)
+{
+    int x = ((const struct round_watch *)a)->wd, y = ((const struct round_watch *)b)->wd;
+    return (x > y) - (x < y);
+}
+
+/* Watch PATH (a directory) for R, once per wd, DISPATCH_MAX_WATCHES at most. Returns 0, or -1
+ * (ENOMEM). */
+static int round_watch(struct round *r, const char *path)
+{
+    if (r->nwatches >= DISPATCH_MAX_WATCHES) {
+        r->watches_capped = true;
+        return 0;
+    }
+    int wd = inotify_add_watch(r->inotify_fd, path, DISPATCH_WATCH_MASK);
+    if (wd < 0)
+        return 0;
+    for (size_t i = r->nwatches; i-- > 0;) /* most verdicts share most directories */
+        if (r->watches[i].wd == wd)
+            return 0;
+    if (!(r->nwatches & (r->nwatches + 1))) { /* 0, 1, 3, 7, ...: grow */
+        struct round_watch *p = realloc(r->watches, (r->nwatches * 2 + 2) * sizeof(*p));
+        if (!p)
+            return -1;
+        r->watches = p;
+    }
+    if (!(r->watches[r->nwatches].path = strdup(path)))
+        return -1;
+    r->watches[r->nwatches++].wd = wd;
+    return 0;
+}
+
+/* Watch every directory the verdicts depend on, and the channels file's directory (it is
+ * replaced by rename), or its nearest existing ancestor while missing; sorted by wd, one entry
+ * per wd. Returns 0 or -1 (ENOMEM). */
+static int round_watches(struct round *r, const size_t *same)
+{
+    const struct dispatch_set *s = &r->set;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", s->channels_path);
+    for (char *slash = strrchr(dir, '/'); slash; slash = strrchr(dir, '/')) {
+        *slash = '\0';
+        struct stat st;
+        if (stat(*dir ? dir : "/", &st) == 0 && S_ISDIR(st.st_mode)) {
+            if (round_watch(r, *dir ? dir : "/") < 0)
+                return -1;
+            break;
+        }
+    }
+    for (size_t i = 0; i < s->n; i++)
+        for (size_t j = 0; same[i] == i && j < s->items[i].verdict.nwatch; j++)
+            if (round_watch(r, s->items[i].verdict.watch[j]) < 0)
+                return -1;
+    if (r->nwatches)
+        qsort(r->watches, r->nwatches, sizeof(*r->watches), watch_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < r->nwatches; i++) {
+        if (k && r->watches[k - 1].wd == r->watches[i].wd) {
+            free(r->watches[i].path);
+            continue;
+        }
+        r->watches[k++] = r->watches[i];
+    }
+    r->nwatches = k;
+    return 0;
+}
+
+/* Read and parse the channels file (R->fd), keep its first DISPATCH_MAX_COMMANDS bridges and
+ * the policy's commands, judge each distinct command once with the model and the kernel, and
+ * add the watches. Touches nothing but R: runs on any thread. Sets R->err on failure; stops
+ * early when R->cancel is set. */
+static void round_run(struct round *r)
+{
+    uint64_t t0 = mono_usec();
+    struct dispatch_set *s = &r->set;
+    struct channels parsed = {0};
+    size_t *same = NULL;
+    if (r->fd >= 0) {
+        size_t len = 0;
+        char *buf = read_all(r->fd, &len);
+        s->channels_errno = buf ? 0 : errno;
+        close(r->fd);
+        r->fd = -1;
+        int rc = buf ? channels_parse(buf, len, &parsed) : 0;
+        free(buf);
+        if (rc < 0)
+            goto nomem;
+    }
+    s->errors = parsed.errors;
+    s->nerrors = parsed.nerrors;
+    parsed.errors = NULL;
+    parsed.nerrors = 0;
+    size_t take = parsed.n < DISPATCH_MAX_COMMANDS ? parsed.n : DISPATCH_MAX_COMMANDS;
+    s->beyond_cap = parsed.n - take;
+    size_t total = take + r->ncommands;
+    if (total &&
+        (!(s->items = calloc(total, sizeof(*s->items))) || !(same = calloc(total, sizeof(*same)))))
+        goto nomem;
+    for (size_t i = 0; i < take; i++) {
+        struct channel *ch = &parsed.items[i];
+        char *name = ch->name, *command = ch->command;
+        ch->name = ch->command = NULL; /* taken over */
+        if (entry_add(s, name, command, ch->line) < 0)
+            goto nomem;
+    }
+    channels_free(&parsed);
+    for (size_t i = 0; i < r->ncommands; i++)
+        if (entry_add(s, strdup(""), strdup(r->commands[i]), 0) < 0)
+            goto nomem;
+
+    /* the model, once per distinct command (the PATH is the same for the whole round) */
+    for (size_t i = 0; i < s->n && !atomic_load(&r->cancel); i++) {
+        same[i] = i;
+        for (size_t j = 0; j < i; j++)
+            if (same[j] == j && strcmp(s->items[j].command, s->items[i].command) == 0) {
+                same[i] = j;
+                break;
+            }
+        if (same[i] == i &&
+            reach_check(&r->who, s->items[i].command, r->path_env, &s->items[i].verdict) < 0)
+            goto nomem;
+    }
+    if (atomic_load(&r->cancel))
+        goto out;
+    round_kernel(r, same);
+    if (atomic_load(&r->cancel))
+        goto out;
+    for (size_t i = 0; i < s->n; i++)
+        if (same[i] != i) {
+            if (reach_verdict_copy(&s->items[i].verdict, &s->items[same[i]].verdict) < 0)
+                goto nomem;
+            s->items[i].kernel_errno = s->items[same[i]].kernel_errno;
+        }
+    if (r->inotify_fd >= 0 && round_watches(r, same) < 0)
+        goto nomem;
+out:
+    free(same);
+    r->usec = mono_usec() - t0;
+    return;
+nomem:
+    channels_free(&parsed);
+    free(same);
+    r->err = ENOMEM;
+    r->usec = mono_usec() - t0;
+}
+
+/* Log, once per round, the commands the kernel could not be asked about. */
+static void log_kernel_failures(const char *web_user, const struct dispatch_set *s)
+{
+    size_t failed = 0;
+    const struct dispatch_entry *first = NULL;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->items[i].kernel_errno) {
+            failed++;
+            first = first ? first : &s->items[i];
+        }
+    if (failed == 1)
+        log_warn_errno(first->kernel_errno, "cannot ask the kernel about %s as %s", first->command,
+                       web_user);
+    else if (failed)
+        log_warn_errno(first->kernel_errno,
+                       "cannot ask the kernel about %zu commands as %s (the first: %s)", failed,
+                       web_user, first->command);
 }
 
 int dispatch_collect(const struct config *c, struct dispatch_set *out)
 {
     memset(out, 0, sizeof(*out));
-    char abs[PATH_MAX];
-    if (c->channels_file[0] == '/')
-        snprintf(abs, sizeof(abs), "%s", c->channels_file);
-    else
-        snprintf(abs, sizeof(abs), "%s/%s", c->site_root, c->channels_file);
-    out->channels_path = strdup(abs);
-    if (!out->channels_path)
+    struct round *r = round_new(c);
+    if (!r)
         return -1;
-
-    struct channels parsed = {0};
-    int fd = open_channels(c, abs);
-    if (fd < 0) {
-        out->channels_errno = errno;
-    } else {
-        size_t len = 0;
-        char *buf = read_all(fd, &len);
-        out->channels_errno = buf ? 0 : errno;
-        close(fd);
-        if (buf && channels_parse(buf, len, &parsed) < 0) {
-            free(buf);
-            dispatch_set_free(out);
-            return -1;
-        }
-        free(buf);
+    round_run(r);
+    if (r->err) {
+        round_free(r);
+        return errno = ENOMEM, -1;
     }
-    out->errors = parsed.errors;
-    out->nerrors = parsed.nerrors;
-    parsed.errors = NULL;
-    parsed.nerrors = 0;
-    for (size_t i = 0; i < parsed.n; i++)
-        if (add_entry(c, out, parsed.items[i].name, parsed.items[i].command, parsed.items[i].line) <
-            0)
-            goto nomem;
-    for (size_t i = 0; i < c->ncommands; i++)
-        if (add_entry(c, out, "", c->commands[i], 0) < 0)
-            goto nomem;
-    channels_free(&parsed);
+    *out = r->set;
+    memset(&r->set, 0, sizeof(r->set));
+    round_free(r);
+    log_kernel_failures(c->web_user, out);
     return 0;
-nomem:
-    channels_free(&parsed);
-    dispatch_set_free(out);
-    return errno = ENOMEM, -1;
 }
 
 void dispatch_set_free(struct dispatch_set *s)
@@ -212,20 +572,33 @@ size_t dispatch_findings(const struct config *c, const struct dispatch_set *s,
 {
     size_t count = 0;
     bool unreadable = s->channels_errno && s->channels_errno != ENOENT;
-    if (s->nerrors || unreadable) {
+    if (s->refused[0] || unreadable || s->nerrors || s->beyond_cap) {
         struct finding f = {.kind = FINDING_DISPATCH_INVALID, .path = s->channels_path};
         f.web_user = c->web_user;
         snprintf(f.expected, sizeof(f.expected), "a channels file permwatch can read and parse");
-        if (unreadable)
+        size_t len = 0;
+        if (s->refused[0])
+            snprintf(f.reason, sizeof(f.reason), "refused, not read: %s", s->refused);
+        else if (unreadable)
             snprintf(f.reason, sizeof(f.reason), "cannot read it: %s%s",
                      strerror(s->channels_errno),
                      s->channels_errno == ELOOP ? " (a symbolic link: never followed)" : "");
-        else if (s->nerrors == 1)
-            snprintf(f.reason, sizeof(f.reason), "line %u: %s", s->errors[0].line,
-                     s->errors[0].message);
-        else
-            snprintf(f.reason, sizeof(f.reason), "line %u: %s (and %zu more problems)",
-                     s->errors[0].line, s->errors[0].message, s->nerrors - 1);
+        else if (s->beyond_cap)
+            len = (size_t)snprintf(f.reason, sizeof(f.reason),
+                                   "%zu bridges registered: only the first %d are judged (the "
+                                   "cap), %zu are not",
+                                   s->beyond_cap + DISPATCH_MAX_COMMANDS, DISPATCH_MAX_COMMANDS,
+                                   s->beyond_cap);
+        if (!s->refused[0] && !unreadable && s->nerrors && len < sizeof(f.reason)) {
+            const char *sep = len ? "; " : "";
+            if (s->nerrors == 1)
+                snprintf(f.reason + len, sizeof(f.reason) - len, "%sline %u: %s", sep,
+                         s->errors[0].line, s->errors[0].message);
+            else
+                snprintf(f.reason + len, sizeof(f.reason) - len,
+                         "%sline %u: %s (and %zu more problems)", sep, s->errors[0].line,
+                         s->errors[0].message, s->nerrors - 1);
+        }
         fn(ctx, &f);
         count++;
     }
@@ -270,6 +643,9 @@ struct dispatch {
     int fd;
     ev_io io;
     ev_timer debounce;
+    ev_async done;       /* the worker finished its round */
+    struct round *round; /* the round under way, or NULL */
+    bool again;          /* something changed during the round: judge once more after it */
     struct dir_watch *dirs;
     size_t ndirs;
     struct open_finding *open;
@@ -391,51 +767,35 @@ static void note_disagreements(struct dispatch *d, const struct dispatch_set *s)
     d->ndisagreed = nnow;
 }
 
-/* Watch PATH (a directory); returns true when the watch is new. */
-static bool watch_dir_path(struct dispatch *d, const char *path)
+/* Take R's watches (sorted by wd) as the set to keep: new ones are recorded, the others are
+ * removed, unless MERGE_ONLY (a stale round: only record them, the next round decides).
+ * Returns whether any watch is new. */
+static bool take_watches(struct dispatch *d, struct round *r, bool merge_only)
 {
-    int wd = inotify_add_watch(d->fd, path, DISPATCH_WATCH_MASK);
-    if (wd < 0)
-        return false;
-    for (size_t i = 0; i < d->ndirs; i++)
-        if (d->dirs[i].wd == wd) {
-            d->dirs[i].keep = true;
-            return false;
-        }
-    struct dir_watch *p = realloc(d->dirs, (d->ndirs + 1) * sizeof(*p));
-    char *copy = strdup(path);
-    if (!p || !copy) {
-        free(copy);
-        if (p)
-            d->dirs = p;
-        inotify_rm_watch(d->fd, wd);
-        return false;
-    }
-    d->dirs = p;
-    d->dirs[d->ndirs++] = (struct dir_watch){wd, copy, true};
-    return true;
-}
-
-/* Watch exactly the directories S depends on. Returns whether any watch is new. */
-static bool update_watches(struct dispatch *d, const struct dispatch_set *s)
-{
-    for (size_t i = 0; i < d->ndirs; i++)
-        d->dirs[i].keep = false;
     bool added = false;
-    for (size_t i = 0; i < s->n; i++)
-        for (size_t j = 0; j < s->items[i].verdict.nwatch; j++)
-            added |= watch_dir_path(d, s->items[i].verdict.watch[j]);
-    /* the channels file is replaced by rename: watch its directory, or the nearest
-     * existing ancestor while it is missing */
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s", s->channels_path);
-    for (char *slash = strrchr(dir, '/'); slash; slash = strrchr(dir, '/')) {
-        *slash = '\0';
-        struct stat st;
-        if (stat(*dir ? dir : "/", &st) == 0 && S_ISDIR(st.st_mode)) {
-            added |= watch_dir_path(d, *dir ? dir : "/");
-            break;
+    for (size_t i = 0; i < d->ndirs; i++) {
+        struct round_watch key = {.wd = d->dirs[i].wd};
+        struct round_watch *w =
+            r->nwatches ? bsearch(&key, r->watches, r->nwatches, sizeof(key), watch_cmp) : NULL;
+        d->dirs[i].keep = merge_only || w;
+        if (w) { /* known: the round's copy is not needed */
+            free(w->path);
+            w->path = NULL;
         }
+    }
+    size_t fresh = 0;
+    for (size_t i = 0; i < r->nwatches; i++)
+        fresh += r->watches[i].path != NULL;
+    struct dir_watch *p = fresh ? realloc(d->dirs, (d->ndirs + fresh) * sizeof(*p)) : d->dirs;
+    if (p) {
+        d->dirs = p;
+        for (size_t i = 0; i < r->nwatches; i++)
+            if (r->watches[i].path) {
+                d->dirs[d->ndirs++] =
+                    (struct dir_watch){r->watches[i].wd, r->watches[i].path, true};
+                r->watches[i].path = NULL;
+                added = true;
+            }
     }
     for (size_t i = 0; i < d->ndirs;) {
         if (d->dirs[i].keep) {
@@ -449,29 +809,84 @@ static bool update_watches(struct dispatch *d, const struct dispatch_set *s)
     return added;
 }
 
-/* Judge everything again; log what opened and what closed. */
+/* Judge again after DELAY seconds (unless a judgement is already due sooner). */
+static void judge_later(struct dispatch *d, double delay)
+{
+    ev_timer_stop(d->ev, &d->debounce);
+    ev_timer_set(&d->debounce, delay, 0);
+    ev_timer_start(d->ev, &d->debounce);
+}
+
+static void *round_thread(void *arg)
+{
+    struct round *r = arg;
+    round_run(r);
+    atomic_store(&r->finished, true);
+    ev_async_send(r->ev, r->done);
+    return NULL;
+}
+
+/* Start a round on a worker thread (or, when no thread can be made, run it here). */
 static void judge(struct dispatch *d)
 {
-    struct dispatch_set s;
-    if (dispatch_collect(d->c, &s) < 0) {
-        log_warn_errno(errno, "dispatch: cannot judge the registered commands; retrying");
-        ev_timer_set(&d->debounce, 1.0, 0);
-        ev_timer_start(d->ev, &d->debounce);
+    if (d->round) { /* one at a time: judge again when it is done */
+        d->again = true;
         return;
     }
+    uint64_t t0 = mono_usec();
+    struct round *r = round_new(d->c);
+    if (!r) {
+        log_warn_errno(errno, "dispatch: cannot judge the registered commands; retrying");
+        judge_later(d, 1.0);
+        return;
+    }
+    r->inotify_fd = d->fd;
+    r->ev = d->ev;
+    r->done = &d->done;
+    d->round = r;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* the worker takes no signal */
+    int e = pthread_create(&r->thread, NULL, round_thread, r);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e) {
+        log_warn_errno(e, "dispatch: no worker thread; judging on the event loop");
+        round_run(r);
+        atomic_store(&r->finished, true);
+        r->thread = pthread_self();
+        ev_async_send(d->ev, &d->done);
+    }
+    r->loop_usec = mono_usec() - t0;
+}
+
+/* The round R is over: log what opened and what closed, keep its verdicts and watches. */
+static void round_finish(struct dispatch *d, struct round *r)
+{
+    uint64_t t0 = mono_usec();
+    if (r->stale) {
+        take_watches(d, r, true);
+        return;
+    }
+    if (r->err) {
+        take_watches(d, r, true);
+        log_warn_errno(r->err, "dispatch: cannot judge the registered commands; retrying");
+        judge_later(d, 1.0);
+        return;
+    }
+    struct dispatch_set *s = &r->set;
     struct collect_ctx cc = {0};
-    dispatch_findings(d->c, &s, collect_finding, &cc);
+    dispatch_findings(d->c, s, collect_finding, &cc);
     if (cc.failed) {
         for (size_t i = 0; i < cc.n; i++)
             open_finding_clear(&cc.items[i]);
         free(cc.items);
-        dispatch_set_free(&s);
+        take_watches(d, r, true);
         log_warn("dispatch: out of memory; retrying");
-        ev_timer_set(&d->debounce, 1.0, 0);
-        ev_timer_start(d->ev, &d->debounce);
+        judge_later(d, 1.0);
         return;
     }
-    note_disagreements(d, &s);
+    log_kernel_failures(d->c->web_user, s);
+    note_disagreements(d, s);
     for (size_t i = 0; i < cc.n; i++)
         if (!find_key(d->open, d->nopen, cc.items[i].key)) {
             struct finding f = cc.items[i].f;
@@ -489,19 +904,46 @@ static void judge(struct dispatch *d)
     free(d->open);
     d->open = cc.items;
     d->nopen = cc.n;
-    d->ncommands = s.n;
-    bool added = update_watches(d, &s);
+    d->ncommands = s->n;
+    bool added = take_watches(d, r, false);
+    if (r->watches_capped)
+        log_warn("dispatch: the verdicts depend on more than %d directories; only %d are "
+                 "watched (a change elsewhere is seen at the next judgement)",
+                 DISPATCH_MAX_WATCHES, DISPATCH_MAX_WATCHES);
     if (d->have_last)
         dispatch_set_free(&d->last);
-    d->last = s;
+    d->last = *s;
+    memset(s, 0, sizeof(*s));
     d->have_last = true;
+    if (d->last.beyond_cap)
+        log_info("dispatch: %zu of %zu bridges judged in %.1f ms on a worker thread; %.2f ms on "
+                 "the event loop to start, %.2f ms to take the results",
+                 d->last.n - r->ncommands, d->last.n - r->ncommands + d->last.beyond_cap,
+                 (double)r->usec / 1e3, (double)r->loop_usec / 1e3,
+                 (double)(mono_usec() - t0) / 1e3);
     /* something may have changed before the new watches were in place: look once more */
     if (added && d->settle < SETTLE_ROUNDS) {
         d->settle++;
-        ev_timer_set(&d->debounce, DEBOUNCE_SECONDS, 0);
-        ev_timer_start(d->ev, &d->debounce);
+        judge_later(d, DEBOUNCE_SECONDS);
     } else if (!added) {
         d->settle = 0;
+    }
+}
+
+static void on_round_done(struct ev_loop *loop, ev_async *a, int revents)
+{
+    struct dispatch *d = a->data;
+    struct round *r = d->round;
+    if (!r || !atomic_load(&r->finished))
+        return;
+    if (!pthread_equal(r->thread, pthread_self()))
+        pthread_join(r->thread, NULL);
+    d->round = NULL;
+    round_finish(d, r);
+    round_free(r);
+    if (d->again) {
+        d->again = false;
+        judge_later(d, DEBOUNCE_SECONDS);
     }
 }
 
@@ -525,9 +967,7 @@ static void on_events(struct ev_loop *loop, ev_io *io, int revents)
     }
     if (any) {
         d->settle = 0;
-        ev_timer_stop(loop, &d->debounce);
-        ev_timer_set(&d->debounce, DEBOUNCE_SECONDS, 0);
-        ev_timer_start(loop, &d->debounce);
+        judge_later(d, DEBOUNCE_SECONDS);
     }
 }
 
@@ -538,18 +978,26 @@ struct dispatch *dispatch_new(struct ev_loop *ev, const struct config *c)
         return NULL;
     d->ev = ev;
     d->c = c;
-    d->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    char abs[PATH_MAX];
+    channels_abs(c, abs, sizeof(abs));
+    d->last.channels_path = strdup(abs);
+    d->fd = d->last.channels_path ? inotify_init1(IN_NONBLOCK | IN_CLOEXEC) : -1;
     if (d->fd < 0) {
-        int e = errno;
+        int e = d->last.channels_path ? errno : ENOMEM;
+        free(d->last.channels_path);
         free(d);
         errno = e;
         return NULL;
     }
+    d->have_last = true; /* nothing judged yet: an empty set */
     ev_io_init(&d->io, on_events, d->fd, EV_READ);
     d->io.data = d;
     ev_init(&d->debounce, on_debounce);
     d->debounce.data = d;
+    ev_async_init(&d->done, on_round_done);
+    d->done.data = d;
     ev_io_start(ev, &d->io);
+    ev_async_start(ev, &d->done);
     judge(d);
     return d;
 }
@@ -559,6 +1007,12 @@ void dispatch_reload(struct dispatch *d, const struct config *c)
     d->c = c;
     d->settle = 0;
     ev_timer_stop(d->ev, &d->debounce);
+    if (d->round) { /* judged for the old policy: drop it, judge again once it stopped */
+        d->round->stale = true;
+        atomic_store(&d->round->cancel, true);
+        d->again = true;
+        return;
+    }
     judge(d);
 }
 
@@ -583,6 +1037,13 @@ void dispatch_free(struct dispatch *d)
         return;
     ev_io_stop(d->ev, &d->io);
     ev_timer_stop(d->ev, &d->debounce);
+    ev_async_stop(d->ev, &d->done);
+    if (d->round) {
+        atomic_store(&d->round->cancel, true);
+        if (!pthread_equal(d->round->thread, pthread_self()))
+            pthread_join(d->round->thread, NULL);
+        round_free(d->round);
+    }
     close(d->fd);
     for (size_t i = 0; i < d->ndirs; i++)
         free(d->dirs[i].path);

@@ -9,8 +9,11 @@
 #include <acl/libacl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -86,9 +89,32 @@ static void copy(char *dst, size_t n, const char *src)
     dst[len] = '\0';
 }
 
+/* The name of user (GROUP false) or group ID, else its number, into OUT (64 bytes). Thread-safe
+ * (getpwuid_r, no shared cache: the model may run off the event loop's thread). Returns OUT. */
+static const char *id_name(bool group, unsigned id, char out[64])
+{
+    char buf[2048];
+    const char *name = NULL;
+    if (group) {
+        struct group gr, *res = NULL;
+        if (getgrgid_r((gid_t)id, &gr, buf, sizeof(buf), &res) == 0 && res)
+            name = res->gr_name;
+    } else {
+        struct passwd pw, *res = NULL;
+        if (getpwuid_r((uid_t)id, &pw, buf, sizeof(buf), &res) == 0 && res)
+            name = res->pw_name;
+    }
+    if (!name || strlen(name) >= 64)
+        snprintf(out, 64, "%u", id);
+    else
+        snprintf(out, 64, "%s", name);
+    return out;
+}
+
 static const char *who_name(const struct principal *who)
 {
-    return who->name ? who->name : account_user_name(who->uid);
+    static __thread char buf[64];
+    return who->name ? who->name : id_name(false, (unsigned)who->uid, buf);
 }
 
 /* "r-x" for the rights P. OUT has room for 4 bytes. */
@@ -326,12 +352,13 @@ static int acl_decide(const struct principal *who, const char *path, const struc
         if (rc == 1)
             goto out;
         int best = gunion & m;
-        char list[200];
+        char list[200], gname[64];
         size_t len = 0;
         list[0] = '\0';
         for (size_t i = 0; i < ng && len < sizeof(list); i++) {
             int k = snprintf(list + len, sizeof(list) - len, "%sgroup:%s:%s", i ? ", " : "",
-                             gobj[i] ? "" : account_group_name(gids[i]), rwx(groups[i], b1));
+                             gobj[i] ? "" : id_name(true, (unsigned)gids[i], gname),
+                             rwx(groups[i], b1));
             if (k < 0)
                 break;
             len += (size_t)k;
@@ -356,6 +383,13 @@ out:
     return rc;
 }
 
+/* The names of ST's owner and group into OWN and GRP (64 bytes each), for a reason. */
+static void owner_group(const struct stat *st, char own[64], char grp[64])
+{
+    id_name(false, (unsigned)st->st_uid, own);
+    id_name(true, (unsigned)st->st_gid, grp);
+}
+
 /* Whether WHO has every right in WANT (P_R, P_X) on PATH, whose stat is ST, by the kernel's
  * generic_permission. Returns 1 granted, 0 denied (WHY gets one line naming PATH, its mode
  * and owner and why), -1 with errno ENOMEM. */
@@ -364,7 +398,7 @@ static int perm(const struct principal *who, const char *path, const struct stat
 {
     mode_t mode = st->st_mode;
     const char *me = who_name(who);
-    const char *own = account_user_name(st->st_uid), *grp = account_group_name(st->st_gid);
+    char own[64] = "", grp[64] = ""; /* names for a reason: looked up only for a denial */
     unsigned m4 = (unsigned)(mode & 07777);
     int bits;
 
@@ -373,6 +407,7 @@ static int perm(const struct principal *who, const char *path, const struct stat
         if (!(want & ~bits))
             return 1;
         if (who->uid != 0) {
+            owner_group(st, own, grp);
             fmt(why, n,
                 "%s: mode %04o %s:%s, %s is the owner and the owner class lacks %s (group and "
                 "other are not consulted)",
@@ -397,6 +432,7 @@ static int perm(const struct principal *who, const char *path, const struct stat
             const char *note = "";
             if (!(mode & S_IRWXG) && acl_extended_file(path) == 1)
                 note = "; its ACL is not consulted: the mask grants nothing";
+            owner_group(st, own, grp);
             if (in)
                 fmt(why, n,
                     "%s: mode %04o %s:%s, %s is in group %s and the group class lacks %s "
@@ -414,6 +450,7 @@ static int perm(const struct principal *who, const char *path, const struct stat
     /* root: CAP_DAC_READ_SEARCH/CAP_DAC_OVERRIDE; execute needs some x bit on a file */
     if (S_ISDIR(mode) || !(want & P_X) || (mode & (S_IXUSR | S_IXGRP | S_IXOTH)))
         return 1;
+    owner_group(st, own, grp);
     fmt(why, n, "%s: mode %04o %s:%s, no execute bit is set (even root needs one)", path, m4, own,
         grp);
     return 0;
@@ -514,12 +551,14 @@ static int walk(struct ctx *c, const char *path, struct res *r)
             if (last && c->protected_symlinks && r->status == REACH_OK &&
                 nst.st_uid != c->who->uid &&
                 (cst.st_mode & (S_ISVTX | S_IWOTH)) == (S_ISVTX | S_IWOTH) &&
-                cst.st_uid != nst.st_uid)
+                cst.st_uid != nst.st_uid) {
+                char n1[64], n2[64];
                 fail(r, REACH_DENIED, next,
                      "%s: symlink owned by %s in the sticky world-writable directory %s owned "
                      "by %s: not followed for %s (fs.protected_symlinks)",
-                     next, account_user_name(nst.st_uid), cur, account_user_name(cst.st_uid),
-                     who_name(c->who));
+                     next, id_name(false, (unsigned)nst.st_uid, n1), cur,
+                     id_name(false, (unsigned)cst.st_uid, n2), who_name(c->who));
+            }
             ssize_t tl = readlink(next, target, sizeof(target) - 1);
             if (tl < 0) {
                 fail(r, REACH_INVALID, next, "%s: %s", next, strerror(errno));
@@ -1053,79 +1092,14 @@ static long now_ms(void)
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Run the child and read its answer into *A. Returns 0, or -1 with errno. */
-static int kernel_ask(const struct principal *who, struct reach_verdict *v, struct kanswer *a)
+/* Apply the kernel's answer A to V (see reach_kernel_confirm). */
+static void kernel_apply(const struct principal *who, struct reach_verdict *v,
+                         const struct kanswer *a)
 {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0)
-        return -1;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old); /* the child runs no handler */
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        kernel_child(who, v, fds[1]);
-    }
-    int err = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    close(fds[1]);
-    if (pid < 0) {
-        close(fds[0]);
-        errno = err;
-        return -1;
-    }
-    size_t got = 0;
-    long deadline = now_ms() + REACH_KERNEL_TIMEOUT_MS;
-    err = 0;
-    while (got < sizeof(*a)) {
-        long left = deadline - now_ms();
-        if (left <= 0) {
-            err = ETIMEDOUT;
-            break;
-        }
-        struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
-        int n = poll(&pfd, 1, (int)left);
-        if (n < 0 && errno != EINTR) {
-            err = errno;
-            break;
-        }
-        if (n <= 0)
-            continue;
-        ssize_t k = read(fds[0], (char *)a + got, sizeof(*a) - got);
-        if (k < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (k <= 0) {
-            err = k < 0 ? errno : EIO; /* the child died without answering */
-            break;
-        }
-        got += (size_t)k;
-    }
-    close(fds[0]);
-    if (err)
-        kill(pid, SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-    if (!err && a->setup_err)
-        err = a->setup_err;
-    if (err) {
-        errno = err;
-        return -1;
-    }
-    return 0;
-}
-
-int reach_kernel_confirm(const struct principal *who, struct reach_verdict *v)
-{
-    if (!v->nchecks)
-        return 0;
-    struct kanswer a;
-    if (kernel_ask(who, v, &a) < 0)
-        return -1;
     v->kernel_checked = true;
-    bool kernel_ok = a.failed < 0, model_ok = v->status == REACH_OK;
+    bool kernel_ok = a->failed < 0, model_ok = v->status == REACH_OK;
     if (v->status == REACH_INVALID || kernel_ok == model_ok)
-        return 0;
+        return;
 
     char old[REASON_MAX], oldat[PATH_MAX];
     copy(old, sizeof(old), v->reason);
@@ -1139,21 +1113,180 @@ int reach_kernel_confirm(const struct principal *who, struct reach_verdict *v)
             "%s",
             me, was, oldat[0] ? " at " : "", oldat, old);
     } else {
-        const struct reach_access *c = &v->checks[a.failed];
-        const char *s = a.which ? c->resolved : c->path;
-        if (a.plen >= 0 && (size_t)a.plen < sizeof(v->blocked_at)) {
-            memcpy(v->blocked_at, s, (size_t)a.plen);
-            v->blocked_at[a.plen] = '\0';
+        const struct reach_access *c = &v->checks[a->failed];
+        const char *s = a->which ? c->resolved : c->path;
+        if (a->plen >= 0 && (size_t)a->plen < sizeof(v->blocked_at)) {
+            memcpy(v->blocked_at, s, (size_t)a->plen);
+            v->blocked_at[a->plen] = '\0';
         } else {
             copy(v->blocked_at, sizeof(v->blocked_at), c->resolved[0] ? c->resolved : c->path);
         }
         v->status = REACH_DENIED;
         fmt(v->reason, sizeof(v->reason),
             "kernel says access(%s, %s) as %s fails: %s (at %s); model said %s", c->path,
-            c->mode == R_OK ? "R_OK" : "X_OK", me, strerror(a.err), v->blocked_at, was);
+            c->mode == R_OK ? "R_OK" : "X_OK", me, strerror(a->err), v->blocked_at, was);
     }
     v->kernel_disagreed = true;
+}
+
+_Static_assert(sizeof(((struct reach_kjob *)0)->answer) == sizeof(struct kanswer),
+               "reach_kjob.answer holds one struct kanswer");
+
+int reach_kernel_start(const struct principal *who, const struct reach_verdict *v,
+                       struct reach_kjob *job)
+{
+    job->pid = -1;
+    job->fd = -1;
+    job->got = 0;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -1;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* the child runs no handler */
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        kernel_child(who, (struct reach_verdict *)v, fds[1]);
+    }
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(fds[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        errno = err;
+        return -1;
+    }
+    job->pid = pid;
+    job->fd = fds[0];
     return 0;
+}
+
+/* Kill (when KILL_IT) and reap JOB's child, close its pipe. A child already reaped elsewhere
+ * (libev's default loop reaps every child on SIGCHLD) is no error. A killed child is waited for
+ * 50 ms at most (one stuck in the kernel is left to whoever reaps later). */
+static void kjob_end(struct reach_kjob *job, bool kill_it)
+{
+    if (job->pid > 0 && !kill_it) {
+        while (waitpid(job->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    } else if (job->pid > 0) {
+        kill(job->pid, SIGKILL);
+        for (int i = 0; i < 50 && waitpid(job->pid, NULL, WNOHANG) == 0; i++) {
+            struct timespec ms = {0, 1000000};
+            nanosleep(&ms, NULL);
+        }
+    }
+    if (job->fd >= 0)
+        close(job->fd);
+    job->pid = -1;
+    job->fd = -1;
+}
+
+int reach_kernel_finish(const struct principal *who, struct reach_verdict *v,
+                        struct reach_kjob *job)
+{
+    for (;;) {
+        ssize_t k = read(job->fd, job->answer + job->got, sizeof(job->answer) - job->got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && errno == EAGAIN)
+            return -1; /* not all of it yet: the caller polls again */
+        if (k <= 0 || (job->got += (size_t)k) == sizeof(struct kanswer))
+            break;
+    }
+    int err = 0;
+    struct kanswer a;
+    if (job->got == sizeof(a))
+        memcpy(&a, job->answer, sizeof(a));
+    else
+        err = EIO; /* the child died without answering */
+    kjob_end(job, err != 0);
+    if (!err && a.setup_err)
+        err = a.setup_err;
+    if (err) {
+        errno = err;
+        return -2;
+    }
+    kernel_apply(who, v, &a);
+    return 0;
+}
+
+void reach_kernel_abort(struct reach_kjob *job)
+{
+    kjob_end(job, true);
+}
+
+int reach_kernel_confirm(const struct principal *who, struct reach_verdict *v)
+{
+    if (!v->nchecks)
+        return 0;
+    struct reach_kjob job;
+    if (reach_kernel_start(who, v, &job) < 0)
+        return -1;
+    long deadline = now_ms() + REACH_KERNEL_TIMEOUT_MS;
+    for (;;) {
+        long left = deadline - now_ms();
+        if (left <= 0) {
+            reach_kernel_abort(&job);
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        struct pollfd pfd = {.fd = job.fd, .events = POLLIN};
+        int n = poll(&pfd, 1, (int)left);
+        if (n < 0 && errno != EINTR) {
+            int e = errno;
+            reach_kernel_abort(&job);
+            errno = e;
+            return -1;
+        }
+        if (n <= 0)
+            continue;
+        int rc = reach_kernel_finish(who, v, &job);
+        if (rc == 0)
+            return 0;
+        if (rc == -2)
+            return -1;
+    }
+}
+
+int reach_readable(const struct principal *who, const char *path, const struct stat *st)
+{
+    char why[16]; /* the reason is not wanted: cut */
+    return perm(who, path, st, P_R, why, sizeof(why));
+}
+
+int reach_verdict_copy(struct reach_verdict *dst, const struct reach_verdict *src)
+{
+    *dst = *src;
+    dst->watch = NULL;
+    dst->nwatch = 0;
+    dst->checks = NULL;
+    dst->nchecks = 0;
+    if (src->nwatch && !(dst->watch = calloc(src->nwatch, sizeof(*dst->watch))))
+        goto nomem;
+    for (; dst->nwatch < src->nwatch; dst->nwatch++)
+        if (!(dst->watch[dst->nwatch] = strdup(src->watch[dst->nwatch])))
+            goto nomem;
+    if (src->nchecks && !(dst->checks = calloc(src->nchecks, sizeof(*dst->checks))))
+        goto nomem;
+    for (; dst->nchecks < src->nchecks; dst->nchecks++) {
+        struct reach_access *d = &dst->checks[dst->nchecks];
+        const struct reach_access *a = &src->checks[dst->nchecks];
+        *d = *a;
+        d->path = strdup(a->path);
+        d->resolved = strdup(a->resolved);
+        if (!d->path || !d->resolved) {
+            free(d->path);
+            free(d->resolved);
+            goto nomem;
+        }
+    }
+    return 0;
+nomem:
+    reach_verdict_free(dst);
+    errno = ENOMEM;
+    return -1;
 }
 
 void reach_verdict_free(struct reach_verdict *v)

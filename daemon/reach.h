@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "account.h"
 
@@ -97,6 +98,34 @@ int reach_check(const struct principal *who, const char *command, const char *pa
  * after REACH_KERNEL_TIMEOUT_MS; V unchanged). Safe in a threaded process: the child makes
  * only system calls before _exit. */
 int reach_kernel_confirm(const struct principal *who, struct reach_verdict *v);
+
+/* reach_kernel_confirm in steps, for a caller that runs several children at once: START forks
+ * the child (returns 0, or -1 with errno; JOB's fd is a non-blocking pipe to poll for input);
+ * when it is readable, FINISH reads the answer: returns 0 with V updated as
+ * reach_kernel_confirm does (child reaped, fd closed), -1 with errno EAGAIN when more is to
+ * come (poll again), or -2 with errno when the child failed (EIO: no answer; its setup errno)
+ * and JOB is ended. ABORT kills and reaps the child and closes the fd (a timeout). V must
+ * have checks. The child is a fork of the calling thread: any thread may call these. */
+struct reach_kjob {
+    int pid;
+    int fd;
+    size_t got;
+    char answer[20]; /* the child's answer, as read so far */
+};
+int reach_kernel_start(const struct principal *who, const struct reach_verdict *v,
+                       struct reach_kjob *job);
+int reach_kernel_finish(const struct principal *who, struct reach_verdict *v,
+                        struct reach_kjob *job);
+void reach_kernel_abort(struct reach_kjob *job);
+
+/* Whether WHO may read the file PATH whose stat is ST, by the rules of the model (mode bits,
+ * ACL with its mask, root's override). PATH may be /proc/self/fd/N. Returns 1 or 0, -1 with
+ * errno ENOMEM. Thread-safe. */
+int reach_readable(const struct principal *who, const char *path, const struct stat *st);
+
+/* Copy SRC into *DST (a deep copy: watch and checks are duplicated). Returns 0, or -1 with
+ * errno ENOMEM (*DST then owns nothing). Free with reach_verdict_free. */
+int reach_verdict_copy(struct reach_verdict *dst, const struct reach_verdict *src);
 
 /* Free what V owns (watch, checks) and zero those fields; V itself is the caller's. */
 void reach_verdict_free(struct reach_verdict *v);
