@@ -44,6 +44,7 @@ struct loop_status {
     uint64_t crawl_usec;                   /* duration of the last full crawl */
     uint64_t events[LOG_EVENT_COUNT];      /* entries logged per event (before rate limit) */
     uint64_t suppressed;                   /* entries held back by the rate limit */
+    bool site_read_only; /* the site root's filesystem is mounted read-only (ST_RDONLY) */
 };
 
 /* The running policy (valid until the next reload). */
