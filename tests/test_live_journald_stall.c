@@ -61,18 +61,48 @@ static int guardian(pid_t journald, int limit_ms, pid_t *pid)
     return p[1];
 }
 
-/* `permwatchctl --json status` field NAME as an integer, -1 when missing. */
-static long long status_field(const char *ctl, const char *sock, const char *name)
+/* Run `permwatchctl -s SOCK ARGS` and return its stdout (malloc'd), pumping D meanwhile: the
+ * daemon's watchdog pings must not pile up unread on the harness's notify socket (sd_notify
+ * blocks the sender once the receiver's queue, net.unix.max_dgram_qlen, is full). */
+static char *ctl_out(struct live *d, const char *ctl, const char *sock, const char *args)
 {
+    char out[PATH_MAX];
+    snprintf(out, sizeof(out), "%s/ctl.out", live_dir(d));
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 1) < 0)
+            _exit(127);
+        char cmd[2 * PATH_MAX];
+        snprintf(cmd, sizeof(cmd), "exec '%s' -s '%s' %s", ctl, sock, args);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    pid_t w;
+    while ((w = waitpid(pid, &st, WNOHANG)) == 0)
+        live_pump(d, 5);
+    cr_assert_eq(w, pid);
     struct run_result r;
-    cr_assert_eq(harness_sh(&r, "'%s' -s '%s' --json status", ctl, sock), 0);
+    cr_assert_eq(harness_sh(&r, "cat '%s'", out), 0);
+    char *text = r.out;
+    r.out = NULL;
+    run_result_free(&r);
+    return text;
+}
+
+/* `permwatchctl --json status` field NAME as an integer, -1 when missing. */
+static long long status_field(struct live *d, const char *ctl, const char *sock, const char *name)
+{
+    char *out = ctl_out(d, ctl, sock, "--json status");
     json_error_t jerr;
-    json_t *row = json_loads(r.out, JSON_DECODE_ANY, &jerr);
-    cr_assert(json_is_object(row), "status: %s%s", r.out, r.err);
+    json_t *row = json_loads(out, JSON_DECODE_ANY, &jerr);
+    cr_assert(json_is_object(row), "status: %s", out);
     const json_t *v = json_object_get(row, name);
     long long n = json_is_integer(v) ? (long long)json_integer_value(v) : -1;
     json_decref(row);
-    run_result_free(&r);
+    free(out);
     return n;
 }
 
@@ -142,7 +172,7 @@ Test(live_journald_stall, stopped_journald_blocks_nothing)
             create_root_files(up, made, made + 1);
             made++;
             uint64_t t = now_usec();
-            long long n = status_field(ctl, sock, "root_owned");
+            long long n = status_field(d, ctl, sock, "root_owned");
             t = now_usec() - t;
             status_max_usec = t > status_max_usec ? t : status_max_usec;
             status_calls++;
@@ -154,7 +184,7 @@ Test(live_journald_stall, stopped_journald_blocks_nothing)
     }
     /* every file created so far was detected while journald was stopped */
     live_pump(d, 200);
-    long long detected = status_field(ctl, sock, "root_owned");
+    long long detected = status_field(d, ctl, sock, "root_owned");
     cr_assert(live_running(d), "the daemon died during the stall");
     uint64_t t_cont = now_usec();
     cr_assert(kill(journald, SIGCONT) == 0);
@@ -194,9 +224,9 @@ Test(live_journald_stall, stopped_journald_blocks_nothing)
     cr_expect_eq(logged, made, "%zu findings logged for %zu files", logged, made);
     cr_expect_eq(live_count_entries(d, "PERMWATCH_EVENT", "suppressed", NULL), 0,
                  "nothing dropped or suppressed");
-    cr_assert_eq(harness_sh(&r, "'%s' -s '%s' metrics", ctl, sock), 0);
-    cr_expect(strstr(r.out, "permwatch_journal_dropped_total 0\n"), "%s", r.out);
-    run_result_free(&r);
+    char *metrics = ctl_out(d, ctl, sock, "metrics");
+    cr_expect(strstr(metrics, "permwatch_journal_dropped_total 0\n"), "%s", metrics);
+    free(metrics);
 
     fprintf(stderr,
             "live_journald_stall: journald stopped %.1f s; %zu root files created, %lld "
