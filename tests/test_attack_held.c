@@ -10,7 +10,9 @@
  *   had); (2) a sampler thread doing fstatat on every object in a loop while both runs go
  *   (a full pass every few tens of ms). What it cannot observe: a state that lasts less than
  *   the time between two samples of the same object (the window between the chmod and chown
- *   of one object is microseconds), unless the kill freezes it.
+ *   of one object is microseconds), unless the kill freezes it. The trees live on a tmpfs
+ *   in the test's own mount namespace (fast to make whatever the disk is doing); the site
+ *   root is a directory in it, not the mount point.
  * - The kernel-confirm child's privilege drop (reach_kernel_confirm): the kernel's answer is
  *   read through the public API by forcing the model's verdict to the opposite answer (the
  *   kernel wins when they differ), for checks whose answer differs between root and the
@@ -25,11 +27,13 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -220,9 +224,16 @@ static size_t count_repaired(int site_fd, const struct obj *objs, size_t n, uid_
 Test(attack_held, sigkill_during_a_50000_file_repair_then_repair_again)
 {
     char *dir = harness_tempdir("held-kill");
-    char site[PATH_MAX / 2], outside[PATH_MAX / 2], ini[PATH_MAX], err1[PATH_MAX], err2[PATH_MAX];
-    snprintf(site, sizeof(site), "%s/site", dir);
-    snprintf(outside, sizeof(outside), "%s/outside", dir);
+    char fs[PATH_MAX / 2], site[PATH_MAX / 2], outside[PATH_MAX / 2], ini[PATH_MAX], err1[PATH_MAX],
+        err2[PATH_MAX];
+    cr_assert(unshare(CLONE_NEWNS) == 0, "unshare: %s", strerror(errno));
+    cr_assert(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
+    snprintf(fs, sizeof(fs), "%s/fs", dir);
+    cr_assert(mkdir(fs, 0755) == 0);
+    cr_assert(mount("tmpfs", fs, "tmpfs", 0, "mode=0755,size=512m") == 0, "mount: %s",
+              strerror(errno));
+    snprintf(site, sizeof(site), "%s/site", fs);
+    snprintf(outside, sizeof(outside), "%s/outside", fs);
     snprintf(ini, sizeof(ini), "%s/policy.ini", dir);
     snprintf(err1, sizeof(err1), "%s/run1.err", dir);
     snprintf(err2, sizeof(err2), "%s/run2.err", dir);
@@ -328,6 +339,7 @@ Test(attack_held, sigkill_during_a_50000_file_repair_then_repair_again)
     free(before);
     free(after);
     free(objs);
+    umount2(fs, MNT_DETACH);
     harness_rmtree(dir);
     free(dir);
 }
