@@ -96,6 +96,10 @@ static int cmd_status(void *ctx, const struct control_request *req, struct contr
                         json_integer((json_int_t)(s.last_full_scan_realtime_usec / 1000000)));
     json_object_set_new(row, "crawl_ms", json_integer((json_int_t)(s.crawl_usec / 1000)));
     status_trust(c, &s, row);
+    /* a read-only site: every repair is refused (EROFS); detection goes on */
+    json_object_set_new(row, "site_read_only", json_boolean(s.site_read_only));
+    json_object_set_new(row, "repair_refused",
+                        json_integer((json_int_t)s.events[LOG_EVENT_REPAIR_REFUSED]));
     if (control_reply_row(rep, row) < 0)
         return -1;
     size_t problems = s.open_findings + s.by_kind[FINDING_DISPATCH_UNREACHABLE] +

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -1353,6 +1354,9 @@ void loop_get_status(const struct loop *l, struct loop_status *s)
     s->repairs_blocked = l->repairs_blocked;
     s->unsafe_ancestors = &l->chain;
     s->mounts = l->mounts;
+    struct statvfs vfs;
+    s->site_read_only =
+        l->root_fd >= 0 && fstatvfs(l->root_fd, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
 }
 
 void loop_foreach_finding(const struct loop *l, const char *relpath, ftable_visit_fn fn, void *ctx)

@@ -52,6 +52,7 @@ struct loop_status {
     uint64_t repairs_blocked;                  /* repairs refused for that reason */
     const struct root_chain *unsafe_ancestors; /* ancestors a non-root user can write */
     const struct mounts *mounts;               /* mount points inside the site, not crossed */
+    bool site_read_only; /* the site root's filesystem is mounted read-only (ST_RDONLY) */
 };
 
 /* The running policy (valid until the next reload). */
