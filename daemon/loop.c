@@ -46,6 +46,8 @@
 /* Progress during long crawls: STATUS= and EXTEND_TIMEOUT_USEC= at most this often. */
 #define PROGRESS_EVERY_USEC 1000000ULL
 #define EXTEND_BY_USEC      (60ULL * 1000000)
+/* An event that cannot be followed (out of memory) is said at most this often. */
+#define EVENT_LOST_EVERY_USEC (10ULL * 1000000)
 /* A MOVED_FROM not paired in the same read is kept this long for its MOVED_TO. */
 #define MOVE_PAIR_READS 2
 
@@ -82,6 +84,10 @@ struct loop {
     size_t nunwatched, unwatched_cap;
     uint64_t unwatched_dirs; /* directories below them, as counted by the last crawl */
     bool degraded;
+    /* inside a full or degraded rescan: its crawls add up here, decided at its end */
+    bool round, round_enospc;
+    uint64_t round_unwatched;
+    uint64_t lost_logged_usec; /* last warning about an event that could not be followed */
 
     /* overflow */
     uint64_t overflows;
@@ -114,11 +120,12 @@ static uint64_t mono_usec(void)
 
 /* ---- paths ----------------------------------------------------------------------------- */
 
-/* DIR + "/" + NAME (or NAME when DIR is "") into BUF. Returns 0 or -1 (ENAMETOOLONG). */
-static int join(char *buf, size_t len, const char *dir, const char *name)
+/* DIR + "/" + NAME (or NAME when DIR is ""), of any length, malloc'd. Returns NULL with errno
+ * ENOMEM. */
+static char *path_join(const char *dir, const char *name)
 {
-    int n = snprintf(buf, len, "%s%s%s", dir, *dir ? "/" : "", name);
-    return n < 0 || (size_t)n >= len ? (errno = ENAMETOOLONG, -1) : 0;
+    char *p;
+    return asprintf(&p, "%s%s%s", dir, *dir ? "/" : "", name) < 0 ? NULL : p;
 }
 
 /* The directory part of RELPATH into BUF ("" for top-level entries). Returns BUF. */
@@ -166,10 +173,12 @@ static void on_table_change(void *ctx, enum ftable_change change, const char *re
                          mono_usec()))
         return;
     struct finding copy = *f;
+    char *long_abs = NULL; /* deeper than PATH_MAX: the whole path all the same */
     copy.path = audit_abspath(l->cfg, relpath, abs, sizeof(abs));
     if (!copy.path)
-        copy.path = relpath;
+        copy.path = (long_abs = path_join(l->cfg->site_root, relpath)) ? long_abs : relpath;
     log_finding(opened ? LOG_EVENT_FINDING : LOG_EVENT_RESOLVED, &copy);
+    free(long_abs);
 }
 
 /* ratelimit callback: one `suppressed` summary per kind and interval. */
@@ -224,6 +233,7 @@ struct crawl {
     size_t depth, cap;
     uint64_t entries, dirs, files, unwatched_dirs, next_check, last_progress;
     bool first;
+    bool enospc; /* a watch could not be added: out of inotify watches */
 };
 
 /* Remember RELPATH as the top of an unwatched subtree (ENOSPC). */
@@ -377,23 +387,21 @@ static enum scan_verdict crawl_opened(void *ctx, const char *relpath, int fd)
         parent = cr->chain[cr->depth - 1].node;
         have_parent = parent != NULL;
     } else {
-        char pbuf[PATH_MAX];
-        if (plen < sizeof(pbuf)) {
-            memcpy(pbuf, relpath, plen);
-            pbuf[plen] = '\0';
+        char *pbuf = strndup(relpath, plen); /* any length: deeper than PATH_MAX too */
+        if (pbuf) {
             parent = node_for_path(l, pbuf);
             have_parent = parent != NULL;
+            free(pbuf);
+        } else {
+            log_warn_errno(errno, "cannot watch %s", relpath);
         }
     }
     if (have_parent) {
         node = watch_add(l->watch, parent, len ? relpath + (slash ? plen + 1 : 0) : "", fd, NULL);
         if (!node) {
             if (errno == ENOSPC) {
-                if (!l->degraded)
-                    log_warn("inotify watch limit reached at %s: watching what is watched, "
-                             "rescanning the rest every %gs",
-                             *relpath ? relpath : ".", (double)l->cfg->degraded_rescan_usec / 1e6);
-                l->degraded = true;
+                /* the degraded entry and rescans follow once the crawl is over */
+                cr->enospc = true;
                 unwatched_add(l, relpath);
             } else if (errno != ENOENT) {
                 log_warn_errno(errno, "cannot watch %s", *relpath ? relpath : ".");
@@ -413,6 +421,8 @@ static enum scan_verdict crawl_opened(void *ctx, const char *relpath, int fd)
     cr->chain[cr->depth++] = (struct chain){len, node};
     return SCAN_CONTINUE;
 }
+
+static void degraded_note(struct loop *l, const struct crawl *cr);
 
 /* Crawl RELPATH (and below it when DESCEND), updating findings and watches. With SWEEP,
  * findings at and below RELPATH that the crawl does not see again are closed, and watch
@@ -451,8 +461,8 @@ static int crawl(struct loop *l, const char *relpath, bool descend, bool sweep, 
         l->crawl_usec = st.usec;
         l->crawl_dirs = cr.dirs;
         l->crawl_files = cr.files;
-        l->unwatched_dirs = cr.unwatched_dirs;
     }
+    degraded_note(l, &cr);
     free(cr.chain);
     errno = e;
     return rc;
@@ -505,16 +515,71 @@ static void degraded_timer_update(struct loop *l)
     }
 }
 
+/* Enter (DEGRADED true) or leave degraded mode, the same way at startup and at runtime:
+ * entering logs the one `degraded` entry, leaving logs that watches are back; the degraded
+ * rescan timer runs exactly while degraded. */
+static void degraded_set(struct loop *l, bool degraded)
+{
+    char buf[256];
+    if (degraded && !l->degraded) {
+        l->degraded = true;
+        log_degraded(l);
+        if (l->ready)
+            notify_status("%s", summary(l, buf, sizeof(buf)));
+    } else if (!degraded && l->degraded) {
+        l->degraded = false;
+        log_info("inotify watches available again: every directory is watched (%s)",
+                 summary(l, buf, sizeof(buf)));
+        if (l->ready)
+            notify_status("%s", summary(l, buf, sizeof(buf)));
+    }
+    degraded_timer_update(l);
+}
+
+/* After crawl CR: inside a rescan round its figures add up for the round's end; outside one
+ * (a crawl for an event or a request), running out of watches enters degraded mode. */
+static void degraded_note(struct loop *l, const struct crawl *cr)
+{
+    if (l->round) {
+        l->round_enospc |= cr->enospc;
+        l->round_unwatched += cr->unwatched_dirs;
+        return;
+    }
+    if (!cr->enospc)
+        return;
+    l->unwatched_dirs = (l->degraded ? l->unwatched_dirs : 0) + cr->unwatched_dirs;
+    degraded_set(l, true);
+}
+
+/* A rescan round (full, or of the unwatched subtrees) starts: its crawls count together. */
+static void round_begin(struct loop *l)
+{
+    l->round = true;
+    l->round_enospc = false;
+    l->round_unwatched = 0;
+}
+
+/* The round is over: degraded when any of its crawls ran out of watches, else not. */
+static void round_end(struct loop *l)
+{
+    l->round = false;
+    if (l->round_enospc)
+        l->unwatched_dirs = l->round_unwatched;
+    degraded_set(l, l->round_enospc);
+}
+
 /* A full crawl of the site with sweeps: the table and the watches match the disk after. */
 static void full_rescan(struct loop *l, const char *why)
 {
+    round_begin(l);
     unwatched_drop_below(l, "");
-    l->degraded = false;
     uint64_t t0 = mono_usec();
     if (crawl(l, "", true, true, true) < 0) {
+        l->round = false;
         log_warn_errno(errno, "full rescan (%s) failed", why);
         return;
     }
+    round_end(l);
     l->full_scans++;
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
@@ -523,9 +588,6 @@ static void full_rescan(struct loop *l, const char *why)
     log_info("full rescan (%s) in %.2fs: %" PRIu64 " directories, %" PRIu64 " files; %s", why,
              (double)(mono_usec() - t0) / 1e6, l->crawl_dirs, l->crawl_files,
              summary(l, buf, sizeof(buf)));
-    if (l->degraded)
-        log_degraded(l);
-    degraded_timer_update(l);
     if (l->ready)
         notify_status("%s", summary(l, buf, sizeof(buf)));
 }
@@ -745,6 +807,22 @@ static void on_overflow_timer(struct ev_loop *loop, ev_timer *t, int revents)
     full_rescan(t->data, "after inotify queue overflow");
 }
 
+/* An event about PLACE could not be followed (ERR: out of memory): say so, at most once every
+ * EVENT_LOST_EVERY, rather than drop it silently. */
+static void event_lost(struct loop *l, const char *place, int err)
+{
+    uint64_t now = mono_usec();
+    if (l->lost_logged_usec && now - l->lost_logged_usec < EVENT_LOST_EVERY_USEC)
+        return;
+    l->lost_logged_usec = now;
+    log_warn("cannot follow an event in %s (%s): what changed there is seen at the next full "
+             "rescan",
+             *place ? place : ".", strerror(err));
+}
+
+static void handle_entry_event(struct loop *l, struct watch_dir *d, const struct inotify_event *ev,
+                               const char *path);
+
 /* Handle one event. */
 static void handle_event(struct loop *l, const struct inotify_event *ev)
 {
@@ -759,9 +837,6 @@ static void handle_event(struct loop *l, const struct inotify_event *ev)
     struct watch_dir *d = watch_lookup(l->watch, ev->wd);
     if (!d)
         return;
-    char dpath[PATH_MAX], path[PATH_MAX];
-    if (watch_path(d, dpath, sizeof(dpath)) == (size_t)-1)
-        return;
     if (ev->mask & IN_IGNORED) {
         if (d == watch_root(l->watch)) {
             root_gone(l);
@@ -770,15 +845,26 @@ static void handle_event(struct loop *l, const struct inotify_event *ev)
         }
         return;
     }
-    if (!ev->len) { /* about the watched directory itself */
+    /* paths of any length: directories deeper than PATH_MAX are watched and followed too */
+    char *dpath = watch_path_alloc(d), *path = NULL;
+    if (!dpath || (ev->len && !(path = path_join(dpath, ev->name)))) {
+        event_lost(l, dpath ? dpath : ev->len ? ev->name : ".", errno);
+    } else if (!ev->len) { /* about the watched directory itself */
         if ((ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) && d == watch_root(l->watch))
             root_gone(l);
         else if (ev->mask & IN_ATTRIB)
             crawl(l, dpath, false, false, false);
-        return;
+    } else {
+        handle_entry_event(l, d, ev, path);
     }
-    if (join(path, sizeof(path), dpath, ev->name) < 0)
-        return;
+    free(dpath);
+    free(path);
+}
+
+/* An event about entry EV->name of watched directory D, at PATH. */
+static void handle_entry_event(struct loop *l, struct watch_dir *d, const struct inotify_event *ev,
+                               const char *path)
+{
     bool is_dir = ev->mask & IN_ISDIR;
     if (ev->mask & IN_MOVED_FROM)
         move_from(l, ev, path);
@@ -855,19 +941,13 @@ static void on_degraded_timer(struct ev_loop *loop, ev_timer *t, int revents)
     char **tops = l->unwatched;
     l->unwatched = NULL;
     l->nunwatched = l->unwatched_cap = 0;
-    l->degraded = false;
+    round_begin(l);
     for (size_t i = 0; i < n; i++) {
         crawl(l, tops[i], true, true, false);
         free(tops[i]);
     }
     free(tops);
-    if (!l->degraded) {
-        char buf[256];
-        log_info("inotify watches available again: every directory is watched (%s)",
-                 summary(l, buf, sizeof(buf)));
-        notify_status("%s", summary(l, buf, sizeof(buf)));
-    }
-    degraded_timer_update(l);
+    round_end(l); /* still short of watches: stays degraded; else the recovery entry */
 }
 
 static void on_flush_timer(struct ev_loop *loop, ev_timer *t, int revents)
