@@ -199,7 +199,8 @@ Test(live_events, watch_limit_reached_at_runtime_rescans_and_recovers)
         close(fd);
     }
     uint64_t t0 = now_ms();
-    size_t found = wait_findings(&s, "/r.php", 100, WAIT_MS);
+    /* every one within the rescan interval (1 s), plus slack for a loaded machine */
+    size_t found = wait_findings(&s, "/r.php", 100, 3000);
     uint64_t t_found = now_ms() - t0;
     fprintf(stderr, "degraded at runtime: %zu of 100 root files found in %llu ms\n", found,
             (unsigned long long)t_found);
