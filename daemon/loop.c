@@ -30,6 +30,7 @@
 #include "log.h"
 #include "notify.h"
 #include "parse.h"
+#include "pathset.h"
 #include "policy.h"
 #include "ratelimit.h"
 #include "repair.h"
@@ -46,6 +47,9 @@
 /* Progress during long crawls: STATUS= and EXTEND_TIMEOUT_USEC= at most this often. */
 #define PROGRESS_EVERY_USEC 1000000ULL
 #define EXTEND_BY_USEC      (60ULL * 1000000)
+/* A degraded rescan round runs in slices of at most about this much loop time (one subtree
+ * may take longer); events are handled between slices. */
+#define DEGRADED_SLICE_USEC 50000ULL
 /* An event that cannot be followed (out of memory) is said at most this often. */
 #define EVENT_LOST_EVERY_USEC (10ULL * 1000000)
 /* A MOVED_FROM not paired in the same read is kept this long for its MOVED_TO. */
@@ -79,9 +83,9 @@ struct loop {
     ev_signal sigterm, sigint, sighup;
     ev_timer rescan_timer, degraded_timer, overflow_timer, flush_timer, watchdog_timer, root_timer;
 
-    /* degraded mode: top-most directories left without a watch (ENOSPC) */
-    char **unwatched;
-    size_t nunwatched, unwatched_cap;
+    /* degraded mode: top-most directories left without a watch (ENOSPC); PENDING: those
+     * the running degraded round has not crawled yet */
+    struct pathset *unwatched, *pending;
     uint64_t unwatched_dirs; /* directories below them, as counted by the last crawl */
     bool degraded;
     /* inside a full or degraded rescan: its crawls add up here, decided at its end */
@@ -236,38 +240,19 @@ struct crawl {
     bool enospc; /* a watch could not be added: out of inotify watches */
 };
 
-/* Remember RELPATH as the top of an unwatched subtree (ENOSPC). */
+/* Remember RELPATH as the top of an unwatched subtree (ENOSPC). O(log n). */
 static void unwatched_add(struct loop *l, const char *relpath)
 {
-    for (size_t i = 0; i < l->nunwatched; i++)
-        if (strcmp(l->unwatched[i], relpath) == 0)
-            return;
-    if (l->nunwatched == l->unwatched_cap) {
-        size_t cap = l->unwatched_cap ? l->unwatched_cap * 2 : 16;
-        char **p = realloc(l->unwatched, cap * sizeof(*p));
-        if (!p)
-            return; /* the periodic full rescan still covers it */
-        l->unwatched = p;
-        l->unwatched_cap = cap;
-    }
-    char *s = strdup(relpath);
-    if (s)
-        l->unwatched[l->nunwatched++] = s;
+    if (pathset_add(l->unwatched, relpath) < 0)
+        log_warn_errno(errno, "cannot remember %s as unwatched: only full rescans see it", relpath);
 }
 
-/* Forget unwatched tops at or below RELPATH. */
+/* Forget unwatched tops at or below RELPATH (also those a running degraded round has yet to
+ * crawl). O(log n + k). */
 static void unwatched_drop_below(struct loop *l, const char *relpath)
 {
-    size_t n = strlen(relpath);
-    for (size_t i = 0; i < l->nunwatched;) {
-        const char *u = l->unwatched[i];
-        if (!n || (strncmp(u, relpath, n) == 0 && (u[n] == '\0' || u[n] == '/'))) {
-            free(l->unwatched[i]);
-            l->unwatched[i] = l->unwatched[--l->nunwatched];
-        } else {
-            i++;
-        }
-    }
+    pathset_drop_below(l->unwatched, relpath);
+    pathset_drop_below(l->pending, relpath);
 }
 
 /* Report progress of a long crawl to systemd (and keep the watchdog fed). */
@@ -500,7 +485,8 @@ static void log_degraded(struct loop *l)
     struct log_field fields[] = {{"REASON", reason}, {"COUNT", count}};
     log_event(LOG_EVENT_DEGRADED, LOG_WARNING, fields, 2,
               "degraded: %s; the %zu unwatched subtrees are rescanned every %gs", reason,
-              l->nunwatched, (double)l->cfg->degraded_rescan_usec / 1e6);
+              pathset_count(l->unwatched) + pathset_count(l->pending),
+              (double)l->cfg->degraded_rescan_usec / 1e6);
 }
 
 /* Start or stop the degraded rescan timer to match l->degraded. */
@@ -512,6 +498,7 @@ static void degraded_timer_update(struct loop *l)
         ev_timer_start(l->ev, &l->degraded_timer);
     } else if (!l->degraded && ev_is_active(&l->degraded_timer)) {
         ev_timer_stop(l->ev, &l->degraded_timer);
+        l->round = false; /* a degraded round cut short (the site root went) is over */
     }
 }
 
@@ -933,20 +920,31 @@ static void on_rescan_timer(struct ev_loop *loop, ev_timer *t, int revents)
     full_rescan(t->data, "periodic");
 }
 
-/* Degraded mode: crawl each unwatched subtree again, trying to watch it. */
+/* Degraded mode: crawl each unwatched subtree again, trying to watch it. A round takes every
+ * unwatched top and crawls them in slices of DEGRADED_SLICE_USEC, going on at the next loop
+ * iteration, so that any number of unwatched directories never stalls the loop. */
 static void on_degraded_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct loop *l = t->data;
-    size_t n = l->nunwatched;
-    char **tops = l->unwatched;
-    l->unwatched = NULL;
-    l->nunwatched = l->unwatched_cap = 0;
-    round_begin(l);
-    for (size_t i = 0; i < n; i++) {
-        crawl(l, tops[i], true, true, false);
-        free(tops[i]);
+    if (!l->round) { /* a new round: what is unwatched now */
+        struct pathset *tops = l->unwatched;
+        l->unwatched = l->pending;
+        l->pending = tops;
+        round_begin(l);
     }
-    free(tops);
+    uint64_t t0 = mono_usec();
+    char *top;
+    while ((top = pathset_pop(l->pending)) != NULL) {
+        crawl(l, top, true, true, true);
+        free(top);
+        if (pathset_count(l->pending) && mono_usec() - t0 >= DEGRADED_SLICE_USEC) {
+            ev_timer_stop(loop, t);
+            ev_timer_set(t, 0., (double)l->cfg->degraded_rescan_usec / 1e6);
+            ev_timer_start(loop, t);
+            return;
+        }
+    }
+    pathset_drop_below(l->pending, ""); /* only left when a copy failed: a full rescan sees it */
     round_end(l); /* still short of watches: stays degraded; else the recovery entry */
 }
 
@@ -1076,10 +1074,15 @@ struct loop *loop_new(struct config *c, const char *config_path)
     l->watch = l->ev ? watch_new() : NULL;
     l->table = l->watch ? ftable_new(c->max_findings, on_table_change, l) : NULL;
     l->rl = l->table ? ratelimit_new(RL_NKEYS, c->log_burst, c->log_interval_usec) : NULL;
+    l->unwatched = l->rl ? pathset_new() : NULL;
+    l->pending = l->unwatched ? pathset_new() : NULL;
     /* more than 3 repairs of one path within 60 s: pause its auto-repair for 10 min */
     l->guard = repair_guard_new(3, 60ULL * 1000000, 600ULL * 1000000);
-    if (!l->rl) {
+    if (!l->pending) {
         int e = l->ev ? errno : ENOMEM;
+        pathset_free(l->unwatched);
+        repair_guard_free(l->guard);
+        ratelimit_free(l->rl);
         ftable_free(l->table);
         watch_free(l->watch);
         free(l);
@@ -1172,8 +1175,8 @@ void loop_free(struct loop *l)
         return;
     moves_clear(l);
     free(l->moves);
-    unwatched_drop_below(l, "");
-    free(l->unwatched);
+    pathset_free(l->unwatched);
+    pathset_free(l->pending);
     if (l->root_fd >= 0)
         close(l->root_fd);
     /* closing findings at exit is not a resolution: free the table without callbacks */
