@@ -50,6 +50,8 @@
 /* A degraded rescan round runs in slices of at most about this much loop time (one subtree
  * may take longer); events are handled between slices. */
 #define DEGRADED_SLICE_USEC 50000ULL
+/* Inotify events are handled in slices of about this much loop time. */
+#define EVENTS_SLICE_USEC 50000ULL
 /* An event that cannot be followed (out of memory) is said at most this often. */
 #define EVENT_LOST_EVERY_USEC (10ULL * 1000000)
 /* A MOVED_FROM not paired in the same read is kept this long for its MOVED_TO. */
@@ -235,7 +237,7 @@ struct crawl {
     bool progress;    /* send STATUS= while it runs (startup, full rescans) */
     struct chain *chain;
     size_t depth, cap;
-    uint64_t entries, dirs, files, unwatched_dirs, next_check, last_progress;
+    uint64_t entries, dirs, files, unwatched_dirs, next_check, last_progress, last_ping;
     bool first;
     bool enospc; /* a watch could not be added: out of inotify watches */
 };
@@ -255,10 +257,15 @@ static void unwatched_drop_below(struct loop *l, const char *relpath)
     pathset_drop_below(l->pending, relpath);
 }
 
-/* Report progress of a long crawl to systemd (and keep the watchdog fed). */
+/* Report progress of a long crawl to systemd (and keep the watchdog fed as often as the
+ * loop's own watchdog timer would: every half period). */
 static void crawl_progress(struct crawl *cr)
 {
-    uint64_t now = mono_usec();
+    uint64_t now = mono_usec(), wd = notify_watchdog_usec();
+    if (wd && now - cr->last_ping >= wd / 2) {
+        cr->last_ping = now;
+        notify_watchdog();
+    }
     if (now - cr->last_progress < PROGRESS_EVERY_USEC)
         return;
     cr->last_progress = now;
@@ -266,8 +273,6 @@ static void crawl_progress(struct crawl *cr)
                   cr->l->ready ? "rescanning" : "crawling", cr->entries, watch_count(cr->l->watch));
     if (!cr->l->ready)
         notify_extend_timeout(EXTEND_BY_USEC);
-    if (notify_watchdog_usec())
-        notify_watchdog();
 }
 
 /* Report of a repair made by the daemon: log it, count it. */
@@ -325,7 +330,7 @@ static enum scan_verdict crawl_visit(void *ctx, const struct scan_entry *e)
     else
         cr->files++;
     if (cr->progress && cr->entries >= cr->next_check) {
-        cr->next_check = cr->entries + 4096;
+        cr->next_check = cr->entries + 1024;
         crawl_progress(cr);
     }
     const struct rule *r = policy_match(l->cfg, e->relpath);
@@ -422,8 +427,9 @@ static int crawl(struct loop *l, const char *relpath, bool descend, bool sweep, 
                        .add_watches = watch_root(l->watch) != NULL || !*relpath,
                        .progress = progress,
                        .first = true,
-                       .next_check = 4096,
-                       .last_progress = mono_usec()};
+                       .next_check = 1024,
+                       .last_progress = mono_usec(),
+                       .last_ping = mono_usec()};
     if (sweep) {
         ftable_sweep_begin(l->table, relpath);
         watch_sweep_begin(l->watch);
@@ -878,13 +884,19 @@ static bool look_again_only(const struct inotify_event *ev)
 static void on_inotify(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct loop *l = io->data;
-    _Alignas(struct inotify_event) char buf[64 * 1024];
+    _Alignas(struct inotify_event) char buf[16 * 1024];
+    uint64_t t0 = mono_usec();
     /* A run of look-again events for one file (create, chown, chmod, close: four for one
      * file written by root) needs one look: all of them happened before we read them, so
      * the first look already sees the state after the last. */
     int prev_wd = -1;
     char prev_name[NAME_MAX + 1] = "";
     for (;;) {
+        /* a slice of loop time at most: what is left is read at the next loop iteration
+         * (the descriptor stays readable), timers and the watchdog run in between; not while
+         * a MOVED_FROM waits for its MOVED_TO, which may be next in the queue */
+        if (!l->nmoves && mono_usec() - t0 >= EVENTS_SLICE_USEC)
+            return;
         ssize_t n = read(watch_fd(l->watch), buf, sizeof(buf));
         if (n < 0) {
             if (errno == EINTR)

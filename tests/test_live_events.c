@@ -297,3 +297,57 @@ Test(live_events, root_file_deeper_than_path_max_found_at_runtime)
     free(full);
     site_free(&s);
 }
+
+/* Largest gap in ms between two WATCHDOG=1 datagrams of the daemon received after FROM_USEC
+ * (CLOCK_MONOTONIC); the daemon pings every half watchdog period when its loop is free. */
+static uint64_t max_watchdog_gap_ms(const struct live *d, uint64_t from_usec)
+{
+    uint64_t last = 0, max = 0;
+    for (size_t i = 0; i < live_notify_total(d); i++) {
+        const struct live_notify *n = live_notify_at(d, i);
+        if (n->pid != live_pid(d) || !strstr(n->text, "WATCHDOG=1") || n->mono_usec < from_usec)
+            continue;
+        if (last && n->mono_usec - last > max)
+            max = n->mono_usec - last;
+        last = n->mono_usec;
+    }
+    return max / 1000;
+}
+
+/* A web user makes 40,000 directories once the watch limit is reached: the degraded rescans
+ * of as many unwatched subtrees never stall the loop (watchdog pings keep coming). */
+Test(live_events, many_unwatched_directories_do_not_stall_the_loop)
+{
+    struct site s;
+    site_init(&s, "live-ev-stall", "degraded_rescan_interval = 1s\n");
+    char helper[PATH_MAX];
+    harness_build_path("tests/helper_watch_limit", helper, sizeof(helper));
+    const char *wrapper[] = {helper, "20", NULL};
+    struct live_opts o = {.wrapper = wrapper, .watchdog_usec = 400000};
+    site_start(&s, &o);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t from = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+    /* as www-data, the way an attacker would: 40,000 directories in one go */
+    char cmd[PATH_MAX + 128];
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s/wp-content/uploads' && seq -f 'n%%05g' 1 40000 | xargs mkdir", s.root);
+    cr_assert_eq(live_as_user("www-data", cmd), 0);
+    /* a root file in one of them, found by a degraded rescan */
+    int t = open(s.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cr_assert_geq(t, 0);
+    int fd = openat(t, "wp-content/uploads/n39999", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    close(t);
+    root_file(fd, "r.php");
+    close(fd);
+    cr_expect_eq(wait_findings(&s, "n39999/r.php", 1, 15000), 1);
+    live_pump(s.d, 3000); /* a few degraded rounds more */
+    while (live_pump(s.d, 0))
+        ;
+    uint64_t gap = max_watchdog_gap_ms(s.d, from);
+    fprintf(stderr, "40,000 unwatched directories: largest watchdog gap %llu ms\n",
+            (unsigned long long)gap);
+    cr_expect_lt(gap, 1000, "the loop stalled %llu ms", (unsigned long long)gap);
+    site_free(&s);
+}
