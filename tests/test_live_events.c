@@ -348,6 +348,7 @@ Test(live_events, many_unwatched_directories_do_not_stall_the_loop)
     uint64_t gap = max_watchdog_gap_ms(s.d, from);
     fprintf(stderr, "40,000 unwatched directories: largest watchdog gap %llu ms\n",
             (unsigned long long)gap);
-    cr_expect_lt(gap, 1000, "the loop stalled %llu ms", (unsigned long long)gap);
+    /* pings every 200 ms when the loop is free; old main measured 1,124 and 2,061 ms */
+    cr_expect_lt(gap, 800, "the loop stalled %llu ms", (unsigned long long)gap);
     site_free(&s);
 }
