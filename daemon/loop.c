@@ -32,6 +32,7 @@
 #include "mounts.h"
 #include "notify.h"
 #include "parse.h"
+#include "pathset.h"
 #include "policy.h"
 #include "ratelimit.h"
 #include "repair.h"
@@ -51,6 +52,13 @@
 /* Progress during long crawls: STATUS= and EXTEND_TIMEOUT_USEC= at most this often. */
 #define PROGRESS_EVERY_USEC 1000000ULL
 #define EXTEND_BY_USEC      (60ULL * 1000000)
+/* A degraded rescan round runs in slices of at most about this much loop time (one subtree
+ * may take longer); events are handled between slices. */
+#define DEGRADED_SLICE_USEC 50000ULL
+/* Inotify events are handled in slices of about this much loop time. */
+#define EVENTS_SLICE_USEC 50000ULL
+/* An event that cannot be followed (out of memory) is said at most this often. */
+#define EVENT_LOST_EVERY_USEC (10ULL * 1000000)
 /* A MOVED_FROM not paired in the same read is kept this long for its MOVED_TO. */
 #define MOVE_PAIR_READS 2
 
@@ -82,11 +90,15 @@ struct loop {
     ev_signal sigterm, sigint, sighup;
     ev_timer rescan_timer, degraded_timer, overflow_timer, flush_timer, watchdog_timer, root_timer;
 
-    /* degraded mode: top-most directories left without a watch (ENOSPC) */
-    char **unwatched;
-    size_t nunwatched, unwatched_cap;
+    /* degraded mode: top-most directories left without a watch (ENOSPC); PENDING: those
+     * the running degraded round has not crawled yet */
+    struct pathset *unwatched, *pending;
     uint64_t unwatched_dirs; /* directories below them, as counted by the last crawl */
     bool degraded;
+    /* inside a full or degraded rescan: its crawls add up here, decided at its end */
+    bool round, round_enospc;
+    uint64_t round_unwatched;
+    uint64_t lost_logged_usec; /* last warning about an event that could not be followed */
 
     /* overflow */
     uint64_t overflows;
@@ -131,11 +143,12 @@ static uint64_t mono_usec(void)
 
 /* ---- paths ----------------------------------------------------------------------------- */
 
-/* DIR + "/" + NAME (or NAME when DIR is "") into BUF. Returns 0 or -1 (ENAMETOOLONG). */
-static int join(char *buf, size_t len, const char *dir, const char *name)
+/* DIR + "/" + NAME (or NAME when DIR is ""), of any length, malloc'd. Returns NULL with errno
+ * ENOMEM. */
+static char *path_join(const char *dir, const char *name)
 {
-    int n = snprintf(buf, len, "%s%s%s", dir, *dir ? "/" : "", name);
-    return n < 0 || (size_t)n >= len ? (errno = ENAMETOOLONG, -1) : 0;
+    char *p;
+    return asprintf(&p, "%s%s%s", dir, *dir ? "/" : "", name) < 0 ? NULL : p;
 }
 
 /* The directory part of RELPATH into BUF ("" for top-level entries). Returns BUF. */
@@ -183,10 +196,12 @@ static void on_table_change(void *ctx, enum ftable_change change, const char *re
                          mono_usec()))
         return;
     struct finding copy = *f;
+    char *long_abs = NULL; /* deeper than PATH_MAX: the whole path all the same */
     copy.path = audit_abspath(l->cfg, relpath, abs, sizeof(abs));
     if (!copy.path)
-        copy.path = relpath;
+        copy.path = (long_abs = path_join(l->cfg->site_root, relpath)) ? long_abs : relpath;
     log_finding(opened ? LOG_EVENT_FINDING : LOG_EVENT_RESOLVED, &copy);
+    free(long_abs);
 }
 
 /* ratelimit callback: one `suppressed` summary per kind and interval. */
@@ -239,48 +254,35 @@ struct crawl {
     bool progress;    /* send STATUS= while it runs (startup, full rescans) */
     struct chain *chain;
     size_t depth, cap;
-    uint64_t entries, dirs, files, unwatched_dirs, next_check, last_progress;
+    uint64_t entries, dirs, files, unwatched_dirs, next_check, last_progress, last_ping;
     bool first;
+    bool enospc; /* a watch could not be added: out of inotify watches */
 };
 
-/* Remember RELPATH as the top of an unwatched subtree (ENOSPC). */
+/* Remember RELPATH as the top of an unwatched subtree (ENOSPC). O(log n). */
 static void unwatched_add(struct loop *l, const char *relpath)
 {
-    for (size_t i = 0; i < l->nunwatched; i++)
-        if (strcmp(l->unwatched[i], relpath) == 0)
-            return;
-    if (l->nunwatched == l->unwatched_cap) {
-        size_t cap = l->unwatched_cap ? l->unwatched_cap * 2 : 16;
-        char **p = realloc(l->unwatched, cap * sizeof(*p));
-        if (!p)
-            return; /* the periodic full rescan still covers it */
-        l->unwatched = p;
-        l->unwatched_cap = cap;
-    }
-    char *s = strdup(relpath);
-    if (s)
-        l->unwatched[l->nunwatched++] = s;
+    if (pathset_add(l->unwatched, relpath) < 0)
+        log_warn_errno(errno, "cannot remember %s as unwatched: only full rescans see it", relpath);
 }
 
-/* Forget unwatched tops at or below RELPATH. */
+/* Forget unwatched tops at or below RELPATH (also those a running degraded round has yet to
+ * crawl). O(log n + k). */
 static void unwatched_drop_below(struct loop *l, const char *relpath)
 {
-    size_t n = strlen(relpath);
-    for (size_t i = 0; i < l->nunwatched;) {
-        const char *u = l->unwatched[i];
-        if (!n || (strncmp(u, relpath, n) == 0 && (u[n] == '\0' || u[n] == '/'))) {
-            free(l->unwatched[i]);
-            l->unwatched[i] = l->unwatched[--l->nunwatched];
-        } else {
-            i++;
-        }
-    }
+    pathset_drop_below(l->unwatched, relpath);
+    pathset_drop_below(l->pending, relpath);
 }
 
-/* Report progress of a long crawl to systemd (and keep the watchdog fed). */
+/* Report progress of a long crawl to systemd (and keep the watchdog fed as often as the
+ * loop's own watchdog timer would: every half period). */
 static void crawl_progress(struct crawl *cr)
 {
-    uint64_t now = mono_usec();
+    uint64_t now = mono_usec(), wd = notify_watchdog_usec();
+    if (wd && now - cr->last_ping >= wd / 2) {
+        cr->last_ping = now;
+        notify_watchdog();
+    }
     if (now - cr->last_progress < PROGRESS_EVERY_USEC)
         return;
     cr->last_progress = now;
@@ -288,8 +290,6 @@ static void crawl_progress(struct crawl *cr)
                   cr->l->ready ? "rescanning" : "crawling", cr->entries, watch_count(cr->l->watch));
     if (!cr->l->ready)
         notify_extend_timeout(EXTEND_BY_USEC);
-    if (notify_watchdog_usec())
-        notify_watchdog();
 }
 
 /* Report of a repair made by the daemon: log it, count it. */
@@ -372,7 +372,7 @@ static enum scan_verdict crawl_visit(void *ctx, const struct scan_entry *e)
     else
         cr->files++;
     if (cr->progress && cr->entries >= cr->next_check) {
-        cr->next_check = cr->entries + 4096;
+        cr->next_check = cr->entries + 1024;
         crawl_progress(cr);
     }
     const struct rule *r = policy_match(l->cfg, e->relpath);
@@ -419,23 +419,21 @@ static enum scan_verdict crawl_opened(void *ctx, const char *relpath, int fd)
         parent = cr->chain[cr->depth - 1].node;
         have_parent = parent != NULL;
     } else {
-        char pbuf[PATH_MAX];
-        if (plen < sizeof(pbuf)) {
-            memcpy(pbuf, relpath, plen);
-            pbuf[plen] = '\0';
+        char *pbuf = strndup(relpath, plen); /* any length: deeper than PATH_MAX too */
+        if (pbuf) {
             parent = node_for_path(l, pbuf);
             have_parent = parent != NULL;
+            free(pbuf);
+        } else {
+            log_warn_errno(errno, "cannot watch %s", relpath);
         }
     }
     if (have_parent) {
         node = watch_add(l->watch, parent, len ? relpath + (slash ? plen + 1 : 0) : "", fd, NULL);
         if (!node) {
             if (errno == ENOSPC) {
-                if (!l->degraded)
-                    log_warn("inotify watch limit reached at %s: watching what is watched, "
-                             "rescanning the rest every %gs",
-                             *relpath ? relpath : ".", (double)l->cfg->degraded_rescan_usec / 1e6);
-                l->degraded = true;
+                /* the degraded entry and rescans follow once the crawl is over */
+                cr->enospc = true;
                 unwatched_add(l, relpath);
             } else if (errno != ENOENT) {
                 log_warn_errno(errno, "cannot watch %s", *relpath ? relpath : ".");
@@ -467,6 +465,7 @@ static void crawl_mount(void *ctx, const char *relpath, const struct stat *st)
     cr->l->events[LOG_EVENT_MOUNT_SKIPPED]++;
     mounts_log(path ? path : relpath, st);
 }
+static void degraded_note(struct loop *l, const struct crawl *cr);
 
 /* Crawl RELPATH (and below it when DESCEND), updating findings and watches. With SWEEP,
  * findings at and below RELPATH that the crawl does not see again are closed, and watch
@@ -481,8 +480,9 @@ static int crawl(struct loop *l, const char *relpath, bool descend, bool sweep, 
                        .add_watches = watch_root(l->watch) != NULL || !*relpath,
                        .progress = progress,
                        .first = true,
-                       .next_check = 4096,
-                       .last_progress = mono_usec()};
+                       .next_check = 1024,
+                       .last_progress = mono_usec(),
+                       .last_ping = mono_usec()};
     if (sweep) {
         ftable_sweep_begin(l->table, relpath);
         watch_sweep_begin(l->watch);
@@ -510,8 +510,8 @@ static int crawl(struct loop *l, const char *relpath, bool descend, bool sweep, 
         l->crawl_usec = st.usec;
         l->crawl_dirs = cr.dirs;
         l->crawl_files = cr.files;
-        l->unwatched_dirs = cr.unwatched_dirs;
     }
+    degraded_note(l, &cr);
     free(cr.chain);
     errno = e;
     return rc;
@@ -549,7 +549,8 @@ static void log_degraded(struct loop *l)
     struct log_field fields[] = {{"REASON", reason}, {"COUNT", count}};
     log_event(LOG_EVENT_DEGRADED, LOG_WARNING, fields, 2,
               "degraded: %s; the %zu unwatched subtrees are rescanned every %gs", reason,
-              l->nunwatched, (double)l->cfg->degraded_rescan_usec / 1e6);
+              pathset_count(l->unwatched) + pathset_count(l->pending),
+              (double)l->cfg->degraded_rescan_usec / 1e6);
 }
 
 /* Start or stop the degraded rescan timer to match l->degraded. */
@@ -561,7 +562,61 @@ static void degraded_timer_update(struct loop *l)
         ev_timer_start(l->ev, &l->degraded_timer);
     } else if (!l->degraded && ev_is_active(&l->degraded_timer)) {
         ev_timer_stop(l->ev, &l->degraded_timer);
+        l->round = false; /* a degraded round cut short (the site root went) is over */
     }
+}
+
+/* Enter (DEGRADED true) or leave degraded mode, the same way at startup and at runtime:
+ * entering logs the one `degraded` entry, leaving logs that watches are back; the degraded
+ * rescan timer runs exactly while degraded. */
+static void degraded_set(struct loop *l, bool degraded)
+{
+    char buf[256];
+    if (degraded && !l->degraded) {
+        l->degraded = true;
+        log_degraded(l);
+        if (l->ready)
+            notify_status("%s", summary(l, buf, sizeof(buf)));
+    } else if (!degraded && l->degraded) {
+        l->degraded = false;
+        log_info("inotify watches available again: every directory is watched (%s)",
+                 summary(l, buf, sizeof(buf)));
+        if (l->ready)
+            notify_status("%s", summary(l, buf, sizeof(buf)));
+    }
+    degraded_timer_update(l);
+}
+
+/* After crawl CR: inside a rescan round its figures add up for the round's end; outside one
+ * (a crawl for an event or a request), running out of watches enters degraded mode. */
+static void degraded_note(struct loop *l, const struct crawl *cr)
+{
+    if (l->round) {
+        l->round_enospc |= cr->enospc;
+        l->round_unwatched += cr->unwatched_dirs;
+        return;
+    }
+    if (!cr->enospc)
+        return;
+    l->unwatched_dirs = (l->degraded ? l->unwatched_dirs : 0) + cr->unwatched_dirs;
+    degraded_set(l, true);
+}
+
+/* A rescan round (full, or of the unwatched subtrees) starts: its crawls count together. */
+static void round_begin(struct loop *l)
+{
+    l->round = true;
+    l->round_enospc = false;
+    l->round_unwatched = 0;
+}
+
+/* The round is over: degraded when any of its crawls ran out of watches, else not. */
+static void round_end(struct loop *l)
+{
+    l->round = false;
+    if (l->round_enospc)
+        l->unwatched_dirs = l->round_unwatched;
+    degraded_set(l, l->round_enospc);
 }
 
 /* A full crawl of the site with sweeps: the table and the watches match the disk after. */
@@ -570,13 +625,15 @@ static void site_root_verify(struct loop *l);
 static void full_rescan(struct loop *l, const char *why)
 {
     site_root_verify(l);
+    round_begin(l);
     unwatched_drop_below(l, "");
-    l->degraded = false;
     uint64_t t0 = mono_usec();
     if (crawl(l, "", true, true, true) < 0) {
+        l->round = false;
         log_warn_errno(errno, "full rescan (%s) failed", why);
         return;
     }
+    round_end(l);
     l->full_scans++;
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
@@ -585,9 +642,6 @@ static void full_rescan(struct loop *l, const char *why)
     log_info("full rescan (%s) in %.2fs: %" PRIu64 " directories, %" PRIu64 " files; %s", why,
              (double)(mono_usec() - t0) / 1e6, l->crawl_dirs, l->crawl_files,
              summary(l, buf, sizeof(buf)));
-    if (l->degraded)
-        log_degraded(l);
-    degraded_timer_update(l);
     if (l->ready)
         notify_status("%s", summary(l, buf, sizeof(buf)));
 }
@@ -913,6 +967,22 @@ static void on_overflow_timer(struct ev_loop *loop, ev_timer *t, int revents)
     full_rescan(t->data, "after inotify queue overflow");
 }
 
+/* An event about PLACE could not be followed (ERR: out of memory): say so, at most once every
+ * EVENT_LOST_EVERY, rather than drop it silently. */
+static void event_lost(struct loop *l, const char *place, int err)
+{
+    uint64_t now = mono_usec();
+    if (l->lost_logged_usec && now - l->lost_logged_usec < EVENT_LOST_EVERY_USEC)
+        return;
+    l->lost_logged_usec = now;
+    log_warn("cannot follow an event in %s (%s): what changed there is seen at the next full "
+             "rescan",
+             *place ? place : ".", strerror(err));
+}
+
+static void handle_entry_event(struct loop *l, struct watch_dir *d, const struct inotify_event *ev,
+                               const char *path);
+
 /* Handle one event. */
 static void handle_event(struct loop *l, const struct inotify_event *ev)
 {
@@ -927,9 +997,6 @@ static void handle_event(struct loop *l, const struct inotify_event *ev)
     struct watch_dir *d = watch_lookup(l->watch, ev->wd);
     if (!d)
         return;
-    char dpath[PATH_MAX], path[PATH_MAX];
-    if (watch_path(d, dpath, sizeof(dpath)) == (size_t)-1)
-        return;
     if (ev->mask & IN_IGNORED) {
         if (d == watch_root(l->watch)) {
             root_gone(l);
@@ -938,15 +1005,26 @@ static void handle_event(struct loop *l, const struct inotify_event *ev)
         }
         return;
     }
-    if (!ev->len) { /* about the watched directory itself */
+    /* paths of any length: directories deeper than PATH_MAX are watched and followed too */
+    char *dpath = watch_path_alloc(d), *path = NULL;
+    if (!dpath || (ev->len && !(path = path_join(dpath, ev->name)))) {
+        event_lost(l, dpath ? dpath : ev->len ? ev->name : ".", errno);
+    } else if (!ev->len) { /* about the watched directory itself */
         if ((ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) && d == watch_root(l->watch))
             root_gone(l);
         else if (ev->mask & IN_ATTRIB)
             crawl(l, dpath, false, false, false);
-        return;
+    } else {
+        handle_entry_event(l, d, ev, path);
     }
-    if (join(path, sizeof(path), dpath, ev->name) < 0)
-        return;
+    free(dpath);
+    free(path);
+}
+
+/* An event about entry EV->name of watched directory D, at PATH. */
+static void handle_entry_event(struct loop *l, struct watch_dir *d, const struct inotify_event *ev,
+                               const char *path)
+{
     bool is_dir = ev->mask & IN_ISDIR;
     if (ev->mask & IN_MOVED_FROM)
         move_from(l, ev, path);
@@ -973,13 +1051,19 @@ static bool look_again_only(const struct inotify_event *ev)
 static void on_inotify(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct loop *l = io->data;
-    _Alignas(struct inotify_event) char buf[64 * 1024];
+    _Alignas(struct inotify_event) char buf[16 * 1024];
+    uint64_t t0 = mono_usec();
     /* A run of look-again events for one file (create, chown, chmod, close: four for one
      * file written by root) needs one look: all of them happened before we read them, so
      * the first look already sees the state after the last. */
     int prev_wd = -1;
     char prev_name[NAME_MAX + 1] = "";
     for (;;) {
+        /* a slice of loop time at most: what is left is read at the next loop iteration
+         * (the descriptor stays readable), timers and the watchdog run in between; not while
+         * a MOVED_FROM waits for its MOVED_TO, which may be next in the queue */
+        if (!l->nmoves && mono_usec() - t0 >= EVENTS_SLICE_USEC)
+            return;
         ssize_t n = read(watch_fd(l->watch), buf, sizeof(buf));
         if (n < 0) {
             if (errno == EINTR)
@@ -1015,27 +1099,32 @@ static void on_rescan_timer(struct ev_loop *loop, ev_timer *t, int revents)
     full_rescan(t->data, "periodic");
 }
 
-/* Degraded mode: crawl each unwatched subtree again, trying to watch it. */
+/* Degraded mode: crawl each unwatched subtree again, trying to watch it. A round takes every
+ * unwatched top and crawls them in slices of DEGRADED_SLICE_USEC, going on at the next loop
+ * iteration, so that any number of unwatched directories never stalls the loop. */
 static void on_degraded_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct loop *l = t->data;
-    size_t n = l->nunwatched;
-    char **tops = l->unwatched;
-    l->unwatched = NULL;
-    l->nunwatched = l->unwatched_cap = 0;
-    l->degraded = false;
-    for (size_t i = 0; i < n; i++) {
-        crawl(l, tops[i], true, true, false);
-        free(tops[i]);
+    if (!l->round) { /* a new round: what is unwatched now */
+        struct pathset *tops = l->unwatched;
+        l->unwatched = l->pending;
+        l->pending = tops;
+        round_begin(l);
     }
-    free(tops);
-    if (!l->degraded) {
-        char buf[256];
-        log_info("inotify watches available again: every directory is watched (%s)",
-                 summary(l, buf, sizeof(buf)));
-        notify_status("%s", summary(l, buf, sizeof(buf)));
+    uint64_t t0 = mono_usec();
+    char *top;
+    while ((top = pathset_pop(l->pending)) != NULL) {
+        crawl(l, top, true, true, true);
+        free(top);
+        if (pathset_count(l->pending) && mono_usec() - t0 >= DEGRADED_SLICE_USEC) {
+            ev_timer_stop(loop, t);
+            ev_timer_set(t, 0., (double)l->cfg->degraded_rescan_usec / 1e6);
+            ev_timer_start(loop, t);
+            return;
+        }
     }
-    degraded_timer_update(l);
+    pathset_drop_below(l->pending, ""); /* only left when a copy failed: a full rescan sees it */
+    round_end(l); /* still short of watches: stays degraded; else the recovery entry */
 }
 
 static void on_flush_timer(struct ev_loop *loop, ev_timer *t, int revents)
@@ -1197,13 +1286,17 @@ struct loop *loop_new(struct config *c, const char *config_path)
     l->watch = l->ev ? watch_new() : NULL;
     l->table = l->watch ? ftable_new(c->max_findings, on_table_change, l) : NULL;
     l->rl = l->table ? ratelimit_new(RL_NKEYS, c->log_burst, c->log_interval_usec) : NULL;
+    l->unwatched = l->rl ? pathset_new() : NULL;
+    l->pending = l->unwatched ? pathset_new() : NULL;
     /* more than 3 repairs of one path within 60 s: pause its auto-repair for 10 min */
     l->guard = repair_guard_new(3, 60ULL * 1000000, 600ULL * 1000000);
-    l->mounts = l->rl ? mounts_new(MOUNTS_MAX) : NULL;
+    l->mounts = l->pending ? mounts_new(MOUNTS_MAX) : NULL;
     if (!l->mounts) {
         int e = l->ev ? errno : ENOMEM;
-        ratelimit_free(l->rl);
+        pathset_free(l->pending);
+        pathset_free(l->unwatched);
         repair_guard_free(l->guard);
+        ratelimit_free(l->rl);
         ftable_free(l->table);
         watch_free(l->watch);
         free(l);
@@ -1297,8 +1390,8 @@ void loop_free(struct loop *l)
         return;
     moves_clear(l);
     free(l->moves);
-    unwatched_drop_below(l, "");
-    free(l->unwatched);
+    pathset_free(l->unwatched);
+    pathset_free(l->pending);
     if (l->root_fd >= 0)
         close(l->root_fd);
     /* closing findings at exit is not a resolution: free the table without callbacks */

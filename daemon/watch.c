@@ -311,6 +311,18 @@ size_t watch_path(const struct watch_dir *d, char *buf, size_t len)
     return total;
 }
 
+char *watch_path_alloc(const struct watch_dir *d)
+{
+    size_t total = 0;
+    for (const struct watch_dir *p = d; p && p->parent; p = p->parent)
+        total += strlen(p->name) + 1;
+    char *buf = malloc(total + 1);
+    if (!buf)
+        return NULL;
+    watch_path(d, buf, total + 1);
+    return buf;
+}
+
 void watch_sweep_begin(struct watch *w)
 {
     w->epoch++;

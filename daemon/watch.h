@@ -51,6 +51,10 @@ struct watch_dir *watch_root(const struct watch *w);
  * (size_t)-1 with errno ENAMETOOLONG when it does not fit. */
 size_t watch_path(const struct watch_dir *d, char *buf, size_t len);
 
+/* Path of D relative to the site root ("" for the root), of any length, malloc'd (the caller
+ * frees it). Returns NULL with errno ENOMEM. */
+char *watch_path_alloc(const struct watch_dir *d);
+
 /* Rename D to NEWPARENT/NEWNAME (a rename inside the tree: the kernel keeps the watch). A
  * node already at NEWPARENT/NEWNAME (replaced by the rename) is removed with its subtree.
  * Returns 0, or -1 with errno ENOMEM (D is then removed with its subtree). */

@@ -6,7 +6,11 @@
  *
  * A user namespace's maps must be written from outside it, so a short-lived child writes
  * /proc/PARENT/uid_map and gid_map once this process has unshared, and is reaped before the
- * exec. Exits 125 (and says why on stderr) when any step fails; otherwise CMD's status. */
+ * exec. Exits 125 (and says why on stderr) when any step fails; otherwise CMD's status.
+ *
+ * helper_watch_limit --set PID N: change that limit while CMD runs (PID: CMD's pid, whose user
+ * namespace it is): joins PID's user namespace (as its owner, with every capability there)
+ * and writes N to its /proc/sys/user/max_inotify_watches. Exits 0, or 125 on failure. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -65,10 +69,29 @@ static void map_child(pid_t parent, int go_fd)
     _exit(0);
 }
 
+/* --set PID N: write N to the watch limit of PID's user namespace. Returns the exit code. */
+static int set_limit(const char *pid, const char *n)
+{
+    char path[64], text[32];
+    snprintf(path, sizeof(path), "/proc/%s/ns/user", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        die(path);
+    if (setns(fd, CLONE_NEWUSER) < 0)
+        die("setns(CLONE_NEWUSER)");
+    close(fd);
+    snprintf(text, sizeof(text), "%s\n", n);
+    if (write_text("/proc/sys/user/max_inotify_watches", text) < 0)
+        die("/proc/sys/user/max_inotify_watches");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "--set") == 0)
+        return set_limit(argv[2], argv[3]);
     if (argc < 3) {
-        fprintf(stderr, "usage: helper_watch_limit N CMD [ARGS...]\n");
+        fprintf(stderr, "usage: helper_watch_limit N CMD [ARGS...] | --set PID N\n");
         return 2;
     }
     char *end;

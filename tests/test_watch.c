@@ -223,3 +223,43 @@ Test(watch, limit_is_read)
 {
     cr_assert_gt(watch_limit(), 0);
 }
+
+/* A chain deeper than PATH_MAX (built with mkdirat/openat): watch_path says ENAMETOOLONG into
+ * a PATH_MAX buffer, watch_path_alloc gives the whole path. */
+Test(watch, path_alloc_beyond_path_max)
+{
+    struct watch *w = watch_new();
+    struct watch_dir *d = add(w, NULL, "", "");
+    char comp[201], *want = malloc(30 * 201);
+    cr_assert_not_null(want);
+    memset(comp, 'x', 200);
+    comp[200] = '\0';
+    size_t len = 0;
+    int fd = dup(root_fd);
+    for (int i = 0; i < 25; i++) { /* 25 x 201 bytes: 5,024 */
+        comp[0] = (char)('a' + i);
+        cr_assert_eq(mkdirat(fd, comp, 0755), 0);
+        int sub = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        cr_assert_geq(sub, 0);
+        close(fd);
+        fd = sub;
+        d = watch_add(w, d, comp, fd, NULL);
+        cr_assert_not_null(d, "%s", strerror(errno));
+        len += (size_t)sprintf(want + len, "%s%s", i ? "/" : "", comp);
+    }
+    close(fd);
+    char buf[PATH_MAX];
+    errno = 0;
+    cr_assert_eq(watch_path(d, buf, sizeof(buf)), (size_t)-1);
+    cr_assert_eq(errno, ENAMETOOLONG);
+    char *got = watch_path_alloc(d);
+    cr_assert_not_null(got);
+    cr_expect_eq(strlen(got), len);
+    cr_expect_str_eq(got, want);
+    free(got);
+    got = watch_path_alloc(watch_root(w));
+    cr_assert_str_eq(got, "");
+    free(got);
+    free(want);
+    watch_free(w);
+}
