@@ -533,6 +533,44 @@ void ftable_foreach(const struct ftable *t, const char *prefix, ftable_visit_fn 
         }
 }
 
+/* See ftable.h. O(log n + k). */
+void ftable_foreach_after(const struct ftable *t, const char *prefix, const char *after,
+                          int after_kind, ftable_visit_fn fn, void *ctx)
+{
+    if (!t || !prefix || !fn)
+        return;
+    if (!after) {
+        ftable_foreach(t, prefix, fn, ctx);
+        return;
+    }
+    size_t plen = prefix_len(prefix);
+    struct fnode key = {.path = after};
+    struct fnode *n = RB_NFIND(ftree, (struct ftree *)&t->head, &key);
+    if (n && node_cmp(&key, n) == 0) { /* the cursor's own path: its later kinds */
+        for (const struct frec *r = n->recs; r; r = r->next) {
+            if ((int)r->kind <= after_kind)
+                continue;
+            struct finding f;
+            rec_to_finding(r, &f);
+            if (!fn(ctx, n->path, &f))
+                return;
+        }
+        n = in_subtree(n->path, prefix, plen) ? sub_next(t, n, prefix, plen) : NULL;
+    } else if (n && !in_subtree(n->path, prefix, plen)) {
+        /* after PREFIX itself come its siblings ("a/b-c"), then its descendants */
+        n = in_subtree(after, prefix, plen) && plen > 0 && after[plen] == '\0'
+                ? first_below(t, prefix, plen)
+                : NULL;
+    }
+    for (; n; n = sub_next(t, n, prefix, plen))
+        for (const struct frec *r = n->recs; r; r = r->next) {
+            struct finding f;
+            rec_to_finding(r, &f);
+            if (!fn(ctx, n->path, &f))
+                return;
+        }
+}
+
 /* Bytes the table has asked malloc for (its nodes, records and strings; not the allocator's
  * own overhead); 0 for NULL. */
 size_t ftable_memory(const struct ftable *t)

@@ -70,6 +70,14 @@ uint64_t ftable_take_untracked(struct ftable *t);
 typedef bool (*ftable_visit_fn)(void *ctx, const char *relpath, const struct finding *f);
 void ftable_foreach(const struct ftable *t, const char *prefix, ftable_visit_fn fn, void *ctx);
 
+/* ftable_foreach resumed by key: only the findings strictly after (AFTER, AFTER_KIND) in
+ * (path, kind) order; AFTER NULL starts at the first. AFTER need not be in the table any more:
+ * a cursor for iterating in slices while the table changes between them. Each slice sees the
+ * table as it is then: a finding opened after the cursor is visited, one before it is not,
+ * one closed before its turn is not; none is visited twice. */
+void ftable_foreach_after(const struct ftable *t, const char *prefix, const char *after,
+                          int after_kind, ftable_visit_fn fn, void *ctx);
+
 /* Bytes the table has requested from malloc for itself, its paths and its findings (without
  * the allocator's own overhead), for metrics; 0 for NULL. */
 size_t ftable_memory(const struct ftable *t);

@@ -1149,6 +1149,12 @@ void loop_foreach_finding(const struct loop *l, const char *relpath, ftable_visi
     ftable_foreach(l->table, relpath, fn, ctx);
 }
 
+void loop_foreach_finding_after(const struct loop *l, const char *relpath, const char *after,
+                                int after_kind, ftable_visit_fn fn, void *ctx)
+{
+    ftable_foreach_after(l->table, relpath, after, after_kind, fn, ctx);
+}
+
 const struct dispatch_set *loop_dispatch(const struct loop *l)
 {
     return dispatch_last(l->dispatch);
