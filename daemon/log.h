@@ -23,6 +23,7 @@ enum log_event {
     LOG_EVENT_RELOADED,
     LOG_EVENT_CONFIG_ERROR,
     LOG_EVENT_STOPPING,
+    LOG_EVENT_TABLE_FULL, /* findings not stored: the findings table is at a cap */
     LOG_EVENT_COUNT
 };
 

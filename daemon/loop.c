@@ -879,10 +879,12 @@ static void on_flush_timer(struct ev_loop *loop, ev_timer *t, int revents)
         char count[32];
         snprintf(count, sizeof(count), "%" PRIu64, untracked);
         struct log_field fields[] = {{"COUNT", count}};
-        log_event(LOG_EVENT_SUPPRESSED, LOG_WARNING, fields, 1,
-                  "%" PRIu64 " findings not tracked: the findings table is full (max_findings = "
-                  "%zu); fix what is open or raise max_findings",
-                  untracked, l->cfg->max_findings);
+        log_event(LOG_EVENT_TABLE_FULL, LOG_WARNING, fields, 1,
+                  "%" PRIu64 " findings not tracked: the findings table is full (%zu open, "
+                  "%zu bytes; max_findings = %zu, max_findings_memory = %zu); fix what is open "
+                  "or raise the caps",
+                  untracked, ftable_count(l->table), ftable_memory(l->table),
+                  l->cfg->max_findings, l->cfg->max_findings_memory);
     }
 }
 
@@ -944,6 +946,7 @@ void loop_reload(struct loop *l)
     bool moved = strcmp(nc->site_root, l->cfg->site_root) != 0;
     if (nc->max_findings != l->cfg->max_findings)
         log_warn("max_findings changes at the next restart (still %zu)", l->cfg->max_findings);
+    ftable_set_max_memory(l->table, nc->max_findings_memory);
     ratelimit_flush(l->rl, mono_usec(), true, on_summary, l);
     ratelimit_free(l->rl);
     l->rl = rl;
@@ -995,6 +998,7 @@ struct loop *loop_new(struct config *c, const char *config_path)
     l->ev = ev_default_loop(EVFLAG_NOENV | EVFLAG_SIGNALFD);
     l->watch = l->ev ? watch_new() : NULL;
     l->table = l->watch ? ftable_new(c->max_findings, on_table_change, l) : NULL;
+    ftable_set_max_memory(l->table, c->max_findings_memory);
     l->rl = l->table ? ratelimit_new(RL_NKEYS, c->log_burst, c->log_interval_usec) : NULL;
     /* more than 3 repairs of one path within 60 s: pause its auto-repair for 10 min */
     l->guard = repair_guard_new(3, 60ULL * 1000000, 600ULL * 1000000);

@@ -46,11 +46,13 @@ static const char *const event_ids[LOG_EVENT_COUNT] = {
     [LOG_EVENT_RELOADED] = "93cab62089c6477a9584886a10551f95",
     [LOG_EVENT_CONFIG_ERROR] = "5d66cef704d04343a1fcdb0a75811610",
     [LOG_EVENT_STOPPING] = "7d2cf9f796e14213aa97a989e46ce14e",
+    [LOG_EVENT_TABLE_FULL] = "eb6536f2290c4d7a874dfddac7f96bcb",
 };
 
 static const char *const event_names[LOG_EVENT_COUNT] = {
     NULL,       "finding",    "resolved", "repaired", "repair_refused", "overflow",
     "degraded", "suppressed", "started",  "reloaded", "config_error",   "stopping",
+    [LOG_EVENT_TABLE_FULL] = "table_full",
 };
 
 /* ---- the emitted sequence ------------------------------------------------------------- */
