@@ -37,13 +37,13 @@
 
 #include "config.h"
 
-#define CONTROL_MAX_CLIENTS  256                /* beyond: one error line, then closed */
-#define CONTROL_MAX_REPLY    (4u * 1024 * 1024) /* bytes of a whole reply, per client */
-#define CONTROL_IDLE_TIMEOUT 10.0               /* seconds without progress before a drop */
-#define CONTROL_MAX_BUFFERED (16u * 1024 * 1024) /* bytes of whole replies, all clients */
-#define CONTROL_CLIENT_BUFFER (64u * 1024)      /* a generator's buffer, per client */
-#define CONTROL_SLICE_ROWS   64                 /* rows per slice of a generator */
-#define CONTROL_SLICE_USEC   1000               /* microseconds per slice of a generator */
+#define CONTROL_MAX_CLIENTS   256                 /* beyond: one error line, then closed */
+#define CONTROL_MAX_REPLY     (4u * 1024 * 1024)  /* bytes of a whole reply, per client */
+#define CONTROL_IDLE_TIMEOUT  10.0                /* seconds without progress before a drop */
+#define CONTROL_MAX_BUFFERED  (16u * 1024 * 1024) /* bytes of whole replies, all clients */
+#define CONTROL_CLIENT_BUFFER (64u * 1024)        /* a generator's buffer, per client */
+#define CONTROL_SLICE_ROWS    64                  /* rows per slice of a generator */
+#define CONTROL_SLICE_USEC    1000                /* microseconds per slice of a generator */
 
 /* A command may be run by members of control_group (otherwise: root only). */
 #define CONTROL_READ_ONLY 1u

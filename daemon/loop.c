@@ -883,8 +883,8 @@ static void on_flush_timer(struct ev_loop *loop, ev_timer *t, int revents)
                   "%" PRIu64 " findings not tracked: the findings table is full (%zu open, "
                   "%zu bytes; max_findings = %zu, max_findings_memory = %zu); fix what is open "
                   "or raise the caps",
-                  untracked, ftable_count(l->table), ftable_memory(l->table),
-                  l->cfg->max_findings, l->cfg->max_findings_memory);
+                  untracked, ftable_count(l->table), ftable_memory(l->table), l->cfg->max_findings,
+                  l->cfg->max_findings_memory);
     }
 }
 

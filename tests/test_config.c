@@ -665,7 +665,10 @@ Test(daemon, max_findings_memory)
     static const struct {
         const char *v;
         size_t bytes;
-    } ok[] = {{"64M", 64u << 20}, {"0", 0}, {"2g", 2ULL << 30}, {"1048576", 1u << 20},
+    } ok[] = {{"64M", 64u << 20},
+              {"0", 0},
+              {"2g", 2ULL << 30},
+              {"1048576", 1u << 20},
               {"4096K", 4u << 20}};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         char text[128];

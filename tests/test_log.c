@@ -50,9 +50,8 @@ static const char *const event_ids[LOG_EVENT_COUNT] = {
 };
 
 static const char *const event_names[LOG_EVENT_COUNT] = {
-    NULL,       "finding",    "resolved", "repaired", "repair_refused", "overflow",
-    "degraded", "suppressed", "started",  "reloaded", "config_error",   "stopping",
-    [LOG_EVENT_TABLE_FULL] = "table_full",
+    NULL,         "finding", "resolved", "repaired",     "repair_refused", "overflow",   "degraded",
+    "suppressed", "started", "reloaded", "config_error", "stopping",       "table_full",
 };
 
 /* ---- the emitted sequence ------------------------------------------------------------- */
