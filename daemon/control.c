@@ -97,6 +97,8 @@ struct control {
     struct client *clients;
     size_t nclients;
     size_t whole_pending; /* bytes of whole replies queued, all clients */
+    ev_tstamp iter_now;   /* ev_now of the loop iteration that iter_usec counts */
+    long long iter_usec;  /* spent in generator slices in that iteration */
 };
 
 /* ---- clients --------------------------------------------------------------------------- */
@@ -289,12 +291,23 @@ static bool client_end(struct client *c, int rc, const char *name)
  * was closed. */
 static bool client_slice(struct client *c)
 {
+    struct control *ctl = c->ctl;
     struct control_reply *rep = &c->rep;
+    if (ev_now(ctl->ev) != ctl->iter_now) { /* a new loop iteration */
+        ctl->iter_now = ev_now(ctl->ev);
+        ctl->iter_usec = 0;
+    }
+    if (ctl->iter_usec >= CONTROL_ITER_USEC)
+        return true; /* the socket stays writable: this client's turn is the next iteration */
     rep->slicing = true;
     rep->slice_rows = 0;
     clock_gettime(CLOCK_MONOTONIC, &rep->slice_start);
-    int rc = rep->gen(c->ctl->ctx, rep->gen_state, rep);
+    int rc = rep->gen(ctl->ctx, rep->gen_state, rep);
     rep->slicing = false;
+    struct timespec end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    ctl->iter_usec += (end.tv_sec - rep->slice_start.tv_sec) * 1000000LL +
+                      (end.tv_nsec - rep->slice_start.tv_nsec) / 1000;
     if (rc == CONTROL_MORE && !rep->full)
         return true;
     return client_end(c, rc == CONTROL_MORE ? PROTO_EXIT_FINDINGS : rc, rep->cmd);

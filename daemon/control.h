@@ -10,15 +10,18 @@
  * Replies come in two ways. A small one is built whole by its handler (status, metrics,
  * dispatch, reload, repair): at most CONTROL_MAX_REPLY bytes for one client, and at most
  * CONTROL_MAX_BUFFERED bytes for all such replies together (beyond either: truncated, exit 1).
- * A reply that may be large (findings) is a generator (control_reply_generate): it is
- * produced in slices as the client drains it, only while that client's buffer holds less than
- * CONTROL_CLIENT_BUFFER / 2, each slice stopping once the buffer reaches CONTROL_CLIENT_BUFFER
- * or after CONTROL_SLICE_ROWS rows or CONTROL_SLICE_USEC, whichever comes first; one slice per
- * client per loop iteration. A client that does not read holds at most CONTROL_CLIENT_BUFFER
- * plus one row (rows are at most PROTO_MAX_REPLY_LINE; a finding's row is a few KiB), and costs
- * no loop time at all until its socket is writable again. Reply memory in all is therefore at
- * most CONTROL_MAX_BUFFERED + CONTROL_MAX_CLIENTS * (CONTROL_CLIENT_BUFFER + longest row +
- * an end line): 16 MiB + 256 * ~80 KiB, ~36 MiB, for finding rows.
+ * A reply that may be large (findings, scan) is a generator (control_reply_generate): it is
+ * produced in slices as the client drains it. A slice runs only once everything buffered for
+ * that client went into its socket, and stops once the buffer holds 7/8 of
+ * CONTROL_CLIENT_BUFFER, or after CONTROL_SLICE_ROWS rows or CONTROL_SLICE_USEC, whichever
+ * comes first. One slice per client per loop iteration, and none once this iteration's slices
+ * took CONTROL_ITER_USEC (the others wait for the next iteration): the loop spends at most
+ * CONTROL_ITER_USEC + one slice per iteration on replies, whatever the clients. A client that
+ * does not read holds at most CONTROL_CLIENT_BUFFER plus one row (rows are at most
+ * PROTO_MAX_REPLY_LINE; a finding's row is a few KiB) and costs no loop time until its socket
+ * is writable again. Reply memory in all is therefore at most CONTROL_MAX_BUFFERED +
+ * CONTROL_MAX_CLIENTS * (CONTROL_CLIENT_BUFFER + longest row + an end line): 16 MiB + 256 *
+ * ~80 KiB, ~36 MiB, for finding rows.
  *
  * Authorization by the peer's credentials as the kernel recorded them at connect time
  * (SO_PEERCRED, SO_PEERGROUPS): root runs every command; a peer whose primary or
@@ -44,6 +47,7 @@
 #define CONTROL_CLIENT_BUFFER (64u * 1024)        /* a generator's buffer, per client */
 #define CONTROL_SLICE_ROWS    64                  /* rows per slice of a generator */
 #define CONTROL_SLICE_USEC    1000                /* microseconds per slice of a generator */
+#define CONTROL_ITER_USEC     20000               /* slices of all clients per loop iteration */
 
 /* A command may be run by members of control_group (otherwise: root only). */
 #define CONTROL_READ_ONLY 1u
