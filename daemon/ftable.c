@@ -608,7 +608,7 @@ static struct fnode *node_new(struct ftable *t, const char *relpath, size_t len)
     const char *slash = memrchr(relpath, '/', len);
     const char *name = slash ? slash + 1 : relpath;
     size_t nl = len - (size_t)(name - relpath);
-    if (len > t->maxplen) {
+    if (len > t->maxplen || !t->pbuf) {
         char *p = realloc(t->pbuf, len + 1);
         if (!p)
             return errno = ENOMEM, NULL;

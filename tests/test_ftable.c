@@ -1355,3 +1355,24 @@ Test(ftable_foreach, resumes_after_a_key_while_the_table_changes)
     cr_assert_str_eq(all.seen[4], "b:0");
     ftable_free(t);
 }
+
+/* The site root itself ("") as the only path: its close is reported with its path. */
+Test(ftable_update, the_root_path_alone)
+{
+    struct log l;
+    struct ftable *t = table(0, &l);
+    size_t empty = ftable_memory(t);
+    put1(t, "", FINDING_ROOT_OWNED);
+    cr_assert_eq(ftable_forget_path(t, ""), 1);
+    cr_assert_str_eq(l.ev[l.n - 1].path, "");
+    put1(t, "", FINDING_ROOT_OWNED);
+    put1(t, "a//b/", FINDING_ROOT_OWNED);
+    cr_assert(holds(t, "a//b/", FINDING_ROOT_OWNED));
+    cr_assert_eq(ftable_forget_path(t, "a//b/"), 1);
+    cr_assert_eq(ftable_forget_path(t, ""), 1);
+    cr_assert_str_eq(l.ev[l.n - 1].path, "");
+    cr_assert_str_eq(l.ev[l.n - 2].path, "a//b/");
+    cr_assert_eq(ftable_memory(t), empty);
+    cr_assert_not(l.inconsistent);
+    ftable_free(t);
+}
