@@ -107,12 +107,31 @@ static int cmd_status(void *ctx, const struct control_request *req, struct contr
     return problems ? 1 : 0;
 }
 
+/* A findings reply produced in slices (control_reply_generate): a cursor by key into the
+ * findings table, never a copy of it. Each slice visits the table as it is then, strictly
+ * after the last finding visited (ftable_foreach_after): a finding closed meanwhile is not
+ * shown, one opened after the cursor is. Then the dispatch findings, resumed by their index
+ * (the dispatch set as judged when that slice runs). */
+struct findings_gen {
+    char *prefix;  /* relative site path, "" for all */
+    int kind;      /* -1: all */
+    bool dispatch; /* the dispatch findings follow the table's */
+    bool table_done;
+    char *after; /* cursor: the last finding visited (NULL: none yet), and its kind */
+    size_t after_cap;
+    int after_kind;
+    size_t dispatch_done; /* dispatch findings visited */
+};
+
 struct findings_ctx {
     const struct loop *l;
     struct control_reply *rep;
     int kind; /* -1: all */
     size_t rows;
     bool full;
+    struct findings_gen *g; /* in a generator's slice */
+    bool paused;            /* the slice's budget ran out */
+    size_t dispatch_seen;
 };
 
 /* One row for finding F (F->path absolute). Returns false once the reply is full. */
@@ -148,10 +167,37 @@ static bool finding_row(struct findings_ctx *fc, const struct finding *f)
     return true;
 }
 
-/* ftable visitor: the finding at RELPATH as a row. */
+/* Move G's cursor to (RELPATH, KIND). Returns 0, or -1 (ENOMEM). */
+static int findings_gen_cursor(struct findings_gen *g, const char *relpath, int kind)
+{
+    size_t n = strlen(relpath) + 1;
+    if (n > g->after_cap) {
+        char *p = realloc(g->after, n);
+        if (!p)
+            return -1;
+        g->after = p;
+        g->after_cap = n;
+    }
+    memcpy(g->after, relpath, n);
+    g->after_kind = kind;
+    return 0;
+}
+
+/* ftable visitor: the finding at RELPATH as a row. In a slice: stops once its budget is spent,
+ * before the finding, which the next slice then visits first. */
 static bool findings_row(void *arg, const char *relpath, const struct finding *f)
 {
     struct findings_ctx *fc = arg;
+    if (fc->g) {
+        if (!control_reply_room(fc->rep)) {
+            fc->paused = true;
+            return false;
+        }
+        if (findings_gen_cursor(fc->g, relpath, (int)f->kind) < 0) {
+            fc->full = true;
+            return false;
+        }
+    }
     char abs[PATH_MAX + 256];
     struct finding copy = *f;
     copy.path = audit_abspath(loop_config(fc->l), relpath, abs, sizeof(abs));
@@ -164,6 +210,15 @@ static bool findings_row(void *arg, const char *relpath, const struct finding *f
 static void dispatch_finding_row(void *arg, const struct finding *f)
 {
     struct findings_ctx *fc = arg;
+    if (fc->g) {
+        if (fc->dispatch_seen++ < fc->g->dispatch_done || fc->paused || fc->full)
+            return;
+        if (!control_reply_room(fc->rep)) {
+            fc->paused = true;
+            return;
+        }
+        fc->g->dispatch_done++;
+    }
     if (!fc->full)
         finding_row(fc, f);
 }
@@ -195,30 +250,72 @@ static size_t dispatch_rows(const struct loop *l, struct control_reply *rep)
     return bad;
 }
 
+/* control_gen_fn of findings and scan: the next slice of rows (see struct findings_gen). */
+static int findings_gen_slice(void *ctx, void *state, struct control_reply *rep)
+{
+    const struct loop *l = ctx;
+    struct findings_gen *g = state;
+    struct findings_ctx fc = {.l = l, .rep = rep, .kind = g->kind, .g = g};
+    if (!g->table_done) {
+        loop_foreach_finding_after(l, g->prefix, g->after, g->after_kind, findings_row, &fc);
+        if (fc.paused && !fc.full)
+            return CONTROL_MORE;
+        g->table_done = true;
+    }
+    const struct dispatch_set *ds = loop_dispatch(l);
+    if (g->dispatch && ds && !fc.full) {
+        dispatch_findings(loop_config(l), ds, dispatch_finding_row, &fc);
+        if (fc.paused && !fc.full)
+            return CONTROL_MORE;
+    }
+    if (fc.full)
+        control_reply_error(rep, "reply truncated: narrow it with --kind or a PATH");
+    return control_reply_rows(rep) ? 1 : 0;
+}
+
+/* Frees a struct findings_gen. */
+static void findings_gen_free(void *state)
+{
+    struct findings_gen *g = state;
+    if (!g)
+        return;
+    free(g->prefix);
+    free(g->after);
+    free(g);
+}
+
+/* Hand REP to a findings generator over REL and below, of KIND (-1: all), followed by the
+ * dispatch findings when DISPATCH. Returns 0, or -1 (ENOMEM). */
+static int findings_generate(struct control_reply *rep, const char *rel, int kind, bool dispatch)
+{
+    struct findings_gen *g = calloc(1, sizeof(*g));
+    if (!g || !(g->prefix = strdup(rel))) {
+        free(g);
+        return -1;
+    }
+    g->kind = kind;
+    g->dispatch = dispatch;
+    g->table_done = kind == FINDING_DISPATCH_UNREACHABLE || kind == FINDING_DISPATCH_INVALID;
+    return control_reply_generate(rep, findings_gen_slice, findings_gen_free, g);
+}
+
 static int cmd_findings(void *ctx, const struct control_request *req, struct control_reply *rep)
 {
     const struct loop *l = ctx;
     char rel[PATH_MAX];
     if (request_path(l, req, rep, rel, sizeof(rel)) < 0)
         return 2;
-    struct findings_ctx fc = {.l = l, .rep = rep, .kind = -1};
+    int kind = -1;
     const json_t *k = req->args ? json_object_get(req->args, "kind") : NULL;
     if (k) {
         const char *name = json_string_value(k);
-        fc.kind = name ? finding_kind_from_name(name) : -1;
-        if (fc.kind < 0) {
+        kind = name ? finding_kind_from_name(name) : -1;
+        if (kind < 0) {
             control_reply_error(rep, "unknown finding kind '%s'", name ? name : "?");
             return 2;
         }
     }
-    if (fc.kind != FINDING_DISPATCH_UNREACHABLE && fc.kind != FINDING_DISPATCH_INVALID)
-        loop_foreach_finding(l, rel, findings_row, &fc);
-    const struct dispatch_set *ds = loop_dispatch(l);
-    if (!*rel && ds && !fc.full)
-        dispatch_findings(loop_config(l), ds, dispatch_finding_row, &fc);
-    if (fc.full)
-        control_reply_error(rep, "reply truncated: narrow it with --kind or a PATH");
-    return fc.rows ? 1 : 0;
+    return findings_generate(rep, rel, kind, !*rel);
 }
 
 static int cmd_scan(void *ctx, const struct control_request *req, struct control_reply *rep)
@@ -231,9 +328,7 @@ static int cmd_scan(void *ctx, const struct control_request *req, struct control
         control_reply_error(rep, "cannot scan %s: %s", *rel ? rel : ".", scan_strerror(errno));
         return 1;
     }
-    struct findings_ctx fc = {.l = l, .rep = rep, .kind = -1};
-    loop_foreach_finding(l, rel, findings_row, &fc);
-    return fc.rows ? 1 : 0;
+    return findings_generate(rep, rel, -1, false);
 }
 
 static int cmd_dispatch(void *ctx, const struct control_request *req, struct control_reply *rep)

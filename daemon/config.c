@@ -65,6 +65,7 @@ enum key_id {
     K_WEB_READABLE,
     K_IGNORE,
     K_REPAIR,
+    K_MAX_FINDINGS_MEMORY,
     K_COUNT
 };
 
@@ -355,6 +356,7 @@ static const char *const key_names[K_COUNT] = {
     [K_DEGRADED_RESCAN_INTERVAL] = "degraded_rescan_interval",
     [K_MAX_FINDINGS] = "max_findings",
     [K_LOG_BURST] = "log_burst",
+    [K_MAX_FINDINGS_MEMORY] = "max_findings_memory",
     [K_LOG_INTERVAL] = "log_interval",
     [K_CHANNELS_FILE] = "channels_file",
     [K_COMMAND] = "command",
@@ -399,6 +401,31 @@ static int set_count(struct loader *L, enum key_id id, const char *value)
         L->c->max_findings = (size_t)v;
     else
         L->c->log_burst = (unsigned)v;
+    return 0;
+}
+
+/* [daemon] max_findings_memory: a size in bytes with an optional K, M or G suffix (powers of
+ * 1024), 0 = no limit, else from 1M to 1024G. */
+static int set_size(struct loader *L, enum key_id id, const char *value)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 10);
+    unsigned long long unit = 1;
+    if (*end == 'K' || *end == 'k')
+        unit = 1ULL << 10;
+    else if (*end == 'M' || *end == 'm')
+        unit = 1ULL << 20;
+    else if (*end == 'G' || *end == 'g')
+        unit = 1ULL << 30;
+    if (unit > 1)
+        end++;
+    if (!*value || *value == '-' || *end || errno || v > (1ULL << 40) / unit ||
+        (v && v * unit < (1ULL << 20)))
+        return fail(L, key_names[id],
+                    "expected a size from 1M to 1024G such as 256M, or 0 (no limit), got '%s'",
+                    value);
+    L->c->max_findings_memory = (size_t)(v * unit);
     return 0;
 }
 
@@ -637,6 +664,7 @@ static const struct key_def keys[] = {
     {SEC_DAEMON, K_MAX_FINDINGS, "max_findings", false, set_count},
     {SEC_DAEMON, K_LOG_BURST, "log_burst", false, set_count},
     {SEC_DAEMON, K_LOG_INTERVAL, "log_interval", false, set_positive_duration},
+    {SEC_DAEMON, K_MAX_FINDINGS_MEMORY, "max_findings_memory", false, set_size},
     {SEC_DISPATCH, K_CHANNELS_FILE, "channels_file", false, set_channels_file},
     {SEC_DISPATCH, K_COMMAND, "command", true, set_command},
     {SEC_DISPATCH, K_PATH, "path", false, set_dispatch_path},
@@ -893,6 +921,7 @@ static int load_buffer(const char *text, size_t len, const char *path, struct co
     c->rescan_interval_usec = CONFIG_DEFAULT_RESCAN_USEC;
     c->degraded_rescan_usec = CONFIG_DEFAULT_DEGRADED_RESCAN_USEC;
     c->max_findings = CONFIG_DEFAULT_MAX_FINDINGS;
+    c->max_findings_memory = CONFIG_DEFAULT_MAX_FINDINGS_MEMORY;
     c->log_burst = CONFIG_DEFAULT_LOG_BURST;
     c->log_interval_usec = CONFIG_DEFAULT_LOG_INTERVAL_USEC;
     c->control_gid = (gid_t)-1;
@@ -1176,6 +1205,7 @@ void config_print(const struct config *c, FILE *out)
     fprintf(out, "log_burst = %u\n", c->log_burst);
     fprintf(out, "log_interval = %s\n",
             parse_format_duration(c->log_interval_usec, dur, sizeof(dur)));
+    fprintf(out, "max_findings_memory = %zu\n", c->max_findings_memory);
 
     fprintf(out, "\n[dispatch]\n");
     print_kv(out, "channels_file", c->channels_file);

@@ -7,6 +7,15 @@
  * the buffer is empty -> closed. A timer, restarted on every byte of progress either way,
  * drops a client idle for CONTROL_IDLE_TIMEOUT.
  *
+ * A handler that set a generator leaves the client GENERATING: each time its socket is
+ * writable and everything buffered went out, one slice of the generator runs (bounded by
+ * control_reply_room), its rows are sent, and so on until the generator returns an exit code;
+ * then the end line is queued and the client is WRITING as above. A client that stops reading
+ * leaves its socket unwritable: no slice runs and the idle timer drops it.
+ *
+ * Memory: whole replies count in ctl->whole_pending (bytes queued and not yet sent), capped at
+ * CONTROL_MAX_BUFFERED; a generating client's buffer is capped by its slices instead.
+ *
  * Group membership comes from SO_PEERGROUPS (Linux >= 4.13): the supplementary groups the
  * kernel recorded for the peer at connect(), like SO_PEERCRED. Not getgrouplist(): that asks
  * NSS (may block on LDAP, inside the loop) and reflects the group database, not the peer
@@ -22,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -40,6 +50,20 @@
 
 enum client_role { ROLE_NONE, ROLE_READ_ONLY, ROLE_ROOT };
 
+struct control_reply {
+    struct client *c;
+    const char *cmd; /* the command's name */
+    size_t rows;
+    bool full;
+    char error[512];
+    control_gen_fn gen; /* set: the reply is generated in slices */
+    void (*gen_free)(void *);
+    void *gen_state;
+    bool slicing; /* a slice runs: control_reply_room applies its budget */
+    size_t slice_rows;
+    struct timespec slice_start;
+};
+
 struct client {
     struct control *ctl;
     struct client *prev, *next;
@@ -52,14 +76,9 @@ struct client {
     size_t inlen, incap;
     char *out; /* reply bytes not yet sent: out[outoff..outlen) */
     size_t outlen, outoff, outcap;
+    bool counted; /* out's pending bytes count in ctl->whole_pending (not a generator) */
     bool replied; /* the end line is queued: no more reading */
-};
-
-struct control_reply {
-    struct client *c;
-    size_t rows;
-    bool full;
-    char error[512];
+    struct control_reply rep;
 };
 
 struct control {
@@ -77,6 +96,9 @@ struct control {
     void *ctx;
     struct client *clients;
     size_t nclients;
+    size_t whole_pending; /* bytes of whole replies queued, all clients */
+    ev_tstamp iter_now;   /* ev_now of the loop iteration that iter_usec counts */
+    long long iter_usec;  /* spent in generator slices in that iteration */
 };
 
 /* ---- clients --------------------------------------------------------------------------- */
@@ -94,24 +116,37 @@ static void client_close(struct client *c)
     if (c->next)
         c->next->prev = c->prev;
     ctl->nclients--;
+    if (c->counted)
+        ctl->whole_pending -= c->outlen - c->outoff;
+    if (c->rep.gen_free)
+        c->rep.gen_free(c->rep.gen_state);
     close(c->fd);
     free(c->in);
     free(c->out);
     free(c);
 }
 
-/* Append LEN bytes to C's output; LIMIT caps the buffered total. Returns 0, or -1 (ENOBUFS
- * over LIMIT, ENOMEM). */
-static int client_append(struct client *c, const char *data, size_t len, size_t limit)
+/* Append LEN bytes to C's output; LIMIT caps C's pending bytes, and a counted (whole) reply
+ * also the server's total unless END (an end line, which has its reserve). Returns 0, or -1
+ * (ENOBUFS over a limit, ENOMEM). */
+static int client_append(struct client *c, const char *data, size_t len, size_t limit, bool end)
 {
-    if (c->outlen - c->outoff + len > limit)
+    size_t pending = c->outlen - c->outoff;
+    if (pending + len > limit)
         return errno = ENOBUFS, -1;
-    if (c->outoff && c->outoff == c->outlen)
-        c->outoff = c->outlen = 0;
+    if (c->counted && !end && c->ctl->whole_pending + len > CONTROL_MAX_BUFFERED)
+        return errno = ENOBUFS, -1;
+    if (c->outoff && (pending == 0 || c->outlen + len > c->outcap)) {
+        memmove(c->out, c->out + c->outoff, pending);
+        c->outoff = 0;
+        c->outlen = pending;
+    }
     if (c->outlen + len > c->outcap) {
-        size_t cap = c->outcap ? c->outcap : 4096;
-        while (cap < c->outlen + len)
+        size_t need = c->outlen + len, cap = c->outcap ? c->outcap : 4096;
+        while (cap < need)
             cap *= 2;
+        if (!c->counted && cap > CONTROL_CLIENT_BUFFER && need <= CONTROL_CLIENT_BUFFER)
+            cap = CONTROL_CLIENT_BUFFER;
         char *p = realloc(c->out, cap);
         if (!p)
             return errno = ENOMEM, -1;
@@ -120,7 +155,16 @@ static int client_append(struct client *c, const char *data, size_t len, size_t 
     }
     memcpy(c->out + c->outlen, data, len);
     c->outlen += len;
+    if (c->counted)
+        c->ctl->whole_pending += len;
     return 0;
+}
+
+/* The most C may have pending before a row is refused: a whole reply's cap, or for a
+ * generator its buffer plus one row of any size (its slices keep it to the buffer). */
+static size_t client_limit(const struct client *c)
+{
+    return c->counted ? CONTROL_MAX_REPLY : CONTROL_CLIENT_BUFFER + PROTO_MAX_REPLY_LINE + 1;
 }
 
 /* Queue the end line (EXIT, ERROR) for C, stop reading and start writing. When even that
@@ -129,12 +173,17 @@ static bool client_finish(struct client *c, int exit_code, const char *error)
 {
     size_t len;
     char *line = proto_build_end(exit_code, error, &len);
-    int rc = line ? client_append(c, line, len, CONTROL_MAX_REPLY + END_RESERVE) : -1;
+    int rc = line ? client_append(c, line, len, client_limit(c) + END_RESERVE, true) : -1;
     free(line);
     if (rc < 0) {
         client_close(c);
         return false;
     }
+    if (c->rep.gen_free)
+        c->rep.gen_free(c->rep.gen_state);
+    c->rep.gen = NULL;
+    c->rep.gen_free = NULL;
+    c->rep.gen_state = NULL;
     c->replied = true;
     ev_io_stop(c->ctl->ev, &c->io);
     ev_io_set(&c->io, c->fd, EV_WRITE);
@@ -153,13 +202,45 @@ int control_reply_row(struct control_reply *rep, json_t *row)
     json_decref(row);
     if (!line)
         return -1;
-    int rc = client_append(rep->c, line, len, CONTROL_MAX_REPLY);
+    int rc = client_append(rep->c, line, len, client_limit(rep->c), false);
     free(line);
     if (rc < 0) {
         rep->full = true;
         return errno = ENOBUFS, -1;
     }
     rep->rows++;
+    rep->slice_rows += rep->slicing;
+    return 0;
+}
+
+bool control_reply_room(struct control_reply *rep)
+{
+    if (rep->full)
+        return false;
+    if (!rep->slicing)
+        return true;
+    const struct client *c = rep->c;
+    if (c->outlen - c->outoff >= CONTROL_CLIENT_BUFFER - CONTROL_CLIENT_BUFFER / 8 ||
+        rep->slice_rows >= CONTROL_SLICE_ROWS)
+        return false;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long us = (now.tv_sec - rep->slice_start.tv_sec) * 1000000LL +
+                   (now.tv_nsec - rep->slice_start.tv_nsec) / 1000;
+    return us < CONTROL_SLICE_USEC;
+}
+
+int control_reply_generate(struct control_reply *rep, control_gen_fn gen, void (*free_fn)(void *),
+                           void *state)
+{
+    if (!gen || rep->gen) {
+        if (free_fn)
+            free_fn(state);
+        return errno = EINVAL, -1;
+    }
+    rep->gen = gen;
+    rep->gen_free = free_fn;
+    rep->gen_state = state;
     return 0;
 }
 
@@ -183,6 +264,53 @@ static const struct control_command *control_find(const struct control *ctl, con
         if (strcmp(ctl->table[i].name, name) == 0)
             return &ctl->table[i];
     return NULL;
+}
+
+/* Queue the end line of C's reply for the handler's or generator's return RC (of command
+ * NAME): a full reply and a bad RC become exit 1 with a message. Returns false when C was
+ * closed. */
+static bool client_end(struct client *c, int rc, const char *name)
+{
+    struct control_reply *rep = &c->rep;
+    if (rep->full) {
+        snprintf(rep->error, sizeof(rep->error),
+                 "reply truncated after %zu rows (more than %u bytes): narrow the request",
+                 rep->rows, CONTROL_MAX_REPLY);
+        if (rc == 0)
+            rc = PROTO_EXIT_FINDINGS;
+    }
+    if (rc < 0 || rc > 255) {
+        if (!rep->error[0])
+            snprintf(rep->error, sizeof(rep->error), "internal error in '%s'", name);
+        rc = PROTO_EXIT_FINDINGS;
+    }
+    return client_finish(c, rc, rep->error);
+}
+
+/* Run one slice of C's generator; queue the end line when it is done. Returns false when C
+ * was closed. */
+static bool client_slice(struct client *c)
+{
+    struct control *ctl = c->ctl;
+    struct control_reply *rep = &c->rep;
+    if (ev_now(ctl->ev) != ctl->iter_now) { /* a new loop iteration */
+        ctl->iter_now = ev_now(ctl->ev);
+        ctl->iter_usec = 0;
+    }
+    if (ctl->iter_usec >= CONTROL_ITER_USEC)
+        return true; /* the socket stays writable: this client's turn is the next iteration */
+    rep->slicing = true;
+    rep->slice_rows = 0;
+    clock_gettime(CLOCK_MONOTONIC, &rep->slice_start);
+    int rc = rep->gen(ctl->ctx, rep->gen_state, rep);
+    rep->slicing = false;
+    struct timespec end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    ctl->iter_usec += (end.tv_sec - rep->slice_start.tv_sec) * 1000000LL +
+                      (end.tv_nsec - rep->slice_start.tv_nsec) / 1000;
+    if (rc == CONTROL_MORE && !rep->full)
+        return true;
+    return client_end(c, rc == CONTROL_MORE ? PROTO_EXIT_FINDINGS : rc, rep->cmd);
 }
 
 /* Parse, authorize and run the request LINE (LEN bytes, no newline) of C; queue the reply.
@@ -215,22 +343,21 @@ static bool client_handle(struct client *c, const char *line, size_t len)
         .pid = c->cred.pid,
         .root = c->role == ROLE_ROOT,
     };
-    struct control_reply rep = {.c = c};
-    int rc = cmd->handler(ctl->ctx, &req, &rep);
+    struct control_reply *rep = &c->rep;
+    memset(rep, 0, sizeof(*rep));
+    rep->c = c;
+    rep->cmd = cmd->name;
+    int rc = cmd->handler(ctl->ctx, &req, rep);
     proto_request_clear(&preq);
-    if (rep.full) {
-        snprintf(rep.error, sizeof(rep.error),
-                 "reply truncated after %zu rows (more than %u bytes): narrow the request",
-                 rep.rows, CONTROL_MAX_REPLY);
-        if (rc == 0)
-            rc = PROTO_EXIT_FINDINGS;
+    if (rep->gen && !rep->full) { /* from now on the generator's buffer bounds C */
+        ctl->whole_pending -= c->outlen - c->outoff;
+        c->counted = false;
+        ev_io_stop(ctl->ev, &c->io);
+        ev_io_set(&c->io, c->fd, EV_WRITE);
+        ev_io_start(ctl->ev, &c->io);
+        return true;
     }
-    if (rc < 0 || rc > 255) {
-        if (!rep.error[0])
-            snprintf(rep.error, sizeof(rep.error), "internal error in '%s'", cmd->name);
-        rc = PROTO_EXIT_FINDINGS;
-    }
-    return client_finish(c, rc, rep.error);
+    return client_end(c, rc, cmd->name);
 }
 
 /* Read what C sent; handle the request once its newline arrived. Returns false when C was
@@ -281,22 +408,33 @@ static bool client_read(struct client *c)
     }
 }
 
-/* Send what C has queued; close it once everything, end line included, is out. Returns
- * false when C was closed. */
+/* Send what C has queued; once it is all out, run one slice of C's generator (if any) and
+ * send that; close C once everything, end line included, is out. Returns false when C was
+ * closed. */
 static bool client_write(struct client *c)
 {
-    while (c->outoff < c->outlen) {
-        ssize_t w = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return true;
-            client_close(c);
-            return false;
+    bool sliced = false;
+    for (;;) {
+        while (c->outoff < c->outlen) {
+            ssize_t w = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                    return true;
+                client_close(c);
+                return false;
+            }
+            c->outoff += (size_t)w;
+            if (c->counted)
+                c->ctl->whole_pending -= (size_t)w;
+            ev_timer_again(c->ctl->ev, &c->timer);
         }
-        c->outoff += (size_t)w;
-        ev_timer_again(c->ctl->ev, &c->timer);
+        if (!c->rep.gen || c->replied || sliced)
+            break;
+        sliced = true; /* one slice per writable event: other clients and the loop come first */
+        if (!client_slice(c))
+            return false;
     }
     if (c->replied) {
         client_close(c);
@@ -309,9 +447,9 @@ static bool client_write(struct client *c)
 static void client_io_cb(struct ev_loop *ev, ev_io *w, int revents)
 {
     struct client *c = w->data;
-    if ((revents & EV_READ) && !c->replied && !client_read(c))
+    if ((revents & EV_READ) && !c->replied && !c->rep.gen && !client_read(c))
         return;
-    if (c->replied)
+    if (c->replied || c->rep.gen)
         client_write(c);
 }
 
@@ -383,6 +521,7 @@ static void control_add_client(struct control *ctl, int fd)
     }
     c->ctl = ctl;
     c->fd = fd;
+    c->counted = true;
     c->role = client_role(ctl, fd, &c->cred);
     c->next = ctl->clients;
     if (c->next)

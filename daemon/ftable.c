@@ -2,19 +2,25 @@
  * ordered by strcmp of the relative path; each node holds a short list of its open kinds,
  * ascending.
  *
+ * Paths are not stored whole. A node holds its last component (the name) and a pointer to
+ * its directory, interned once in a tree of components (struct fdir: parent pointer, name,
+ * reference count; found again through a hash of (parent, name)). 20,000 findings under one
+ * 3,800-byte directory chain store that chain once. The tree is still ordered by the whole
+ * path: the comparison walks the node's directory chain upward and keeps the first byte at
+ * which it differs from the key (a string), without building the node's path.
+ *
  * Subtrees: in strcmp order "a/b-c" sorts between "a/b" and "a/b/x" ('-' < '/'), so the
  * subtree of P is the node P itself plus the contiguous run of paths that start with "P/".
  * Both are found with RB_FIND/RB_NFIND, the run's start through a key that compares as the
  * string P + "/" without building it. Each subtree operation therefore costs O(log n + k)
- * and never allocates.
+ * comparisons, each O(length of the path), and never allocates.
  *
- * Memory (x86-64, glibc): a path costs one node, 56 bytes + the path and its NUL in one
- * allocation; a finding costs one record, 24 bytes + its strings (rule, owner, group,
- * expected, reason, dispatch fields; each present one NUL-terminated). Measured with
- * mallinfo2 over 100,000 paths of 47 bytes, one typical finding each (rule "site", owner and
- * group "www-data", expected and reason 39 bytes each): 230 bytes requested, 256 bytes taken
- * from malloc, per finding; a second kind on the same path adds 126 (144). For comparison,
- * sizeof(struct finding) alone is 464. ftable_memory reports the requested figure.
+ * Memory (x86-64, glibc), as ftable_memory counts it (bytes requested): a path costs one node,
+ * 56 bytes + its name and NUL; a finding costs one record, 24 bytes + its strings (rule,
+ * owner, group, expected, reason, dispatch fields; each present one NUL-terminated); a
+ * directory with findings below it costs 32 bytes + its name and NUL + 8 for its hash bucket,
+ * once for all the findings below it. Plus one scratch buffer as long as the longest path
+ * stored (for the paths handed to change callbacks). Measured: see ftable.h.
  *
  * Change callbacks run only once the tree, the counters and every node are consistent: a
  * closed finding is unlinked first and freed after its callback. */
@@ -41,34 +47,58 @@ struct frec {
 #define REC_IS_DIR   0x2
 #define REC_NPTR     6 /* rule, owner, group, channel, command, blocked_at */
 
-/* One path with at least one open finding. */
+/* An interned directory: the path of its parent, "/", its name. Held by the nodes directly in
+ * it and by its child directories; freed with the last of them. */
+struct fdir {
+    struct fdir *hnext;  /* the hash bucket's next */
+    struct fdir *parent; /* NULL: a top-level component */
+    uint32_t refs;
+    uint32_t len; /* of name */
+    size_t plen;  /* of the whole path */
+    char name[];
+};
+
+/* One path with at least one open finding: DIR's path, "/", NAME (or NAME alone without
+ * DIR). */
 struct fnode {
     RB_ENTRY(fnode) link;
-    const char *path;  /* the bytes right after the node */
+    struct fdir *dir;  /* NULL: the path has no '/' */
+    const char *name;  /* the bytes right after the node; in a struct fkey, the key */
     struct frec *recs; /* never NULL in the tree */
     uint32_t epoch;    /* sweep epoch in which ftable_update last saw the path */
     uint32_t key;      /* 0; in a struct fkey, KEY_EXACT or KEY_BELOW */
 };
 
-/* A lookup key on the stack, compared as PATH[0..LEN) (KEY_EXACT) or as PATH[0..LEN) + "/"
+/* A lookup key on the stack, compared as NAME[0..LEN) (KEY_EXACT) or as NAME[0..LEN) + "/"
  * (KEY_BELOW, the lower bound of a subtree's proper descendants). Neither string is built. */
 struct fkey {
     struct fnode n; /* first: node_cmp converts back */
     size_t len;
 };
 
-#define KEY_EXACT 1
-#define KEY_BELOW 2
+#define KEY_EXACT  1
+#define KEY_BELOW  2
+#define KEY_INSERT 3 /* a node being inserted: its path is insert_path[0..insert_len) */
+
+/* The path of the node RB_INSERT is placing (the module runs on one thread). */
+static const char *insert_path;
+static size_t insert_len;
 
 RB_HEAD(ftree, fnode);
 
 struct ftable {
     struct ftree head;
     size_t max;
+    size_t max_bytes; /* 0: no limit */
     size_t count;
+    size_t nnodes;
     size_t nkind[FINDING_KIND_COUNT];
     uint64_t untracked;
     size_t bytes; /* requested by the table and everything in it */
+    struct fdir **buckets;
+    size_t nbuckets, ndirs;
+    char *pbuf; /* scratch for a node's path (reports), maxplen + 1 bytes */
+    size_t maxplen;
     uint32_t epoch;
     bool sweeping;
     char *sweep_prefix;
@@ -76,27 +106,237 @@ struct ftable {
     void *ctx;
 };
 
-/* strcmp order of A and B; A may be the node of a struct fkey. */
+/* ---- paths ----------------------------------------------------------------------------- */
+
+/* Length of N's whole path. */
+static size_t node_plen(const struct fnode *n)
+{
+    return (n->dir ? n->dir->plen + 1 : 0) + strlen(n->name);
+}
+
+/* Write N's path into BUF (node_plen(N) + 1 bytes), NUL-terminated; returns BUF. */
+static char *node_path(const struct fnode *n, char *buf)
+{
+    size_t p = node_plen(n), nl = strlen(n->name);
+    buf[p] = '\0';
+    p -= nl;
+    memcpy(buf + p, n->name, nl);
+    for (const struct fdir *d = n->dir; d; d = d->parent) {
+        buf[--p] = '/';
+        p -= d->len;
+        memcpy(buf + p, d->name, d->len);
+    }
+    return buf;
+}
+
+/* Where a key and a node's path first differ. */
+struct diff {
+    const char *s; /* the key: S[0..SLEN), then "/" when BELOW */
+    size_t slen;
+    bool below;
+    size_t at; /* first differing offset; SIZE_MAX: none found yet */
+    int kb;    /* the key's byte there (-1: the key ended) */
+    int pb;    /* the path's byte there (-1: the path ended) */
+};
+
+/* The key's byte at I, -1 past its end. */
+static int key_byte(const struct diff *d, size_t i)
+{
+    if (i < d->slen)
+        return (unsigned char)d->s[i];
+    return d->below && i == d->slen ? '/' : -1;
+}
+
+/* Compare the path's bytes SEG[0..LEN) at offset OFF with the key; keep the first
+ * difference. */
+static void diff_seg(struct diff *d, size_t off, const char *seg, size_t len)
+{
+    if (off >= d->at)
+        return;
+    if (len > d->at - off)
+        len = d->at - off;
+    size_t j = 0;
+    if (off < d->slen) { /* the plain part of the key */
+        size_t m = d->slen - off < len ? d->slen - off : len;
+        const char *k = d->s + off;
+        while (j < m && k[j] == seg[j])
+            j++;
+        if (j < m) {
+            d->at = off + j;
+            d->kb = (unsigned char)k[j];
+            d->pb = (unsigned char)seg[j];
+            return;
+        }
+    }
+    for (; j < len; j++) {
+        int kb = key_byte(d, off + j);
+        if (kb != (unsigned char)seg[j]) {
+            d->at = off + j;
+            d->kb = kb;
+            d->pb = (unsigned char)seg[j];
+            return;
+        }
+    }
+}
+
+/* Compare the key S[0..SLEN) (+ "/" when BELOW) with N's path: fills *D; D->at is SIZE_MAX
+ * when they are equal. O(length of the path). */
+static void diff_node(struct diff *d, const char *s, size_t slen, bool below, const struct fnode *n)
+{
+    *d = (struct diff){.s = s, .slen = slen, .below = below, .at = SIZE_MAX};
+    size_t plen = node_plen(n), nl = strlen(n->name);
+    diff_seg(d, plen - nl, n->name, nl);
+    for (const struct fdir *x = n->dir; x; x = x->parent) {
+        diff_seg(d, x->plen, "/", 1);
+        diff_seg(d, x->plen - x->len, x->name, x->len);
+    }
+    if (d->at == SIZE_MAX && slen + below > plen) { /* the path is a prefix of the key */
+        d->at = plen;
+        d->kb = key_byte(d, plen);
+        d->pb = -1;
+    }
+}
+
+/* strcmp order of A and B; A is a struct fkey or the node being inserted. */
 static int node_cmp(const struct fnode *a, const struct fnode *b)
 {
-    if (!a->key)
-        return strcmp(a->path, b->path);
-    const struct fkey *k = (const struct fkey *)a;
-    int c = strncmp(a->path, b->path, k->len);
-    if (c)
-        return c;
-    /* B starts with the key's LEN bytes */
-    unsigned char s = (unsigned char)b->path[k->len];
-    if (a->key == KEY_EXACT)
-        return s ? -1 : 0;
-    if (s != '/')
-        return ('/' > s) - ('/' < s);
-    return b->path[k->len + 1] ? -1 : 0;
+    struct diff d;
+    if (a->key == KEY_INSERT)
+        diff_node(&d, insert_path, insert_len, false, b);
+    else
+        diff_node(&d, a->name, ((const struct fkey *)a)->len, a->key == KEY_BELOW, b);
+    if (d.at == SIZE_MAX)
+        return 0;
+    return d.kb < d.pb ? -1 : 1;
 }
 
 /* RB_GENERATE_STATIC would say `__unused static`, but libbsd leaves __unused undefined (it
  * clashes with Linux headers): spell the attribute out. */
 RB_GENERATE_INTERNAL(ftree, fnode, link, node_cmp, __attribute__((unused)) static)
+
+/* ---- interned directories ---------------------------------------------------------------- */
+
+/* Bytes that D was allocated with. */
+static size_t dir_size(const struct fdir *d)
+{
+    return sizeof(*d) + d->len + 1;
+}
+
+/* Bucket of (PARENT, NAME[0..LEN)) among N (a power of two). */
+static size_t dir_hash(const struct fdir *parent, const char *name, size_t len, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL ^ ((uint64_t)(uintptr_t)parent * 0x9E3779B97F4A7C15ULL);
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)name[i];
+        h *= 1099511628211ULL;
+    }
+    h ^= h >> 29;
+    return (size_t)h & (n - 1);
+}
+
+/* The interned directory NAME[0..LEN) in PARENT, or NULL. */
+static struct fdir *dir_find(const struct ftable *t, const struct fdir *parent, const char *name,
+                             size_t len)
+{
+    if (!t->nbuckets)
+        return NULL;
+    for (struct fdir *d = t->buckets[dir_hash(parent, name, len, t->nbuckets)]; d; d = d->hnext)
+        if (d->parent == parent && d->len == len && memcmp(d->name, name, len) == 0)
+            return d;
+    return NULL;
+}
+
+/* Double the buckets when the load passes 1 (first: 64). Returns 0, or -1 when the first
+ * allocation fails (a failed growth only lengthens the chains). */
+static int dir_grow(struct ftable *t)
+{
+    if (t->nbuckets && t->ndirs < t->nbuckets)
+        return 0;
+    size_t n = t->nbuckets ? t->nbuckets * 2 : 64;
+    struct fdir **b = calloc(n, sizeof(*b));
+    if (!b)
+        return t->nbuckets ? 0 : -1;
+    for (size_t i = 0; i < t->nbuckets; i++)
+        for (struct fdir *d = t->buckets[i], *next; d; d = next) {
+            next = d->hnext;
+            size_t h = dir_hash(d->parent, d->name, d->len, n);
+            d->hnext = b[h];
+            b[h] = d;
+        }
+    free(t->buckets);
+    t->bytes += (n - t->nbuckets) * sizeof(*b);
+    t->buckets = b;
+    t->nbuckets = n;
+    return 0;
+}
+
+/* Drop one reference to D; free it and, in turn, the ancestors nobody else holds. Frees the
+ * buckets with the last directory. */
+static void dir_unref(struct ftable *t, struct fdir *d)
+{
+    while (d && --d->refs == 0) {
+        struct fdir *parent = d->parent;
+        struct fdir **pp = &t->buckets[dir_hash(parent, d->name, d->len, t->nbuckets)];
+        while (*pp != d)
+            pp = &(*pp)->hnext;
+        *pp = d->hnext;
+        t->bytes -= dir_size(d);
+        t->ndirs--;
+        free(d);
+        d = parent;
+    }
+    if (t->ndirs == 0 && t->buckets) {
+        t->bytes -= t->nbuckets * sizeof(*t->buckets);
+        free(t->buckets);
+        t->buckets = NULL;
+        t->nbuckets = 0;
+    }
+}
+
+/* The interned directory PATH[0..LEN) (LEN > 0 or a lone empty component), created with its
+ * missing ancestors, with one more reference for the caller. NULL with errno ENOMEM (nothing
+ * created stays). */
+static struct fdir *dir_get(struct ftable *t, const char *path, size_t len)
+{
+    struct fdir *parent = NULL;
+    size_t pos = 0;
+    for (;;) {
+        const char *slash = memchr(path + pos, '/', len - pos);
+        size_t clen = slash ? (size_t)(slash - (path + pos)) : len - pos;
+        struct fdir *d = dir_find(t, parent, path + pos, clen);
+        if (!d) {
+            if (dir_grow(t) < 0 || !(d = malloc(sizeof(*d) + clen + 1))) {
+                if (parent) { /* undo what this call created */
+                    parent->refs++;
+                    dir_unref(t, parent);
+                } else if (t->ndirs == 0) {
+                    dir_unref(t, NULL);
+                }
+                errno = ENOMEM;
+                return NULL;
+            }
+            d->parent = parent;
+            d->refs = 0;
+            d->len = (uint32_t)clen;
+            d->plen = (parent ? parent->plen + 1 : 0) + clen;
+            memcpy(d->name, path + pos, clen);
+            d->name[clen] = '\0';
+            if (parent)
+                parent->refs++;
+            size_t h = dir_hash(parent, d->name, clen, t->nbuckets);
+            d->hnext = t->buckets[h];
+            t->buckets[h] = d;
+            t->ndirs++;
+            t->bytes += dir_size(d);
+        }
+        parent = d;
+        if (!slash)
+            break;
+        pos += clen + 1;
+    }
+    parent->refs++;
+    return parent;
+}
 
 /* The pointer fields of F in rec_fields order. */
 static void rec_fields(const struct finding *f, const char *out[REC_NPTR])
@@ -184,7 +424,7 @@ static void rec_to_finding(const struct frec *r, struct finding *out)
 /* Bytes that N was allocated with. */
 static size_t node_size(const struct fnode *n)
 {
-    return sizeof(*n) + strlen(n->path) + 1;
+    return sizeof(*n) + strlen(n->name) + 1;
 }
 
 /* Report one change of RELPATH to the table's callback, if any. */
@@ -198,27 +438,44 @@ static void report(const struct ftable *t, enum ftable_change c, const char *rel
     t->fn(t->ctx, c, relpath, &f);
 }
 
+/* The node of RELPATH[0..LEN), or NULL. O(log n). */
+static struct fnode *node_find_len(const struct ftable *t, const char *relpath, size_t len)
+{
+    struct fkey key = {.n = {.name = relpath, .key = KEY_EXACT}, .len = len};
+    return RB_FIND(ftree, (struct ftree *)&t->head, &key.n);
+}
+
 /* The node of RELPATH, or NULL. O(log n). */
 static struct fnode *node_find(const struct ftable *t, const char *relpath)
 {
-    struct fnode key = {.path = relpath};
-    return RB_FIND(ftree, (struct ftree *)&t->head, &key);
+    return node_find_len(t, relpath, strlen(relpath));
 }
 
-/* Whether PATH is PREFIX[0..PLEN) or below it; every path is below "". */
-static bool in_subtree(const char *path, const char *prefix, size_t plen)
+/* Whether N's path is PREFIX[0..PLEN) or below it; every path is below "". */
+static bool in_subtree(const struct fnode *n, const char *prefix, size_t plen)
 {
-    return plen == 0 ||
-           (strncmp(path, prefix, plen) == 0 && (path[plen] == '\0' || path[plen] == '/'));
+    if (plen == 0)
+        return true;
+    struct diff d;
+    diff_node(&d, prefix, plen, false, n);
+    return d.at == SIZE_MAX || (d.at == plen && d.pb == '/');
+}
+
+/* Whether N's path is exactly PREFIX[0..PLEN). */
+static bool is_path(const struct fnode *n, const char *prefix, size_t plen)
+{
+    struct diff d;
+    diff_node(&d, prefix, plen, false, n);
+    return d.at == SIZE_MAX;
 }
 
 /* The first node strictly below PREFIX[0..PLEN) (its path starts with that and "/"), or
  * NULL. O(log n). */
 static struct fnode *first_below(const struct ftable *t, const char *prefix, size_t plen)
 {
-    struct fkey key = {.n = {.path = prefix, .key = KEY_BELOW}, .len = plen};
+    struct fkey key = {.n = {.name = prefix, .key = KEY_BELOW}, .len = plen};
     struct fnode *n = RB_NFIND(ftree, (struct ftree *)&t->head, &key.n);
-    return n && in_subtree(n->path, prefix, plen) ? n : NULL;
+    return n && in_subtree(n, prefix, plen) ? n : NULL;
 }
 
 /* The first node at or below PREFIX[0..PLEN) in path order, or NULL. O(log n). */
@@ -226,20 +483,34 @@ static struct fnode *sub_first(const struct ftable *t, const char *prefix, size_
 {
     if (plen == 0)
         return RB_MIN(ftree, (struct ftree *)&t->head);
-    struct fkey key = {.n = {.path = prefix, .key = KEY_EXACT}, .len = plen};
-    struct fnode *n = RB_FIND(ftree, (struct ftree *)&t->head, &key.n);
+    struct fnode *n = node_find_len(t, prefix, plen);
     return n ? n : first_below(t, prefix, plen);
 }
 
 /* The node after N (at or below PREFIX[0..PLEN)) that is at or below it too, or NULL.
- * Amortized O(1); O(log n) when N is PREFIX itself, to skip its siblings ("a/b-c"). */
+ * Amortized O(1) steps; O(log n) when N is PREFIX itself, to skip its siblings ("a/b-c"). */
 static struct fnode *sub_next(const struct ftable *t, struct fnode *n, const char *prefix,
                               size_t plen)
 {
-    if (plen > 0 && n->path[plen] == '\0')
+    if (plen > 0 && is_path(n, prefix, plen))
         return first_below(t, prefix, plen);
     n = RB_NEXT(ftree, (struct ftree *)&t->head, n);
-    return n && in_subtree(n->path, prefix, plen) ? n : NULL;
+    return n && in_subtree(n, prefix, plen) ? n : NULL;
+}
+
+/* Free N (already out of the tree, its records gone) and its hold on its directory. */
+static void node_free(struct ftable *t, struct fnode *n)
+{
+    t->bytes -= node_size(n);
+    t->nnodes--;
+    dir_unref(t, n->dir);
+    free(n);
+    if (t->nnodes == 0 && t->pbuf) { /* an empty table holds no scratch */
+        t->bytes -= t->maxplen + 1;
+        free(t->pbuf);
+        t->pbuf = NULL;
+        t->maxplen = 0;
+    }
 }
 
 /* Unlink N and its findings, report each as closed, then free them. Returns the count. */
@@ -253,14 +524,16 @@ static size_t node_close(struct ftable *t, struct fnode *n)
         t->bytes -= rec_size(r);
         closed++;
     }
-    t->bytes -= node_size(n);
-    for (struct frec *r = n->recs; r; r = r->next)
-        report(t, FTABLE_CLOSED, n->path, r);
+    if (t->fn) {
+        const char *path = node_path(n, t->pbuf); /* pbuf holds the longest path stored */
+        for (struct frec *r = n->recs; r; r = r->next)
+            report(t, FTABLE_CLOSED, path, r);
+    }
     for (struct frec *r = n->recs, *next; r; r = next) {
         next = r->next;
         free(r);
     }
-    free(n);
+    node_free(t, n);
     return closed;
 }
 
@@ -302,6 +575,13 @@ struct ftable *ftable_new(size_t max, ftable_change_fn fn, void *ctx)
     return t;
 }
 
+/* Sets T's byte budget (0: none); NULL T does nothing. */
+void ftable_set_max_memory(struct ftable *t, size_t bytes)
+{
+    if (t)
+        t->max_bytes = bytes;
+}
+
 /* Frees T and everything in it without reporting changes; T may be NULL. */
 void ftable_free(struct ftable *t)
 {
@@ -314,14 +594,50 @@ void ftable_free(struct ftable *t)
             rn = r->next;
             free(r);
         }
-        free(n);
+        node_free(t, n);
     }
+    free(t->pbuf);
     free(t->sweep_prefix);
     free(t);
 }
 
+/* A node for RELPATH (LEN bytes), out of the tree, with no records, holding its directory;
+ * the scratch buffer grown to hold its path. NULL with errno ENOMEM (nothing changed). */
+static struct fnode *node_new(struct ftable *t, const char *relpath, size_t len)
+{
+    const char *slash = memrchr(relpath, '/', len);
+    const char *name = slash ? slash + 1 : relpath;
+    size_t nl = len - (size_t)(name - relpath);
+    if (len > t->maxplen || !t->pbuf) {
+        char *p = realloc(t->pbuf, len + 1);
+        if (!p)
+            return errno = ENOMEM, NULL;
+        t->bytes += len - t->maxplen + (t->pbuf ? 0 : 1);
+        t->pbuf = p;
+        t->maxplen = len;
+    }
+    struct fnode *n = malloc(sizeof(*n) + nl + 1);
+    if (!n)
+        return errno = ENOMEM, NULL;
+    n->dir = NULL;
+    if (slash && !(n->dir = dir_get(t, relpath, (size_t)(slash - relpath)))) {
+        free(n);
+        return errno = ENOMEM, NULL;
+    }
+    char *copy = (char *)(n + 1);
+    memcpy(copy, name, nl);
+    copy[nl] = '\0';
+    n->name = copy;
+    n->recs = NULL;
+    n->key = 0;
+    n->epoch = 0;
+    t->nnodes++;
+    t->bytes += node_size(n);
+    return n;
+}
+
 /* See ftable.h. All or nothing: every allocation happens before the table changes. Closes are
- * reported before opens, each in kind order; closes free room for opens under the cap.
+ * reported before opens, each in kind order; closes free room for opens under the caps.
  * Returns 0, or -1 with errno EINVAL (NULL argument, kind out of range or repeated) or
  * ENOMEM (nothing changed but the sweep mark, nothing reported or counted as untracked). */
 int ftable_update(struct ftable *t, const char *relpath, const struct finding *f, size_t n)
@@ -340,16 +656,18 @@ int ftable_update(struct ftable *t, const char *relpath, const struct finding *f
         want[k] = &f[i];
     }
 
-    struct fnode *node = node_find(t, relpath);
+    size_t len = strlen(relpath);
+    struct fnode *node = node_find_len(t, relpath, len);
     bool have[FINDING_KIND_COUNT] = {0};
-    size_t nclose = 0;
+    size_t nclose = 0, old_bytes = 0;
     if (node)
         for (struct frec *r = node->recs; r; r = r->next) {
             have[r->kind] = true;
             nclose += !want[r->kind];
+            old_bytes += rec_size(r);
         }
 
-    /* which new kinds fit, in kind order; the rest are untracked */
+    /* which new kinds fit under the count cap, in kind order; the rest are untracked */
     bool open[FINDING_KIND_COUNT] = {0};
     size_t nopen = 0, nuntracked = 0;
     for (unsigned k = 0; k < FINDING_KIND_COUNT; k++) {
@@ -366,7 +684,7 @@ int ftable_update(struct ftable *t, const char *relpath, const struct finding *f
     /* allocate everything first */
     struct frec *fresh[FINDING_KIND_COUNT] = {0};
     struct fnode *created = NULL;
-    size_t fresh_bytes = 0;
+    size_t fresh_bytes = 0, before = t->bytes;
     for (unsigned k = 0; k < FINDING_KIND_COUNT; k++) {
         if (!want[k] || (!have[k] && !open[k]))
             continue;
@@ -374,16 +692,25 @@ int ftable_update(struct ftable *t, const char *relpath, const struct finding *f
             goto nomem;
         fresh_bytes += rec_size(fresh[k]);
     }
-    if (!node && nopen > 0) {
-        size_t len = strlen(relpath);
-        created = malloc(sizeof(*created) + len + 1);
-        if (!created)
-            goto nomem;
-        char *path = (char *)(created + 1);
-        memcpy(path, relpath, len + 1);
-        created->path = path;
-        created->recs = NULL;
-        created->key = 0;
+    if (!node && nopen > 0 && !(created = node_new(t, relpath, len)))
+        goto nomem;
+
+    /* the byte budget: new findings that would take the table past it are not stored (a
+     * refresh or a close always is) */
+    if (nopen > 0 && t->max_bytes && t->bytes + fresh_bytes - old_bytes > t->max_bytes) {
+        for (unsigned k = 0; k < FINDING_KIND_COUNT; k++)
+            if (open[k]) {
+                fresh_bytes -= rec_size(fresh[k]);
+                free(fresh[k]);
+                fresh[k] = NULL;
+                open[k] = false;
+                nuntracked++;
+            }
+        nopen = 0;
+        if (created) {
+            node_free(t, created);
+            created = NULL;
+        }
     }
 
     /* commit: rebuild the kind list from the fresh records; detach the closed ones */
@@ -417,30 +744,34 @@ int ftable_update(struct ftable *t, const char *relpath, const struct finding *f
     struct fnode *gone = NULL;
     if (created) {
         node = created;
+        insert_path = relpath;
+        insert_len = len;
+        node->key = KEY_INSERT;
         RB_INSERT(ftree, &t->head, node);
-        t->bytes += node_size(node);
+        node->key = 0;
+        insert_path = NULL;
     }
     if (node && list) {
         node->recs = list;
         node->epoch = t->epoch;
     } else if (node) { /* nothing left open: the node goes, after the reports */
         RB_REMOVE(ftree, &t->head, node);
-        t->bytes -= node_size(node);
         gone = node;
         node->recs = NULL;
     }
 
     /* the table is consistent: report */
     for (struct frec *r = closed; r; r = r->next)
-        report(t, FTABLE_CLOSED, node->path, r);
+        report(t, FTABLE_CLOSED, relpath, r);
     for (unsigned k = 0; k < FINDING_KIND_COUNT; k++)
         if (open[k])
-            report(t, FTABLE_OPENED, node->path, fresh[k]);
+            report(t, FTABLE_OPENED, relpath, fresh[k]);
     for (struct frec *r = closed, *next; r; r = next) {
         next = r->next;
         free(r);
     }
-    free(gone);
+    if (gone)
+        node_free(t, gone);
     return 0;
 
 nomem:
@@ -448,6 +779,7 @@ nomem:
         free(fresh[k]);
     if (node) /* the crawl did see it: a sweep must not close what it had */
         node->epoch = t->epoch;
+    (void)before;
     errno = ENOMEM;
     return -1;
 }
@@ -517,24 +849,68 @@ uint64_t ftable_take_untracked(struct ftable *t)
     return n;
 }
 
-/* See ftable.h. Trailing slashes of PREFIX are ignored; NULL arguments do nothing. The
- * finding passed to FN is valid during the call only. O(log n + k). */
-void ftable_foreach(const struct ftable *t, const char *prefix, ftable_visit_fn fn, void *ctx)
+/* Visit N's records after kind AFTER_KIND (-1: all) with its path in BUF. Returns false when
+ * FN asked to stop. */
+static bool visit_node(const struct fnode *n, int after_kind, char *buf, ftable_visit_fn fn,
+                       void *ctx)
 {
-    if (!t || !prefix || !fn)
-        return;
-    size_t plen = prefix_len(prefix);
-    for (struct fnode *n = sub_first(t, prefix, plen); n; n = sub_next(t, n, prefix, plen))
-        for (const struct frec *r = n->recs; r; r = r->next) {
-            struct finding f;
-            rec_to_finding(r, &f);
-            if (!fn(ctx, n->path, &f))
-                return;
-        }
+    node_path(n, buf);
+    for (const struct frec *r = n->recs; r; r = r->next) {
+        if ((int)r->kind <= after_kind)
+            continue;
+        struct finding f;
+        rec_to_finding(r, &f);
+        if (!fn(ctx, buf, &f))
+            return false;
+    }
+    return true;
 }
 
-/* Bytes the table has asked malloc for (its nodes, records and strings; not the allocator's
- * own overhead); 0 for NULL. */
+/* See ftable.h. Trailing slashes of PREFIX are ignored; NULL arguments do nothing, and so does
+ * a failure to allocate the buffer for the paths handed to FN. The finding and the path
+ * passed to FN are valid during the call only. O(log n + k). */
+void ftable_foreach(const struct ftable *t, const char *prefix, ftable_visit_fn fn, void *ctx)
+{
+    ftable_foreach_after(t, prefix, NULL, -1, fn, ctx);
+}
+
+/* See ftable.h. O(log n + k). */
+void ftable_foreach_after(const struct ftable *t, const char *prefix, const char *after,
+                          int after_kind, ftable_visit_fn fn, void *ctx)
+{
+    if (!t || !prefix || !fn || t->nnodes == 0)
+        return;
+    char *buf = malloc(t->maxplen + 1); /* own buffer: FN may iterate too */
+    if (!buf)
+        return;
+    size_t plen = prefix_len(prefix);
+    struct fnode *n;
+    if (!after) {
+        n = sub_first(t, prefix, plen);
+    } else {
+        size_t alen = strlen(after);
+        struct fkey key = {.n = {.name = after, .key = KEY_EXACT}, .len = alen};
+        n = RB_NFIND(ftree, (struct ftree *)&t->head, &key.n);
+        if (n && node_cmp(&key.n, n) == 0) { /* the cursor's own path: its later kinds */
+            if (!visit_node(n, after_kind, buf, fn, ctx))
+                goto out;
+            n = in_subtree(n, prefix, plen) ? sub_next(t, n, prefix, plen) : NULL;
+        } else if (n && !in_subtree(n, prefix, plen)) {
+            /* after PREFIX itself come its siblings ("a/b-c"), then its descendants */
+            n = plen > 0 && alen == plen && strncmp(after, prefix, plen) == 0
+                    ? first_below(t, prefix, plen)
+                    : NULL;
+        }
+    }
+    for (; n; n = sub_next(t, n, prefix, plen))
+        if (!visit_node(n, -1, buf, fn, ctx))
+            break;
+out:
+    free(buf);
+}
+
+/* Bytes the table has asked malloc for (its nodes, records, directories, buckets and strings;
+ * not the allocator's own overhead); 0 for NULL. */
 size_t ftable_memory(const struct ftable *t)
 {
     return t ? t->bytes : 0;

@@ -26,6 +26,7 @@ enum log_event {
     LOG_EVENT_SITE_ROOT_CHANGED, /* the site root is not the pinned directory any more */
     LOG_EVENT_UNSAFE_ANCESTOR,   /* a non-root user can write an ancestor of the site root */
     LOG_EVENT_MOUNT_SKIPPED,     /* a mount point inside the site, not crossed */
+    LOG_EVENT_TABLE_FULL,        /* findings not stored: the findings table is at a cap */
     LOG_EVENT_COUNT
 };
 

@@ -1136,10 +1136,12 @@ static void on_flush_timer(struct ev_loop *loop, ev_timer *t, int revents)
         char count[32];
         snprintf(count, sizeof(count), "%" PRIu64, untracked);
         struct log_field fields[] = {{"COUNT", count}};
-        log_event(LOG_EVENT_SUPPRESSED, LOG_WARNING, fields, 1,
-                  "%" PRIu64 " findings not tracked: the findings table is full (max_findings = "
-                  "%zu); fix what is open or raise max_findings",
-                  untracked, l->cfg->max_findings);
+        log_event(LOG_EVENT_TABLE_FULL, LOG_WARNING, fields, 1,
+                  "%" PRIu64 " findings not tracked: the findings table is full (%zu open, "
+                  "%zu bytes; max_findings = %zu, max_findings_memory = %zu); fix what is open "
+                  "or raise the caps",
+                  untracked, ftable_count(l->table), ftable_memory(l->table), l->cfg->max_findings,
+                  l->cfg->max_findings_memory);
     }
 }
 
@@ -1233,6 +1235,7 @@ void loop_reload(struct loop *l)
     bool moved = strcmp(nc->site_root, l->cfg->site_root) != 0;
     if (nc->max_findings != l->cfg->max_findings)
         log_warn("max_findings changes at the next restart (still %zu)", l->cfg->max_findings);
+    ftable_set_max_memory(l->table, nc->max_findings_memory);
     ratelimit_flush(l->rl, mono_usec(), true, on_summary, l);
     ratelimit_free(l->rl);
     l->rl = rl;
@@ -1285,6 +1288,7 @@ struct loop *loop_new(struct config *c, const char *config_path)
     l->ev = ev_default_loop(EVFLAG_NOENV | EVFLAG_SIGNALFD);
     l->watch = l->ev ? watch_new() : NULL;
     l->table = l->watch ? ftable_new(c->max_findings, on_table_change, l) : NULL;
+    ftable_set_max_memory(l->table, c->max_findings_memory);
     l->rl = l->table ? ratelimit_new(RL_NKEYS, c->log_burst, c->log_interval_usec) : NULL;
     l->unwatched = l->rl ? pathset_new() : NULL;
     l->pending = l->unwatched ? pathset_new() : NULL;
@@ -1460,6 +1464,12 @@ void loop_foreach_finding(const struct loop *l, const char *relpath, ftable_visi
 const char *loop_repair_block(const struct loop *l)
 {
     return repair_block(l);
+}
+
+void loop_foreach_finding_after(const struct loop *l, const char *relpath, const char *after,
+                                int after_kind, ftable_visit_fn fn, void *ctx)
+{
+    ftable_foreach_after(l->table, relpath, after, after_kind, fn, ctx);
 }
 
 const struct dispatch_set *loop_dispatch(const struct loop *l)

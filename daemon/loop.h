@@ -64,6 +64,10 @@ void loop_get_status(const struct loop *l, struct loop_status *s);
 /* Visit the open findings at and below RELPATH ("" for all); see ftable_foreach. */
 void loop_foreach_finding(const struct loop *l, const char *relpath, ftable_visit_fn fn, void *ctx);
 
+/* The same, resumed strictly after the finding (AFTER, AFTER_KIND); see ftable_foreach_after. */
+void loop_foreach_finding_after(const struct loop *l, const char *relpath, const char *after,
+                                int after_kind, ftable_visit_fn fn, void *ctx);
+
 /* The dispatch commands as last judged (NULL when not watched). */
 const struct dispatch_set *loop_dispatch(const struct loop *l);
 

@@ -6,7 +6,8 @@
  *
  * Commands: status, findings [count] (exit 1 with rows), echo (the args back plus the
  * caller's credentials), big [rows] (1-KiB rows), metrics (one "text" row), fail (an
- * internal error), dispatch (as echo), all read-only; repair [path, dry_run], scan and
+ * internal error), dispatch (as echo), stream [rows] (1-KiB rows numbered from 0, from a
+ * generator: produced as the client reads), all read-only; repair [path, dry_run], scan and
  * reload (as echo) need root. */
 #include <errno.h>
 #include <grp.h>
@@ -73,6 +74,35 @@ static int cmd_big(void *ctx, const struct control_request *req, struct control_
     return 0;
 }
 
+/* stream's state: rows left to produce, the next row's number. */
+struct stream {
+    json_int_t next, end;
+};
+
+/* control_gen_fn of stream: the next rows while there is room. */
+static int stream_slice(void *ctx, void *state, struct control_reply *rep)
+{
+    struct stream *st = state;
+    char pad[1001];
+    memset(pad, 'x', 1000);
+    pad[1000] = '\0';
+    while (st->next < st->end && control_reply_room(rep))
+        if (control_reply_row(rep, json_pack("{s:I,s:s}", "n", st->next++, "pad", pad)) < 0)
+            return -1;
+    return st->next < st->end ? CONTROL_MORE : 0;
+}
+
+/* stream: args.rows rows of about 1 KiB (default 100,000: about 100 MB), generated. */
+static int cmd_stream(void *ctx, const struct control_request *req, struct control_reply *rep)
+{
+    struct stream *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -1;
+    const json_t *rows = json_object_get(req->args, "rows");
+    st->end = rows ? json_integer_value(rows) : 100000;
+    return control_reply_generate(rep, stream_slice, free, st);
+}
+
 /* metrics: Prometheus text in one row. */
 static int cmd_metrics(void *ctx, const struct control_request *req, struct control_reply *rep)
 {
@@ -104,6 +134,7 @@ static const struct control_command table[] = {
     {"findings", "findings [--kind KIND] [PATH]", CONTROL_READ_ONLY, cmd_findings},
     {"echo", "echo", CONTROL_READ_ONLY, cmd_echo},
     {"big", "big", CONTROL_READ_ONLY, cmd_big},
+    {"stream", "stream", CONTROL_READ_ONLY, cmd_stream},
     {"metrics", "metrics", CONTROL_READ_ONLY, cmd_metrics},
     {"fail", "fail", CONTROL_READ_ONLY, cmd_fail},
     {"dispatch", "dispatch", CONTROL_READ_ONLY, cmd_echo},

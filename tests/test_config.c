@@ -657,6 +657,35 @@ Test(daemon, rescan_interval)
              "expected a duration");
 }
 
+Test(daemon, max_findings_memory)
+{
+    struct config *c = load_ok(SITE);
+    cr_assert_eq(c->max_findings_memory, 256u << 20, "the default is 256 MiB");
+    config_free(c);
+    static const struct {
+        const char *v;
+        size_t bytes;
+    } ok[] = {{"64M", 64u << 20},
+              {"0", 0},
+              {"2g", 2ULL << 30},
+              {"1048576", 1u << 20},
+              {"4096K", 4u << 20}};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        char text[128];
+        snprintf(text, sizeof(text), SITE "[daemon]\nmax_findings_memory = %s\n", ok[i].v);
+        c = load_ok(text);
+        cr_assert_eq(c->max_findings_memory, ok[i].bytes, "%s", ok[i].v);
+        config_free(c);
+    }
+    static const char *const bad[] = {"512K", "1", "-1", "64MB", "2048G", "", "lots"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[128];
+        snprintf(text, sizeof(text), SITE "[daemon]\nmax_findings_memory = %s\n", bad[i]);
+        load_err(text, 4, "daemon", "max_findings_memory",
+                 "expected a size from 1M to 1024G such as 256M, or 0 (no limit)");
+    }
+}
+
 /* ---- [dispatch] ------------------------------------------------------------------------ */
 
 Test(dispatch, channels_file)

@@ -1146,3 +1146,233 @@ Test(ftable_large, counts_stay_consistent_when_subtrees_go)
     cr_assert_eq(ftable_count(t), 0);
     ftable_free(t);
 }
+
+/* --- long paths, the byte cap, resumable iteration (issue 9, item 4) ---------------------- */
+
+/* The finding of a_typical_finding_stays_small. */
+static struct finding typical(void)
+{
+    struct finding f = mk(FINDING_MODE_MISMATCH, "site", 0644);
+    snprintf(f.expected, sizeof(f.expected), "0660 (add group write)");
+    snprintf(f.reason, sizeof(f.reason), "mode 0644 lacks 0020: www-data cannot write");
+    return f;
+}
+
+/* A directory chain of about 3,800 bytes: 38 components of 99 bytes and a slash. */
+static char *long_chain(void)
+{
+    char *chain = malloc(4096);
+    cr_assert_not_null(chain);
+    size_t len = 0;
+    for (int i = 0; i < 38; i++) {
+        len += (size_t)snprintf(chain + len, 4096 - len, "%sd%02d-", i ? "/" : "", i);
+        while (len % 100 != 99)
+            chain[len++] = 'x';
+        chain[len] = '\0';
+    }
+    return chain;
+}
+
+Test(ftable_memory, a_long_directory_chain_is_stored_once)
+{
+    char *chain = long_chain();
+    cr_assert_geq(strlen(chain), 3780);
+    struct ftable *t = ftable_new(0, NULL, NULL);
+    size_t empty = ftable_memory(t);
+    struct finding f = typical();
+    char p[4200];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(p, sizeof(p), "%s/upload-%05d.php", chain, i);
+        cr_assert_eq(ftable_update(t, p, &f, 1), 0);
+    }
+    size_t per = (ftable_memory(t) - empty) / 20000;
+    fprintf(stderr, "ftable: %zu bytes per finding under a %zu-byte directory chain\n", per,
+            strlen(chain));
+    cr_assert_leq(per, 300, "%zu bytes per finding (the chain is %zu bytes)", per, strlen(chain));
+    /* the paths come back whole, in order, and subtrees still work through the chain */
+    struct visits v = {0};
+    snprintf(p, sizeof(p), "%s/upload-00007.php", chain);
+    ftable_foreach(t, p, visit, &v);
+    cr_assert_eq(v.n, 1);
+    char *mid = strndup(chain, 199); /* "d00-xxx/d01-xxx" */
+    cr_assert_eq(ftable_forget_subtree(t, mid), 20000);
+    cr_assert_eq(ftable_memory(t), empty, "memory left after everything closed");
+    free(mid);
+    ftable_free(t);
+    free(chain);
+}
+
+Test(ftable_memory, short_paths_stay_small)
+{
+    struct ftable *t = ftable_new(0, NULL, NULL);
+    size_t empty = ftable_memory(t);
+    struct finding f = typical();
+    char p[64];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(p, sizeof(p), "wp-content/plugins/p%03d/class-%04d.php", i % 100, i);
+        cr_assert_eq(ftable_update(t, p, &f, 1), 0);
+    }
+    size_t per = (ftable_memory(t) - empty) / 20000;
+    fprintf(stderr, "ftable: %zu bytes per finding on ~40-byte paths in 100 directories\n", per);
+    cr_assert_leq(per, 256, "%zu bytes per finding", per);
+    ftable_free(t);
+}
+
+/* Chains of one-byte components, 1,000 deep: the comparison walks the chain and the order
+ * stays strcmp order ("a/.../a-c" between "a/.../a" and "a/.../a/f"). */
+Test(ftable_update, deep_chains_of_short_components)
+{
+    struct log l;
+    struct ftable *t = table(0, &l);
+    char p[2100], q[2100];
+    size_t n = 0;
+    for (int i = 0; i < 1000; i++)
+        n += (size_t)snprintf(p + n, sizeof(p) - n, "%sa", i ? "/" : "");
+    snprintf(q, sizeof(q), "%s/f", p);
+    put1(t, q, FINDING_ROOT_OWNED);
+    snprintf(q, sizeof(q), "%s-c", p); /* sorts between p and p + "/" */
+    put1(t, q, FINDING_ROOT_OWNED);
+    put1(t, p, FINDING_ROOT_OWNED);
+    char top[1100];
+    snprintf(top, sizeof(top), "%.1001s", p); /* 501 components deep */
+    snprintf(q, sizeof(q), "%s/g", top);
+    put1(t, q, FINDING_ROOT_OWNED);
+    cr_assert_eq(ftable_count(t), 4);
+    cr_assert_not(l.inconsistent);
+    /* the deepest directory's subtree: itself and its "f", not its "-c" sibling */
+    struct visits v = {0};
+    ftable_foreach(t, p, visit, &v);
+    cr_assert_eq(v.n, 2, "%zu", v.n);
+    /* the 501-deep one's: all four */
+    struct visits w = {0};
+    ftable_foreach(t, top, visit, &w);
+    cr_assert_eq(w.n, 4, "%zu", w.n);
+    cr_assert_eq(ftable_forget_subtree(t, p), 2);
+    cr_assert_eq(ftable_count(t), 2);
+    snprintf(q, sizeof(q), "%s-c", p);
+    cr_assert(holds(t, q, FINDING_ROOT_OWNED));
+    cr_assert_eq(ftable_forget_subtree(t, top), 2);
+    cr_assert_eq(ftable_count(t), 0);
+    cr_assert_not(l.inconsistent);
+    ftable_free(t);
+}
+
+Test(ftable_memory, byte_cap_refuses_and_counts)
+{
+    struct log l;
+    struct ftable *t = table(0, &l);
+    size_t empty = ftable_memory(t);
+    struct finding f = typical();
+    char p[64];
+    /* measure one finding, then cap at about 100 */
+    put1(t, "probe", FINDING_ROOT_OWNED);
+    size_t one = ftable_memory(t) - empty;
+    cr_assert_eq(ftable_forget_path(t, "probe"), 1);
+    size_t cap = empty + 100 * one + 4096;
+    ftable_set_max_memory(t, cap);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(p, sizeof(p), "uploads/f%04d.php", i);
+        cr_assert_eq(ftable_update(t, p, &f, 1), 0);
+        cr_assert_leq(ftable_memory(t), cap, "past the cap at %d", i);
+    }
+    size_t kept = ftable_count(t);
+    cr_assert(kept > 50 && kept < 1000, "%zu kept", kept);
+    cr_assert_eq(l.opened, kept + 1, "only stored findings are reported opened");
+    cr_assert_eq(ftable_take_untracked(t), 1000 - kept);
+    cr_assert_eq(ftable_take_untracked(t), 0);
+    /* a refresh of a stored one is not refused; closing makes room again */
+    snprintf(p, sizeof(p), "uploads/f%04d.php", 0);
+    struct finding g = typical();
+    g.mode = 0604;
+    cr_assert_eq(ftable_update(t, p, &g, 1), 0);
+    cr_assert_eq(ftable_count(t), kept);
+    cr_assert_eq(ftable_forget_path(t, p), 1);
+    cr_assert_eq(ftable_update(t, "uploads/new.php", &f, 1), 0);
+    cr_assert_eq(ftable_count(t), kept);
+    cr_assert_eq(ftable_take_untracked(t), 0);
+    cr_assert_not(l.inconsistent);
+    ftable_free(t);
+}
+
+struct resume {
+    char after[128];
+    int after_kind;
+    size_t n, budget;
+    char seen[64][128];
+};
+
+/* A visitor that takes BUDGET findings per call and remembers where it stopped. */
+static bool resume_visit(void *ctx, const char *relpath, const struct finding *f)
+{
+    struct resume *r = ctx;
+    if (r->budget == 0)
+        return false;
+    r->budget--;
+    snprintf(r->after, sizeof(r->after), "%s", relpath);
+    r->after_kind = (int)f->kind;
+    if (r->n < 64)
+        snprintf(r->seen[r->n], sizeof(r->seen[0]), "%s:%d", relpath, (int)f->kind);
+    r->n++;
+    return true;
+}
+
+Test(ftable_foreach, resumes_after_a_key_while_the_table_changes)
+{
+    struct log l;
+    struct ftable *t = table(0, &l);
+    put2(t, "a/b", FINDING_ROOT_OWNED, FINDING_MODE_MISMATCH);
+    put1(t, "a/b-c", FINDING_ROOT_OWNED); /* a sibling, between "a/b" and "a/b/x" */
+    put1(t, "a/b/x", FINDING_ROOT_OWNED);
+    put1(t, "a/b/y", FINDING_ROOT_OWNED);
+    put1(t, "a/b/z", FINDING_ROOT_OWNED);
+    put1(t, "b", FINDING_ROOT_OWNED);
+    struct resume r = {.budget = 1};
+    ftable_foreach_after(t, "a/b", NULL, -1, resume_visit, &r);
+    cr_assert_str_eq(r.seen[0], "a/b:0");
+    r.budget = 1;
+    ftable_foreach_after(t, "a/b", r.after, r.after_kind, resume_visit, &r);
+    cr_assert_eq(r.n, 2);
+    cr_assert_str_eq(r.after, "a/b"); /* its second kind */
+    /* meanwhile: the cursor's own path closes, x closes, w opens (after the cursor) */
+    cr_assert_eq(ftable_forget_path(t, "a/b"), 2);
+    cr_assert_eq(ftable_forget_path(t, "a/b/x"), 1);
+    put1(t, "a/b/w", FINDING_ROOT_OWNED);
+    r.budget = 100;
+    ftable_foreach_after(t, "a/b", r.after, r.after_kind, resume_visit, &r);
+    cr_assert_eq(r.n, 5, "%zu", r.n);
+    cr_assert_str_eq(r.seen[2], "a/b/w:0");
+    cr_assert_str_eq(r.seen[3], "a/b/y:0");
+    cr_assert_str_eq(r.seen[4], "a/b/z:0");
+    /* from the last one: nothing more, never "b" or the sibling */
+    r.budget = 100;
+    ftable_foreach_after(t, "a/b", r.after, r.after_kind, resume_visit, &r);
+    cr_assert_eq(r.n, 5);
+    /* the whole table from a key that is gone */
+    struct resume all = {.budget = 100};
+    ftable_foreach_after(t, "", "a/b-a", 0, resume_visit, &all);
+    cr_assert_eq(all.n, 5, "%zu", all.n);
+    cr_assert_str_eq(all.seen[0], "a/b-c:0");
+    cr_assert_str_eq(all.seen[4], "b:0");
+    ftable_free(t);
+}
+
+/* The site root itself ("") as the only path: its close is reported with its path. */
+Test(ftable_update, the_root_path_alone)
+{
+    struct log l;
+    struct ftable *t = table(0, &l);
+    size_t empty = ftable_memory(t);
+    put1(t, "", FINDING_ROOT_OWNED);
+    cr_assert_eq(ftable_forget_path(t, ""), 1);
+    cr_assert_str_eq(l.ev[l.n - 1].path, "");
+    put1(t, "", FINDING_ROOT_OWNED);
+    put1(t, "a//b/", FINDING_ROOT_OWNED);
+    cr_assert(holds(t, "a//b/", FINDING_ROOT_OWNED));
+    cr_assert_eq(ftable_forget_path(t, "a//b/"), 1);
+    cr_assert_eq(ftable_forget_path(t, ""), 1);
+    cr_assert_str_eq(l.ev[l.n - 1].path, "");
+    cr_assert_str_eq(l.ev[l.n - 2].path, "a//b/");
+    cr_assert_eq(ftable_memory(t), empty);
+    cr_assert_not(l.inconsistent);
+    ftable_free(t);
+}
