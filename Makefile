@@ -40,9 +40,13 @@ HARNESS  := $(patsubst tests/%.c,$(BUILD)/obj/%.o,$(wildcard tests/harness*.c))
 # Small programs the tests run (tests/helper_*.c), one file each.
 HELPER_SRC := $(wildcard tests/helper_*.c)
 HELPER_BIN := $(HELPER_SRC:tests/%.c=$(BUILD)/tests/%)
+# libFuzzer targets (tests/fuzz_*.c): `make fuzz` builds them with clang; `make check` replays
+# their corpora (tests/corpus/TARGET/) through gcc builds with tests/fuzz_replay.c's main.
+FUZZ_TARGETS := $(filter-out fuzz_replay,$(patsubst tests/%.c,%,$(wildcard tests/fuzz_*.c)))
+FUZZ_REPLAY  := $(FUZZ_TARGETS:%=$(BUILD)/tests/%_replay)
 
 .PHONY: all deps deps-test check check-unit check-asan check-valgrind check-format format run \
-        demo install uninstall clean bench
+        demo install uninstall clean bench fuzz fuzz-build fuzz-merge
 
 all: $(BUILD)/permwatchd $(BUILD)/permwatchctl
 
@@ -67,6 +71,11 @@ $(BUILD)/permwatchctl: $(BUILD)/obj/ctl.o $(BUILD)/libpermwatch.a
 $(BUILD)/tests/%: tests/%.c $(HARNESS) $(BUILD)/libpermwatch.a | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -Wno-missing-prototypes -Wno-format-truncation $(ALL_LDFLAGS) -o $@ $< \
 	    $(HARNESS) $(BUILD)/libpermwatch.a $(PKG_LIBS) $(TEST_LIBS)
+
+# A fuzz target with the corpus-replaying main (gcc; no libFuzzer needed).
+$(BUILD)/tests/fuzz_%_replay: tests/fuzz_%.c tests/fuzz_replay.c $(BUILD)/libpermwatch.a | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< tests/fuzz_replay.c \
+	    $(BUILD)/libpermwatch.a $(PKG_LIBS)
 
 # Helpers may use the daemon's modules (--as-needed drops what one does not use).
 $(BUILD)/tests/helper_%: tests/helper_%.c $(BUILD)/libpermwatch.a | $(BUILD)/tests
@@ -98,11 +107,12 @@ check: deps-test
 	$(MAKE) check-format
 
 .PHONY: tests
-tests: $(TEST_BIN) $(HELPER_BIN)
+tests: $(TEST_BIN) $(HELPER_BIN) $(FUZZ_REPLAY)
 
 check-unit: all tests
 	@sh tests/ensure-users.sh
 	@PERMWATCH_BUILD=$(abspath $(BUILD)) sh tests/run-tests.sh $(TEST_BIN)
+	@for t in $(FUZZ_TARGETS); do $(BUILD)/tests/$${t}_replay tests/corpus/$$t || exit 1; done
 
 check-asan:
 	$(MAKE) BUILD=build/asan OPT='-O1 -g -fno-omit-frame-pointer' \
@@ -124,6 +134,35 @@ check-format:
 
 format:
 	clang-format -i daemon/*.c daemon/*.h tests/*.c tests/*.h bench/*.c
+
+# --- fuzzing (clang, libFuzzer) -----------------------------------------------------------
+# `make fuzz`: each target runs FUZZ_SECONDS (default 600) from its committed corpus; new
+# inputs go to build/fuzz/corpus/TARGET, crashes to build/fuzz/artifacts/ (add a crasher to
+# tests/corpus/TARGET/ once fixed: make check replays it). `make fuzz-merge` minimizes what
+# was found into tests/corpus/ (-merge=1). FUZZ_TARGETS=fuzz_glob picks targets.
+FUZZ_SECONDS ?= 600
+FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+fuzz-build:
+	$(MAKE) BUILD=build/fuzz CC=clang OPT='-O1 -g -fno-omit-frame-pointer' HARDEN='-fPIE' \
+	    CFLAGS='-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+	        -Wno-gnu-variable-sized-type-not-at-end' \
+	    build/fuzz/libpermwatch.a
+	@for t in $(FUZZ_TARGETS); do echo "  CLANG build/fuzz/$$t"; \
+	    clang $(CPPFLAGS) -std=gnu17 -O1 -g $(WARN) -fPIE $(FUZZ_FLAGS) -pie -o build/fuzz/$$t \
+	        tests/$$t.c build/fuzz/libpermwatch.a $(PKG_LIBS) || exit 1; done
+
+fuzz: fuzz-build
+	@sh tests/ensure-users.sh
+	@for t in $(FUZZ_TARGETS); do mkdir -p build/fuzz/corpus/$$t build/fuzz/artifacts; \
+	    echo "== $$t: $(FUZZ_SECONDS) s"; \
+	    build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	        -max_len=65536 -print_final_stats=1 -artifact_prefix=build/fuzz/artifacts/$$t- \
+	        build/fuzz/corpus/$$t tests/corpus/$$t || exit 1; done
+
+fuzz-merge: fuzz-build
+	@for t in $(FUZZ_TARGETS); do rm -rf build/fuzz/merged/$$t; mkdir -p build/fuzz/merged/$$t; \
+	    build/fuzz/$$t -merge=1 build/fuzz/merged/$$t tests/corpus/$$t build/fuzz/corpus/$$t \
+	        && rm -rf tests/corpus/$$t && mv build/fuzz/merged/$$t tests/corpus/$$t || exit 1; done
 
 # --- the newcomer's command ---------------------------------------------------------------
 # `make run`: with SITE=/path audits that site; without, builds a demo WordPress-like site
