@@ -14,6 +14,8 @@ DEPS_BUILD := gcc make pkg-config libsystemd-dev libev-dev libinih-dev libacl1-d
 DEPS_TEST  := libcriterion-dev systemd util-linux acl passwd findutils clang-format valgrind groff-base \
               inotify-tools procps systemd-container debootstrap zstd
 DEPS_RUN   := systemd
+# `make fuzz` only (make check replays the corpora with gcc)
+DEPS_FUZZ  := clang libclang-rt-14-dev
 
 PKGS       := libsystemd inih jansson libacl libbsd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -138,11 +140,14 @@ format:
 # --- fuzzing (clang, libFuzzer) -----------------------------------------------------------
 # `make fuzz`: each target runs FUZZ_SECONDS (default 600) from its committed corpus; new
 # inputs go to build/fuzz/corpus/TARGET, crashes to build/fuzz/artifacts/ (add a crasher to
-# tests/corpus/TARGET/ once fixed: make check replays it). `make fuzz-merge` minimizes what
-# was found into tests/corpus/ (-merge=1). FUZZ_TARGETS=fuzz_glob picks targets.
+# tests/corpus/TARGET/ as crash-NAME once fixed: make check replays it). `make fuzz-merge`
+# minimizes what was found into tests/corpus/ (-merge=1 on edges only, -use_counters=0, which
+# keeps each corpus small; crash-* inputs are always kept). tests/TARGET.dict: a dictionary.
+# `make fuzz FUZZ_TARGETS=fuzz_glob` picks targets.
 FUZZ_SECONDS ?= 600
 FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 fuzz-build:
+	@sh tests/install-deps.sh $(DEPS_FUZZ)
 	$(MAKE) BUILD=build/fuzz CC=clang OPT='-O1 -g -fno-omit-frame-pointer' HARDEN='-fPIE' \
 	    CFLAGS='-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
 	        -Wno-gnu-variable-sized-type-not-at-end' \
@@ -155,14 +160,18 @@ fuzz: fuzz-build
 	@sh tests/ensure-users.sh
 	@for t in $(FUZZ_TARGETS); do mkdir -p build/fuzz/corpus/$$t build/fuzz/artifacts; \
 	    echo "== $$t: $(FUZZ_SECONDS) s"; \
+	    dict=; [ ! -e tests/$$t.dict ] || dict=-dict=tests/$$t.dict; \
 	    build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
 	        -max_len=65536 -print_final_stats=1 -artifact_prefix=build/fuzz/artifacts/$$t- \
-	        build/fuzz/corpus/$$t tests/corpus/$$t || exit 1; done
+	        $$dict build/fuzz/corpus/$$t tests/corpus/$$t || exit 1; done
 
 fuzz-merge: fuzz-build
 	@for t in $(FUZZ_TARGETS); do rm -rf build/fuzz/merged/$$t; mkdir -p build/fuzz/merged/$$t; \
-	    build/fuzz/$$t -merge=1 build/fuzz/merged/$$t tests/corpus/$$t build/fuzz/corpus/$$t \
-	        && rm -rf tests/corpus/$$t && mv build/fuzz/merged/$$t tests/corpus/$$t || exit 1; done
+	    build/fuzz/$$t -merge=1 -use_counters=0 build/fuzz/merged/$$t tests/corpus/$$t \
+	        build/fuzz/corpus/$$t \
+	        || exit 1; for c in tests/corpus/$$t/crash-*; do [ ! -e "$$c" ] || \
+	        cp "$$c" build/fuzz/merged/$$t/; done; \
+	    rm -rf tests/corpus/$$t && mv build/fuzz/merged/$$t tests/corpus/$$t || exit 1; done
 
 # --- the newcomer's command ---------------------------------------------------------------
 # `make run`: with SITE=/path audits that site; without, builds a demo WordPress-like site
