@@ -5,7 +5,8 @@
  * build/tests/fuzz_proto_replay that `make check` runs over tests/corpus/fuzz_proto/.
  * Besides the sanitizers it checks: a refusal has a reason; an accepted request has a valid
  * command name and object args, and building it again gives a line that parses to the same
- * command; an accepted reply row is an object. */
+ * command; an accepted reply row is an object, an accepted reply line rebuilt (proto_build_row
+ * or proto_build_end) parses back to the same. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,10 +67,29 @@ static void fuzz_reply(const char *line, size_t len)
         proto_reply_clear(&rep);
         return;
     }
-    if (rep.end)
+    /* what the server would send for it parses back to the same */
+    struct proto_reply again;
+    memset(&again, 0, sizeof(again));
+    size_t blen = 0;
+    char *built;
+    if (rep.end) {
         check(rep.row == NULL);
-    else
+        built = proto_build_end(rep.exit, rep.error, &blen);
+    } else {
         check(json_is_object(rep.row));
+        built = proto_build_row(rep.row, &blen);
+    }
+    if (built) {
+        check(blen >= 1 && built[blen - 1] == '\n');
+        check(proto_parse_reply(built, blen - 1, &again, err, sizeof(err)) == 0);
+        check(again.end == rep.end);
+        if (rep.end)
+            check(again.exit == rep.exit && !again.error == !(rep.error && *rep.error));
+        else
+            check(json_equal(again.row, rep.row));
+        proto_reply_clear(&again);
+        free(built);
+    }
     proto_reply_clear(&rep);
 }
 
