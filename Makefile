@@ -14,6 +14,8 @@ DEPS_BUILD := gcc make pkg-config libsystemd-dev libev-dev libinih-dev libacl1-d
 DEPS_TEST  := libcriterion-dev systemd util-linux acl passwd findutils clang-format valgrind groff-base \
               inotify-tools procps systemd-container debootstrap zstd
 DEPS_RUN   := systemd
+# `make fuzz` only (make check replays the corpora with gcc)
+DEPS_FUZZ  := clang libclang-rt-14-dev
 
 PKGS       := libsystemd inih jansson libacl libbsd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -40,9 +42,13 @@ HARNESS  := $(patsubst tests/%.c,$(BUILD)/obj/%.o,$(wildcard tests/harness*.c))
 # Small programs the tests run (tests/helper_*.c), one file each.
 HELPER_SRC := $(wildcard tests/helper_*.c)
 HELPER_BIN := $(HELPER_SRC:tests/%.c=$(BUILD)/tests/%)
+# libFuzzer targets (tests/fuzz_*.c): `make fuzz` builds them with clang; `make check` replays
+# their corpora (tests/corpus/TARGET/) through gcc builds with tests/fuzz_replay.c's main.
+FUZZ_TARGETS := $(filter-out fuzz_replay,$(patsubst tests/%.c,%,$(wildcard tests/fuzz_*.c)))
+FUZZ_REPLAY  := $(FUZZ_TARGETS:%=$(BUILD)/tests/%_replay)
 
 .PHONY: all deps deps-test check check-unit check-asan check-valgrind check-format format run \
-        demo install uninstall clean bench
+        demo install uninstall clean bench fuzz fuzz-build fuzz-merge
 
 all: $(BUILD)/permwatchd $(BUILD)/permwatchctl
 
@@ -67,6 +73,11 @@ $(BUILD)/permwatchctl: $(BUILD)/obj/ctl.o $(BUILD)/libpermwatch.a
 $(BUILD)/tests/%: tests/%.c $(HARNESS) $(BUILD)/libpermwatch.a | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -Wno-missing-prototypes -Wno-format-truncation $(ALL_LDFLAGS) -o $@ $< \
 	    $(HARNESS) $(BUILD)/libpermwatch.a $(PKG_LIBS) $(TEST_LIBS)
+
+# A fuzz target with the corpus-replaying main (gcc; no libFuzzer needed).
+$(BUILD)/tests/fuzz_%_replay: tests/fuzz_%.c tests/fuzz_replay.c $(BUILD)/libpermwatch.a | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< tests/fuzz_replay.c \
+	    $(BUILD)/libpermwatch.a $(PKG_LIBS)
 
 # Helpers may use the daemon's modules (--as-needed drops what one does not use).
 $(BUILD)/tests/helper_%: tests/helper_%.c $(BUILD)/libpermwatch.a | $(BUILD)/tests
@@ -98,11 +109,12 @@ check: deps-test
 	$(MAKE) check-format
 
 .PHONY: tests
-tests: $(TEST_BIN) $(HELPER_BIN)
+tests: $(TEST_BIN) $(HELPER_BIN) $(FUZZ_REPLAY)
 
 check-unit: all tests
 	@sh tests/ensure-users.sh
 	@PERMWATCH_BUILD=$(abspath $(BUILD)) sh tests/run-tests.sh $(TEST_BIN)
+	@for t in $(FUZZ_TARGETS); do $(BUILD)/tests/$${t}_replay tests/corpus/$$t || exit 1; done
 
 check-asan:
 	$(MAKE) BUILD=build/asan OPT='-O1 -g -fno-omit-frame-pointer' \
@@ -124,6 +136,42 @@ check-format:
 
 format:
 	clang-format -i daemon/*.c daemon/*.h tests/*.c tests/*.h bench/*.c
+
+# --- fuzzing (clang, libFuzzer) -----------------------------------------------------------
+# `make fuzz`: each target runs FUZZ_SECONDS (default 600) from its committed corpus; new
+# inputs go to build/fuzz/corpus/TARGET, crashes to build/fuzz/artifacts/ (add a crasher to
+# tests/corpus/TARGET/ as crash-NAME once fixed: make check replays it). `make fuzz-merge`
+# minimizes what was found into tests/corpus/ (-merge=1 on edges only, -use_counters=0, which
+# keeps each corpus small; crash-* inputs are always kept). tests/TARGET.dict: a dictionary.
+# `make fuzz FUZZ_TARGETS=fuzz_glob` picks targets.
+FUZZ_SECONDS ?= 600
+FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+fuzz-build:
+	@sh tests/install-deps.sh $(DEPS_FUZZ)
+	$(MAKE) BUILD=build/fuzz CC=clang OPT='-O1 -g -fno-omit-frame-pointer' HARDEN='-fPIE' \
+	    CFLAGS='-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+	        -Wno-gnu-variable-sized-type-not-at-end' \
+	    build/fuzz/libpermwatch.a
+	@for t in $(FUZZ_TARGETS); do echo "  CLANG build/fuzz/$$t"; \
+	    clang $(CPPFLAGS) -std=gnu17 -O1 -g $(WARN) -fPIE $(FUZZ_FLAGS) -pie -o build/fuzz/$$t \
+	        tests/$$t.c build/fuzz/libpermwatch.a $(PKG_LIBS) || exit 1; done
+
+fuzz: fuzz-build
+	@sh tests/ensure-users.sh
+	@for t in $(FUZZ_TARGETS); do mkdir -p build/fuzz/corpus/$$t build/fuzz/artifacts; \
+	    echo "== $$t: $(FUZZ_SECONDS) s"; \
+	    dict=; [ ! -e tests/$$t.dict ] || dict=-dict=tests/$$t.dict; \
+	    build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	        -max_len=65536 -print_final_stats=1 -artifact_prefix=build/fuzz/artifacts/$$t- \
+	        $$dict build/fuzz/corpus/$$t tests/corpus/$$t || exit 1; done
+
+fuzz-merge: fuzz-build
+	@for t in $(FUZZ_TARGETS); do rm -rf build/fuzz/merged/$$t; mkdir -p build/fuzz/merged/$$t; \
+	    build/fuzz/$$t -merge=1 -use_counters=0 build/fuzz/merged/$$t tests/corpus/$$t \
+	        build/fuzz/corpus/$$t \
+	        || exit 1; for c in tests/corpus/$$t/crash-*; do [ ! -e "$$c" ] || \
+	        cp "$$c" build/fuzz/merged/$$t/; done; \
+	    rm -rf tests/corpus/$$t && mv build/fuzz/merged/$$t tests/corpus/$$t || exit 1; done
 
 # --- the newcomer's command ---------------------------------------------------------------
 # `make run`: with SITE=/path audits that site; without, builds a demo WordPress-like site

@@ -226,8 +226,10 @@ static int set_root(struct loader *L, enum key_id id, const char *value)
     if (*value != '/')
         return fail(L, "root", "expected an absolute path such as /var/www/example.com, got '%s'",
                     value);
-    if (n > 1 && value[n - 1] == '/' && value[n - 2] != '/')
-        n--; /* one trailing '/' is tolerated and stripped */
+    if (n > 1 && value[n - 1] == '/' && value[n - 2] != '/' &&
+        !isspace((unsigned char)value[n - 2]))
+        n--; /* one trailing '/' is tolerated and stripped (not to a trailing blank, which
+              * config_print could not write back: inih strips it) */
     if (n == 1)
         return fail(L, "root", "must not be '/': name the site's directory");
     char *root = strndup(value, n);

@@ -18,6 +18,8 @@ static const char *const kind_names[FINDING_KIND_COUNT] = {
     [FINDING_WEB_UNREADABLE] = "web_unreadable",
     [FINDING_DISPATCH_UNREACHABLE] = "dispatch_unreachable",
     [FINDING_DISPATCH_INVALID] = "dispatch_invalid",
+    [FINDING_SPECIAL_FILE] = "special_file",
+    [FINDING_SETID] = "setid",
 };
 
 /* Name of kind K; NULL when K is out of range. */
@@ -257,6 +259,14 @@ const char *finding_format_message(const struct finding *f, char *buf, size_t le
     case FINDING_DISPATCH_UNREACHABLE:
     case FINDING_DISPATCH_INVALID:
         put_dispatch(buf, len, &pos, f);
+        break;
+    case FINDING_SPECIAL_FILE:
+    case FINDING_SETID:
+        put_fmt(buf, len, &pos, "%s ",
+                f->kind == FINDING_SPECIAL_FILE ? "special file" : "set-id file");
+        finding_append_escaped(buf, len, &pos, path);
+        put_stat(buf, len, &pos, f);
+        put_reason(buf, len, &pos, f, ": ", "");
         break;
     default:
         put_fmt(buf, len, &pos, "unknown finding on ");

@@ -15,6 +15,8 @@ enum finding_kind {
     FINDING_WEB_UNREADABLE,
     FINDING_DISPATCH_UNREACHABLE,
     FINDING_DISPATCH_INVALID,
+    FINDING_SPECIAL_FILE, /* a device node, FIFO or socket in the site */
+    FINDING_SETID,        /* a regular file with the setuid or setgid bit */
     FINDING_KIND_COUNT
 };
 

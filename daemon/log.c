@@ -154,6 +154,8 @@ static const char *const finding_ids[FINDING_KIND_COUNT] = {
     [FINDING_WEB_UNREADABLE] = "73a06841d8754944b08b6be97eef84e5",
     [FINDING_DISPATCH_UNREACHABLE] = "e4d4ab9488c14cbaa070477079c94e27",
     [FINDING_DISPATCH_INVALID] = "24441a04fde1479bbd95ee8b202662b3",
+    [FINDING_SPECIAL_FILE] = "902065edd8f2441c8d2949d308b0e3d2",
+    [FINDING_SETID] = "7690c02abebb4d2e98d7fb6b769d6eb1",
 };
 
 static const char *const level_names[8] = {

@@ -383,7 +383,9 @@ static enum scan_verdict crawl_visit(void *ctx, const struct scan_entry *e)
     struct finding f[FINDING_KIND_COUNT];
     size_t n = policy_evaluate(r, &l->cfg->web, e->st, f);
     struct stat after;
-    if (n && r->repair == REPAIR_AUTO && auto_repair(l, e->relpath) &&
+    /* special files are findings but never repaired: no auto-repair (nor its fight guard) */
+    if (n && r->repair == REPAIR_AUTO && (is_dir || S_ISREG(e->st->st_mode)) &&
+        auto_repair(l, e->relpath) &&
         fstatat(e->dirfd, e->name, &after, AT_SYMLINK_NOFOLLOW) == 0 &&
         (after.st_mode & S_IFMT) == (e->st->st_mode & S_IFMT))
         n = policy_evaluate(r, &l->cfg->web, &after, f);

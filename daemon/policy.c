@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
 #include "account.h"
 #include "glob.h"
@@ -26,11 +27,8 @@ const struct rule *policy_match(const struct config *c, const char *relpath)
 mode_t policy_target_mode(const struct rule *r, mode_t st_mode)
 {
     mode_t mode = st_mode & PERM_MASK;
-    if (S_ISREG(st_mode)) {
-        mode_t t = (mode | r->file_require) & ~r->file_forbid;
-        /* set-id bits survive only when they were already set (and not forbidden) */
-        return t & ~(SETID_BITS & ~mode) & PERM_MASK;
-    }
+    if (S_ISREG(st_mode)) /* a repaired file never keeps a set-id bit (as chown clears it) */
+        return ((mode | r->file_require) & ~r->file_forbid) & ~SETID_BITS & PERM_MASK;
     if (S_ISDIR(st_mode))
         return ((mode | r->dir_require) & ~r->dir_forbid) & PERM_MASK;
     return mode;
@@ -165,6 +163,35 @@ static bool web_can_read(const struct principal *web, const struct stat *st, con
     return false;
 }
 
+const char *policy_type_name(mode_t st_mode)
+{
+    return S_ISREG(st_mode)    ? "regular file"
+           : S_ISDIR(st_mode)  ? "directory"
+           : S_ISLNK(st_mode)  ? "symbolic link"
+           : S_ISFIFO(st_mode) ? "FIFO"
+           : S_ISSOCK(st_mode) ? "socket"
+           : S_ISCHR(st_mode)  ? "character device"
+           : S_ISBLK(st_mode)  ? "block device"
+                               : "unknown object";
+}
+
+/* The special_file finding of a device node, FIFO or socket ST under R into OUT[0]; returns
+ * 1, or 0 for a symlink (never followed, not the policy's). */
+static size_t special_file(const struct rule *r, const struct stat *st, struct finding *out)
+{
+    if (S_ISLNK(st->st_mode))
+        return 0;
+    struct finding *f = finding_init(out, FINDING_SPECIAL_FILE, r, st);
+    snprintf(f->expected, sizeof(f->expected), "a regular file or directory");
+    struct sbuf why = {f->reason, sizeof(f->reason), 0, false};
+    sb_printf(&why, "a %s", policy_type_name(st->st_mode));
+    if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
+        sb_printf(&why, " (device %u:%u)", major(st->st_rdev), minor(st->st_rdev));
+    sb_printf(&why, "; a web site needs no device nodes, FIFOs or sockets (never repaired: "
+                    "remove it, or exclude it with an ignore rule if it is meant to be there)");
+    return 1;
+}
+
 size_t policy_evaluate(const struct rule *r, const struct principal *web, const struct stat *st,
                        struct finding *out)
 {
@@ -172,7 +199,7 @@ size_t policy_evaluate(const struct rule *r, const struct principal *web, const 
         return 0;
     bool is_dir = S_ISDIR(st->st_mode);
     if (!is_dir && !S_ISREG(st->st_mode))
-        return 0;
+        return special_file(r, st, out);
     size_t n = 0;
     struct sbuf e, why;
 
@@ -227,6 +254,21 @@ size_t policy_evaluate(const struct rule *r, const struct principal *web, const 
         sb_printf(&why, "mode %04o uid %u gid %u: %s falls in class %s, which lacks %s",
                   (unsigned)(st->st_mode & PERM_MASK), (unsigned)st->st_uid, (unsigned)st->st_gid,
                   who, cls, lacks);
+    }
+
+    mode_t setid = st->st_mode & SETID_BITS;
+    if (S_ISREG(st->st_mode) && setid) {
+        struct finding *f = finding_init(&out[n++], FINDING_SETID, r, st);
+        snprintf(f->expected, sizeof(f->expected), "no setuid or setgid bit");
+        why = (struct sbuf){f->reason, sizeof(f->reason), 0, false};
+        if (setid & S_ISUID)
+            sb_printf(&why, "setuid: runs with the rights of uid %u%s", (unsigned)st->st_uid,
+                      st->st_uid == 0 ? " (root)" : "");
+        if (setid & S_ISGID)
+            sb_printf(&why, "%ssetgid: runs with the rights of gid %u%s",
+                      setid & S_ISUID ? "; " : "", (unsigned)st->st_gid,
+                      st->st_gid == 0 ? " (root)" : "");
+        sb_printf(&why, "; a web site has no use for set-id programs");
     }
     return n;
 }

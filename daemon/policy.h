@@ -17,14 +17,19 @@ const struct rule *policy_match(const struct config *c, const char *relpath);
  * rule R for the web user WEB. Writes up to FINDING_KIND_COUNT findings into OUT and returns
  * their count. Each finding gets kind, rule, has_stat, is_dir, uid, gid, mode, expected
  * and reason; path, owner and group are left NULL for the caller.
- * Only regular files and directories are evaluated (others yield 0), and an `ignore` rule
- * yields 0. Checks: root_owned (uid 0 and root not an allowed owner), owner_mismatch,
+ * An `ignore` rule yields 0, a symlink 0 (never followed); a device node, FIFO or socket
+ * yields exactly one special_file finding (expected "a regular file or directory", reason
+ * "a character device (device 1:3); a web site needs no ..."; whoever owns it). Regular files
+ * and directories get the checks: root_owned (uid 0 and root not an allowed owner), owner_mismatch,
  * group_mismatch, mode_mismatch (require/forbid of the object's type), web_unreadable
  * (web_readable = yes and the POSIX class rules deny the web user read, or for a directory
  * read or search). Details the callers rely on:
  * - R NULL yields 0; WEB NULL skips the web_unreadable check.
  * - Findings come in this order: root_owned or owner_mismatch, group_mismatch,
- *   mode_mismatch, web_unreadable (at most 4).
+ *   mode_mismatch, web_unreadable, setid (at most 5).
+ * - setid: a regular file with setuid or setgid (setgid directories are normal), under any
+ *   rule; expected "no setuid or setgid bit", reason "setuid: runs with the rights of uid 0
+ *   (root); a web site has no use for set-id programs".
  * - root_owned/owner_mismatch: st_uid not in a non-empty owner list; root_owned when uid 0.
  *   expected "www-data, opencode" (owner names as written, ", "-joined),
  *   reason "owned by uid 0 (root); rule site allows www-data, opencode"
@@ -47,12 +52,16 @@ const struct rule *policy_match(const struct config *c, const char *relpath);
 size_t policy_evaluate(const struct rule *r, const struct principal *web, const struct stat *st,
                        struct finding *out);
 
-/* The mode a repair sets: (mode | require) & ~forbid for the object's type, never adding
- * setuid/setgid to a file. Precisely (07777 bits only): regular file ((mode | file_require) &
- * ~file_forbid), with setuid/setgid kept only when already set and not forbidden, never added even
- * when file_require names them; directory (mode | dir_require) & ~dir_forbid (so an existing setgid
- * bit stays unless forbidden, and dir_require may add it); anything else: its mode unchanged.
+/* The mode a repair sets: (mode | require) & ~forbid for the object's type, never leaving
+ * setuid/setgid on a file. Precisely (07777 bits only): regular file ((mode | file_require) &
+ * ~file_forbid) & ~06000 (set-id bits removed, even when file_require names them: the
+ * `setid` finding); directory (mode | dir_require) & ~dir_forbid (so an existing setgid bit
+ * stays unless forbidden, and dir_require may add it); anything else: its mode unchanged.
  * Forbid wins over require when both name a bit. */
 mode_t policy_target_mode(const struct rule *r, mode_t st_mode);
+
+/* "regular file", "directory", "symbolic link", "FIFO", "socket", "character device",
+ * "block device" or "unknown object" for the type bits of ST_MODE. Static string. */
+const char *policy_type_name(mode_t st_mode);
 
 #endif

@@ -72,18 +72,6 @@ static int chmod_fd(int fd, mode_t mode)
     return chmod(proc, mode);
 }
 
-static const char *type_name(mode_t m)
-{
-    return S_ISREG(m)    ? "regular file"
-           : S_ISDIR(m)  ? "directory"
-           : S_ISLNK(m)  ? "symbolic link"
-           : S_ISFIFO(m) ? "FIFO"
-           : S_ISSOCK(m) ? "socket"
-           : S_ISCHR(m)  ? "character device"
-           : S_ISBLK(m)  ? "block device"
-                         : "unknown object";
-}
-
 /* fs.protected_hardlinks: 1, 0, or -1 when unreadable. */
 static int read_protected_hardlinks(void)
 {
@@ -165,11 +153,11 @@ static void repair_object(struct rctx *x, const struct scan_entry *e, const stru
         snprintf(reason, sizeof(reason),
                  "replaced while the repair ran (a %s was seen, now a %s, inode %llu -> %llu): "
                  "not touched",
-                 type_name(e->st->st_mode), type_name(now.st_mode),
+                 policy_type_name(e->st->st_mode), policy_type_name(now.st_mode),
                  (unsigned long long)e->st->st_ino, (unsigned long long)now.st_ino);
         why = reason;
     } else if (!S_ISREG(now.st_mode) && !S_ISDIR(now.st_mode)) {
-        snprintf(reason, sizeof(reason), "a %s: never touched", type_name(now.st_mode));
+        snprintf(reason, sizeof(reason), "a %s: never touched", policy_type_name(now.st_mode));
         why = reason;
     } else if ((mount_root && *e->relpath) || now.st_dev != x->dev) { /* the root may be one */
         why = "a mount point or another filesystem: never crossed";
@@ -318,9 +306,25 @@ const char *repair_format(const struct repair_report *rep, char *buf, size_t len
                      (unsigned)rep->new_mode);
         n += w > 0 ? (size_t)w : 0;
     }
+    const char *setid = repair_setid_note(rep);
+    if (setid && n < len) {
+        w = snprintf(buf + n, len - n, ", %s", setid);
+        n += w > 0 ? (size_t)w : 0;
+    }
     if (n < len)
         snprintf(buf + n, len - n, " (rule %s)", rep->rule);
     return buf;
+}
+
+const char *repair_setid_note(const struct repair_report *rep)
+{
+    if (rep->outcome != REPAIR_CHANGED)
+        return NULL;
+    mode_t removed = rep->old_mode & ~rep->new_mode & (S_ISUID | S_ISGID);
+    return removed == (S_ISUID | S_ISGID) ? "setuid and setgid bits removed"
+           : removed == S_ISUID           ? "setuid bit removed"
+           : removed == S_ISGID           ? "setgid bit removed"
+                                          : NULL;
 }
 
 void repair_log(const struct repair_report *rep, const struct repair_caller *caller)
@@ -341,10 +345,17 @@ void repair_log(const struct repair_report *rep, const struct repair_caller *cal
     }
     bool ok = rep->outcome == REPAIR_CHANGED;
     const struct log_field f[] = {
-        {"PATH", rep->path},  {"RULE", rep->rule},  {"UID", uid},
-        {"GID", gid},         {"MODE", mode},       {"OLD_UID", ouid},
-        {"OLD_GID", ogid},    {"OLD_MODE", omode},  {"REASON", ok ? NULL : rep->reason},
-        {"CALLER_UID", cuid}, {"CALLER_PID", cpid},
+        {"PATH", rep->path},
+        {"RULE", rep->rule},
+        {"UID", uid},
+        {"GID", gid},
+        {"MODE", mode},
+        {"OLD_UID", ouid},
+        {"OLD_GID", ogid},
+        {"OLD_MODE", omode},
+        {"REASON", ok ? repair_setid_note(rep) : rep->reason},
+        {"CALLER_UID", cuid},
+        {"CALLER_PID", cpid},
     };
     char msg[PATH_MAX + 512];
     log_event(ok ? LOG_EVENT_REPAIRED : LOG_EVENT_REPAIR_REFUSED, ok ? LOG_NOTICE : LOG_WARNING, f,

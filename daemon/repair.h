@@ -73,13 +73,19 @@ struct repair_caller {
 };
 
 /* Log REP as a `repaired` (notice) or `repair_refused` (warning) journal entry with
- * PATH, UID/GID/MODE (after), OLD_UID/OLD_GID/OLD_MODE, RULE, REASON and, when CALLER is not
- * NULL, CALLER_UID/CALLER_PID. Dry-run reports are not logged. */
+ * PATH, UID/GID/MODE (after), OLD_UID/OLD_GID/OLD_MODE, RULE, REASON (a refusal's reason;
+ * for a change repair_setid_note, when there is one) and, when CALLER is not NULL,
+ * CALLER_UID/CALLER_PID. Dry-run reports are not logged. */
 void repair_log(const struct repair_report *rep, const struct repair_caller *caller);
 
 /* One line for REP into BUF: "repaired PATH: owner 0 -> 33, group 0 -> 33, mode 0644 -> 0664
- * (rule site)" or "refused PATH: REASON (rule site)"; dry runs say "would repair". */
+ * (rule site)" or "refused PATH: REASON (rule site)"; dry runs say "would repair". A change
+ * that drops set-id bits adds ", setuid bit removed" (repair_setid_note) before the rule. */
 const char *repair_format(const struct repair_report *rep, char *buf, size_t len);
+
+/* For a change (done or dry run) that drops set-id bits: "setuid bit removed", "setgid bit
+ * removed" or "setuid and setgid bits removed"; otherwise NULL. Static string. */
+const char *repair_setid_note(const struct repair_report *rep);
 
 /* Auto-repair fight guard: pure bookkeeping by path, time passed in by the caller. */
 struct repair_guard;

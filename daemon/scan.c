@@ -93,6 +93,7 @@ int scan_stat(int dirfd, const char *name, struct stat *st, bool *mount_root)
     st->st_nlink = sx.stx_nlink;
     st->st_ino = sx.stx_ino;
     st->st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+    st->st_rdev = makedev(sx.stx_rdev_major, sx.stx_rdev_minor); /* device nodes' numbers */
     *mount_root = (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
                   (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
     return 0;

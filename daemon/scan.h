@@ -24,7 +24,7 @@ struct scan_entry {
     size_t relpath_len;
     int dirfd;
     const char *name;
-    const struct stat *st; /* st_mode, st_uid, st_gid, st_nlink, st_ino, st_dev set */
+    const struct stat *st; /* st_mode, st_uid, st_gid, st_nlink, st_ino, st_dev, st_rdev set */
 };
 
 typedef enum scan_verdict (*scan_visit_fn)(void *ctx, const struct scan_entry *e);
@@ -51,7 +51,7 @@ int scan_tree(int root_fd, const char *subpath, scan_visit_fn visit, void *ctx,
 const char *scan_strerror(int err);
 
 /* statx NAME under DIRFD ("" for DIRFD itself) without following symlinks or automounts into
- * *ST (type, mode, ids, nlink, ino, dev); *MOUNT_ROOT tells whether it is the root of a
+ * *ST (type, mode, ids, nlink, ino, dev, rdev); *MOUNT_ROOT tells whether it is the root of a
  * mount. Returns 0 or -1 with errno. */
 int scan_stat(int dirfd, const char *name, struct stat *st, bool *mount_root);
 

@@ -1,9 +1,6 @@
-/* libFuzzer target of channels_parse. Not built by `make`: run it by hand with clang.
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Idaemon -D_GNU_SOURCE \
- *       -o /tmp/fuzz_channels tests/fuzz_channels.c daemon/channels.c
- *   mkdir -p /tmp/fuzz-corpus && cp tests/fixtures/channels/\*.php /tmp/fuzz-corpus/
- *   /tmp/fuzz_channels -max_total_time=60 -max_len=65536 -timeout=5 /tmp/fuzz-corpus
+/* libFuzzer target of channels_parse. Built by `make fuzz` (clang; runs FUZZ_SECONDS from
+ * tests/corpus/fuzz_channels/) and, with tests/fuzz_replay.c, by gcc as
+ * build/tests/fuzz_channels_replay that `make check` runs over that corpus.
  *
  * (clang and libclang-rt-14-dev on Debian 12.) Besides the sanitizers, it checks what holds
  * for any input: the output is well formed, lines are within the file, errors are sorted, and

@@ -79,6 +79,22 @@ static struct finding sample(enum finding_kind k)
         f.command = "roadie-dispatch";
         snprintf(f.reason, sizeof(f.reason), "not found in the web user's PATH");
         break;
+    case FINDING_SPECIAL_FILE:
+        f.path = "/var/www/site/wp-content/uploads/null";
+        f.owner = f.group = "root";
+        f.mode = 0666;
+        snprintf(f.expected, sizeof(f.expected), "a regular file or directory");
+        snprintf(f.reason, sizeof(f.reason),
+                 "a character device (device 1:3); a web site needs no device nodes, FIFOs or "
+                 "sockets");
+        break;
+    case FINDING_SETID:
+        f.path = "/var/www/site/wp-content/uploads/sh";
+        f.owner = f.group = "root";
+        f.mode = 04755;
+        snprintf(f.expected, sizeof(f.expected), "no setuid or setgid bit");
+        snprintf(f.reason, sizeof(f.reason), "setuid: runs with the rights of uid 0 (root)");
+        break;
     default:
         break;
     }
@@ -100,13 +116,18 @@ static const char *const expected_message[FINDING_KIND_COUNT] = {
     "blocked at /root (/root is root:root 0700: www-data may not search it)",
     "dispatch command roadie-dispatch of channel roadie is invalid: not found in the web user's "
     "PATH",
+    "special file /var/www/site/wp-content/uploads/null (root:root 0666): a character device "
+    "(device 1:3); a web site needs no device nodes, FIFOs or sockets",
+    "set-id file /var/www/site/wp-content/uploads/sh (root:root 4755): setuid: runs with the "
+    "rights "
+    "of uid 0 (root)",
 };
 
 Test(finding, kind_names_round_trip)
 {
-    const char *names[] = {"root_owned",      "owner_mismatch", "group_mismatch",
-                           "mode_mismatch",   "web_unreadable", "dispatch_unreachable",
-                           "dispatch_invalid"};
+    const char *names[] = {"root_owned",       "owner_mismatch", "group_mismatch",
+                           "mode_mismatch",    "web_unreadable", "dispatch_unreachable",
+                           "dispatch_invalid", "special_file",   "setid"};
     cr_assert_eq(sizeof(names) / sizeof(names[0]), FINDING_KIND_COUNT);
     for (int k = 0; k < FINDING_KIND_COUNT; k++) {
         cr_assert_str_eq(finding_kind_name(k), names[k]);

@@ -32,7 +32,8 @@ static const char *const finding_ids[FINDING_KIND_COUNT] = {
     "2cea1fd3b1d84c1fa4e5e752bf984b24", "ea738936611542ebaef4fb7870482730",
     "75dfc9d451584b46990ee62803954bad", "59cd277557044231a1f6c11d6d389de8",
     "73a06841d8754944b08b6be97eef84e5", "e4d4ab9488c14cbaa070477079c94e27",
-    "24441a04fde1479bbd95ee8b202662b3",
+    "24441a04fde1479bbd95ee8b202662b3", "902065edd8f2441c8d2949d308b0e3d2",
+    "7690c02abebb4d2e98d7fb6b769d6eb1",
 };
 
 static const char *const event_ids[LOG_EVENT_COUNT] = {
@@ -131,6 +132,16 @@ static struct finding sample(enum finding_kind k)
         f.channel = "roadie";
         f.command = "roadie-dispatch";
         snprintf(f.reason, sizeof(f.reason), "not found in the web user's PATH");
+        break;
+    case FINDING_SPECIAL_FILE:
+        f.path = "/var/www/site/wp-content/uploads/null";
+        f.mode = 0666;
+        snprintf(f.reason, sizeof(f.reason), "a character device (device 1:3)");
+        break;
+    case FINDING_SETID:
+        f.path = "/var/www/site/wp-content/uploads/sh";
+        f.mode = 04755;
+        snprintf(f.reason, sizeof(f.reason), "setuid: runs with the rights of uid 0 (root)");
         break;
     default:
         break;

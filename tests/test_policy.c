@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "policy.h"
 
@@ -195,14 +196,110 @@ Test(policy_evaluate, healthy_file_and_dirs_have_no_findings)
     cr_assert_eq(eval(&site, &web, S_IFDIR | 02775, 1001, 33, f), 0);
 }
 
-Test(policy_evaluate, non_files_yield_nothing)
+Test(policy_evaluate, symlinks_yield_nothing)
 {
     struct finding f[FINDING_KIND_COUNT];
-    const mode_t types[] = {S_IFLNK, S_IFSOCK, S_IFIFO, S_IFCHR, S_IFBLK};
+    cr_assert_eq(eval(&site, &web, S_IFLNK | 0777, 0, 0, f), 0);
+    cr_assert_eq(eval(&site, &web, S_IFLNK | 0000, 0, 0, f), 0);
+}
+
+/* --- special_file: device nodes, FIFOs and sockets ------------------------------------------ */
+
+/* Each is exactly one special_file finding, whoever owns it and whatever its mode: no owner,
+ * group or mode findings (they are never repaired). */
+Test(policy_evaluate, special_files_are_one_finding_each)
+{
+    struct finding f[FINDING_KIND_COUNT];
+    const mode_t types[] = {S_IFSOCK, S_IFIFO, S_IFCHR, S_IFBLK};
+    const char *names[] = {"a socket", "a FIFO", "a character device", "a block device"};
+    const uid_t uids[] = {0, 33, 1000};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-        cr_assert_eq(eval(&site, &web, types[i] | 0777, 0, 0, f), 0, "type %o", types[i]);
-        cr_assert_eq(eval(&site, &web, types[i] | 0000, 0, 0, f), 0, "type %o", types[i]);
+        for (size_t u = 0; u < sizeof(uids) / sizeof(uids[0]); u++) {
+            for (mode_t m = 0; m <= 07777; m += 0111) {
+                cr_assert_eq(eval(&site, &web, types[i] | m, uids[u], uids[u], f), 1, "type %o",
+                             (unsigned)types[i]);
+                check_common(&f[0], FINDING_SPECIAL_FILE, &site, types[i] | m, uids[u], uids[u]);
+                cr_assert_str_eq(f[0].expected, "a regular file or directory");
+                cr_assert_eq(strncmp(f[0].reason, names[i], strlen(names[i])), 0, "%s",
+                             f[0].reason);
+                cr_assert(strstr(f[0].reason, "a web site needs no device nodes, FIFOs or sockets"),
+                          "%s", f[0].reason);
+            }
+        }
     }
+    /* under a rule that checks nothing else, too */
+    cr_assert_eq(eval(&web_only, &web, S_IFIFO | 0600, 33, 33, f), 1);
+    cr_assert_eq(f[0].kind, FINDING_SPECIAL_FILE);
+}
+
+Test(policy_evaluate, device_numbers_in_the_reason)
+{
+    struct stat st = mkstat(S_IFCHR | 0666, 0, 0);
+    st.st_rdev = makedev(1, 3); /* /dev/null */
+    struct finding f[FINDING_KIND_COUNT];
+    cr_assert_eq(policy_evaluate(&site, &web, &st, f), 1);
+    cr_assert_str_eq(f[0].reason,
+                     "a character device (device 1:3); a web site needs no device nodes, FIFOs "
+                     "or sockets (never repaired: remove it, or exclude it with an ignore rule if "
+                     "it is meant to be there)");
+    st = mkstat(S_IFBLK | 0660, 0, 6);
+    st.st_rdev = makedev(259, 65536);
+    cr_assert_eq(policy_evaluate(&site, &web, &st, f), 1);
+    cr_assert(strstr(f[0].reason, "a block device (device 259:65536);"), "%s", f[0].reason);
+}
+
+Test(policy_evaluate, special_files_under_ignore_or_no_rule_yield_nothing)
+{
+    struct rule ign = site;
+    ign.ignore = true;
+    struct finding f[FINDING_KIND_COUNT];
+    cr_assert_eq(eval(&ign, &web, S_IFCHR | 0666, 0, 0, f), 0);
+    cr_assert_eq(eval(NULL, &web, S_IFIFO | 0666, 0, 0, f), 0);
+}
+
+/* --- setid: set-id regular files ---------------------------------------------------------- */
+
+Test(policy_evaluate, setuid_root_file_is_a_setid_finding_last)
+{
+    struct finding f[FINDING_KIND_COUNT];
+    /* the 4755 root binary of issue 9: root_owned, group_mismatch, mode_mismatch, setid */
+    cr_assert_eq(eval(&site, &web, S_IFREG | 04755, 0, 0, f), 4);
+    check_common(&f[0], FINDING_ROOT_OWNED, &site, S_IFREG | 04755, 0, 0);
+    check_common(&f[2], FINDING_MODE_MISMATCH, &site, S_IFREG | 04755, 0, 0);
+    cr_assert_str_eq(f[2].expected, "0775"); /* the repair's target has no set-id bit */
+    check_common(&f[3], FINDING_SETID, &site, S_IFREG | 04755, 0, 0);
+    cr_assert_str_eq(f[3].expected, "no setuid or setgid bit");
+    cr_assert_str_eq(f[3].reason, "setuid: runs with the rights of uid 0 (root); a web site has "
+                                  "no use for set-id programs");
+}
+
+Test(policy_evaluate, setid_finding_alone_and_with_both_bits)
+{
+    struct finding f[FINDING_KIND_COUNT];
+    /* otherwise healthy: setid is the only finding */
+    cr_assert_eq(eval(&site, &web, S_IFREG | 02664, 33, 33, f), 1);
+    check_common(&f[0], FINDING_SETID, &site, S_IFREG | 02664, 33, 33);
+    cr_assert_str_eq(f[0].reason, "setgid: runs with the rights of gid 33; a web site has no use "
+                                  "for set-id programs");
+    cr_assert_eq(eval(&site, &web, S_IFREG | 06775, 33, 0, f), 2);
+    check_common(&f[1], FINDING_SETID, &site, S_IFREG | 06775, 33, 0);
+    cr_assert_str_eq(f[1].reason, "setuid: runs with the rights of uid 33; setgid: runs with the "
+                                  "rights of gid 0 (root); a web site has no use for set-id "
+                                  "programs");
+    /* under a rule that checks nothing else */
+    cr_assert_eq(eval(&web_only, &web, S_IFREG | 04755, 0, 0, f), 1);
+    cr_assert_eq(f[0].kind, FINDING_SETID);
+    /* the maximum: five findings */
+    cr_assert_eq(eval(&site, &web, S_IFREG | 06700, 0, 0, f), 5);
+    cr_assert_eq(f[4].kind, FINDING_SETID);
+}
+
+Test(policy_evaluate, setgid_directories_and_sticky_files_are_fine)
+{
+    struct finding f[FINDING_KIND_COUNT];
+    cr_assert_eq(eval(&site, &web, S_IFDIR | 02775, 33, 33, f), 0);
+    cr_assert_eq(eval(&site, &web, S_IFDIR | 06775, 33, 33, f), 0);
+    cr_assert_eq(eval(&site, &web, S_IFREG | 01664, 33, 33, f), 0);
 }
 
 Test(policy_evaluate, ignore_rule_yields_nothing)
@@ -388,10 +485,11 @@ Test(policy_evaluate, mode_mismatch_names_every_bit)
     r.file_require = 0664;
     r.file_forbid = 06003;
     struct finding f[FINDING_KIND_COUNT];
-    cr_assert_eq(eval(&r, &web, S_IFREG | 04603, 33, 33, f), 1);
+    cr_assert_eq(eval(&r, &web, S_IFREG | 04603, 33, 33, f), 2);
     cr_assert_str_eq(f[0].expected, "0664"); /* setuid was set, but it is forbidden */
     cr_assert_str_eq(f[0].reason, "missing 0064 (group read, group write, world read); "
                                   "forbidden 4003 (setuid, world write, world execute) is set");
+    cr_assert_eq(f[1].kind, FINDING_SETID);
 }
 
 Test(policy_evaluate, mode_mismatch_dir)
@@ -608,19 +706,21 @@ Test(policy_target_mode, setgid_directory_kept)
     cr_assert_eq(policy_target_mode(&r, S_IFDIR | 0755), 02775);
 }
 
-Test(policy_target_mode, setid_never_added_to_files)
+Test(policy_target_mode, setid_removed_from_files)
 {
     struct rule r = site;
     r.file_require = 06660;
     cr_assert_eq(policy_target_mode(&r, S_IFREG | 0644), 0664);
-    cr_assert_eq(policy_target_mode(&r, S_IFREG | 04644), 04664);
-    cr_assert_eq(policy_target_mode(&r, S_IFREG | 02644), 02664);
-    /* already set and not forbidden: kept */
-    cr_assert_eq(policy_target_mode(&site, S_IFREG | 06755), 06775);
+    cr_assert_eq(policy_target_mode(&r, S_IFREG | 04644), 0664);
+    cr_assert_eq(policy_target_mode(&r, S_IFREG | 02644), 0664);
+    /* already set and not forbidden: removed all the same (was kept: 4755 -> 4775) */
+    cr_assert_eq(policy_target_mode(&site, S_IFREG | 04755), 0775);
+    cr_assert_eq(policy_target_mode(&site, S_IFREG | 06755), 0775);
+    cr_assert_eq(policy_target_mode(&site, S_IFREG | 06664), 0664);
     /* forbidden: cleared */
     r = site;
     r.file_forbid = 04002;
-    cr_assert_eq(policy_target_mode(&r, S_IFREG | 06755), 02775);
+    cr_assert_eq(policy_target_mode(&r, S_IFREG | 06755), 0775);
     /* sticky bit is an ordinary require bit */
     r = site;
     r.file_require = 01660;
@@ -644,6 +744,19 @@ Test(policy_target_mode, other_types_unchanged)
     cr_assert_eq(policy_target_mode(&site, S_IFLNK | 0777), 0777);
     cr_assert_eq(policy_target_mode(&site, S_IFIFO | 0600), 0600);
     cr_assert_eq(policy_target_mode(&site, S_IFSOCK | 0755), 0755);
+    cr_assert_eq(policy_target_mode(&site, S_IFCHR | 04666), 04666);
+}
+
+Test(policy_type_name, every_type)
+{
+    cr_assert_str_eq(policy_type_name(S_IFREG), "regular file");
+    cr_assert_str_eq(policy_type_name(S_IFDIR | 0755), "directory");
+    cr_assert_str_eq(policy_type_name(S_IFLNK), "symbolic link");
+    cr_assert_str_eq(policy_type_name(S_IFIFO), "FIFO");
+    cr_assert_str_eq(policy_type_name(S_IFSOCK), "socket");
+    cr_assert_str_eq(policy_type_name(S_IFCHR), "character device");
+    cr_assert_str_eq(policy_type_name(S_IFBLK), "block device");
+    cr_assert_str_eq(policy_type_name(0), "unknown object");
 }
 
 /* After a repair to the target mode, no mode_mismatch remains, set-id bits are never added to
@@ -666,17 +779,19 @@ Test(policy_target_mode, repair_converges_for_every_mode)
                 mode_t t = policy_target_mode(&rules[i], type | m);
                 cr_assert_eq(t & ~07777, 0);
                 if (!dir)
-                    cr_assert_eq(t & 06000 & ~m, 0, "rule %zu: %04o -> %04o adds set-id", i,
+                    cr_assert_eq(t & 06000, 0, "rule %zu: %04o -> %04o keeps set-id", i,
                                  (unsigned)m, (unsigned)t);
                 struct finding f[FINDING_KIND_COUNT];
                 size_t n = eval(&rules[i], &web, type | t, 33, 33, f);
-                cr_assert(!has_kind(f, n, FINDING_MODE_MISMATCH), "rule %zu %s %04o -> %04o", i,
-                          dir ? "dir" : "file", (unsigned)m, (unsigned)t);
+                cr_assert(!has_kind(f, n, FINDING_MODE_MISMATCH) && !has_kind(f, n, FINDING_SETID),
+                          "rule %zu %s %04o -> %04o", i, dir ? "dir" : "file", (unsigned)m,
+                          (unsigned)t);
                 if (t == m)
                     continue;
-                /* anything the repair would change was a mode_mismatch with that target */
+                /* anything the repair would change was a mode_mismatch or setid finding */
                 n = eval(&rules[i], &web, type | m, 33, 33, f);
-                cr_assert(has_kind(f, n, FINDING_MODE_MISMATCH), "%04o", (unsigned)m);
+                cr_assert(has_kind(f, n, FINDING_MODE_MISMATCH) || has_kind(f, n, FINDING_SETID),
+                          "%04o", (unsigned)m);
             }
         }
     }

@@ -107,6 +107,61 @@ Test(repair_plan, owner_group_mode_targets)
     config_free(c);
 }
 
+/* Issue 9: a root 4755 binary was planned to www-data:www-data 4775 (set-id kept, group
+ * writable). Now every set-id bit of a file goes, and the report says so. */
+Test(repair_plan, setid_bits_of_files_always_removed)
+{
+    struct config *c = load(policy_text);
+    const struct rule *site = &c->rules[2];
+    uid_t www = harness_uid("www-data"), u;
+    gid_t wwwg = harness_gid("www-data"), g;
+    mode_t m;
+    struct stat st = mkstat(S_IFREG | 04755, 0, 0);
+    cr_expect(repair_plan(site, &st, &u, &g, &m));
+    cr_expect_eq(u, 0); /* root is an allowed owner in this policy */
+    cr_expect_eq(g, wwwg);
+    cr_expect_eq(m, 0775, "%o", m);
+    /* owned by an allowed user, only the set-id bits wrong: still planned */
+    st = mkstat(S_IFREG | 06664, www, wwwg);
+    cr_expect(repair_plan(site, &st, &u, &g, &m));
+    cr_expect(u == www && g == wwwg && m == 0664, "%o", m);
+    /* a setgid directory is fine */
+    st = mkstat(S_IFDIR | 02775, www, wwwg);
+    cr_expect_not(repair_plan(site, &st, &u, &g, &m));
+
+    struct repair_report rep = {.outcome = REPAIR_CHANGED,
+                                .path = "/srv/site/x",
+                                .rule = "site",
+                                .old_uid = 0,
+                                .new_uid = www,
+                                .old_gid = 0,
+                                .new_gid = wwwg,
+                                .old_mode = 04755,
+                                .new_mode = 0775};
+    char buf[512], want[512];
+    snprintf(want, sizeof(want),
+             "repaired /srv/site/x: owner 0 -> %u, group 0 -> %u, mode 4755 -> 0775, setuid bit "
+             "removed (rule site)",
+             (unsigned)www, (unsigned)wwwg);
+    cr_expect_str_eq(repair_format(&rep, buf, sizeof(buf)), want);
+    cr_expect_str_eq(repair_setid_note(&rep), "setuid bit removed");
+    rep.old_mode = 02775;
+    cr_expect_str_eq(repair_setid_note(&rep), "setgid bit removed");
+    rep.old_mode = 06775;
+    cr_expect_str_eq(repair_setid_note(&rep), "setuid and setgid bits removed");
+    rep.old_mode = 0755;
+    cr_expect_null(repair_setid_note(&rep));
+    rep.old_mode = 02755;
+    rep.new_mode = 02775; /* a directory keeping its setgid */
+    cr_expect_null(repair_setid_note(&rep));
+    rep.old_mode = 04755;
+    rep.new_mode = 0775;
+    rep.outcome = REPAIR_REFUSED;
+    rep.reason = "chown failed";
+    cr_expect_null(repair_setid_note(&rep));
+    config_free(c);
+}
+
 Test(repair_plan, never_ignore_and_null_rules_plan_nothing)
 {
     struct config *c = load(policy_text);
@@ -373,6 +428,83 @@ Test(oneshot, setid_bits_specials_and_paths)
     run_result_free(&r);
     r = run_daemon("--scan", "--repair", "/etc");
     cr_expect_eq(r.status, 2);
+    run_result_free(&r);
+}
+
+/* Issue 9: a root 4755 binary, a setgid file and a device node, FIFO and socket in uploads.
+ * --scan reports setid and special_file; --scan --repair leaves www-data:www-data 0775 with
+ * no set-id bit (never group writable with one), says "setuid bit removed", and leaves the
+ * special files alone (they stay findings). */
+Test(oneshot, setid_files_lose_their_bits_special_files_stay_findings)
+{
+    struct run_result r;
+    cr_assert(harness_sh(&r,
+                         "cd '%s/wp-content/uploads' && cp /bin/true suid && chmod 4755 suid && "
+                         "echo x >sgid && chown www-data:www-data sgid && chmod 2664 sgid && "
+                         "mknod null c 1 3 && chmod 0666 null && mkfifo -m 0644 fifo",
+                         site) == 0 &&
+                  r.status == 0,
+              "%s", r.err);
+    run_result_free(&r);
+    char sock[700];
+    snprintf(sock, sizeof(sock), "%s/wp-content/uploads/sock", site);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    cr_assert(s >= 0 && strlen(sock) < sizeof(sa.sun_path));
+    strcpy(sa.sun_path, sock);
+    cr_assert(bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0, "%s", strerror(errno));
+    close(s);
+    cr_assert(chmod(sock, 0755) == 0);
+
+    r = run_daemon("--scan", NULL, NULL);
+    cr_expect_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    /* "HEAD SITE/wp-content/uploads/TAIL" */
+    const char *want[][2] = {
+        {"setid: set-id file ", "suid (root:root 4755): setuid: runs with the rights of uid 0 "
+                                "(root)"},
+        {"setid: set-id file ", "sgid (www-data:www-data 2664): setgid: runs with the rights of "
+                                "gid 33"},
+        {"special_file: special file ", "null (root:root 0666): a character device (device "
+                                        "1:3); a web site needs no device nodes, FIFOs or "
+                                        "sockets"},
+        {"special_file: special file ", "fifo (root:root 0644): a FIFO;"},
+        {"special_file: special file ", "sock (root:root 0755): a socket;"},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        char line[1024];
+        snprintf(line, sizeof(line), "%s%s/wp-content/uploads/%s", want[i][0], site, want[i][1]);
+        cr_expect(strstr(r.out, line), "missing '%s' in:\n%s", line, r.out);
+    }
+    run_result_free(&r);
+
+    r = run_daemon("--scan", "--repair", NULL);
+    cr_expect_eq(r.status, 0, "exit %d: %s\n%s", r.status, r.err, r.out);
+    char line[1024];
+    snprintf(line, sizeof(line),
+             "repaired %s/wp-content/uploads/suid: owner 0 -> 33, group 0 -> 33, mode 4755 -> "
+             "0775, setuid bit removed (rule site)",
+             site);
+    cr_expect(strstr(r.out, line), "missing '%s' in:\n%s", line, r.out);
+    snprintf(line, sizeof(line),
+             "repaired %s/wp-content/uploads/sgid: mode 2664 -> 0664, setgid bit removed (rule "
+             "site)",
+             site);
+    cr_expect(strstr(r.out, line), "missing '%s' in:\n%s", line, r.out);
+    cr_expect_null(strstr(r.out, "uploads/null"), "%s", r.out);
+    run_result_free(&r);
+    expect_owner_mode("wp-content/uploads/suid", "www-data", "www-data", 0775);
+    expect_owner_mode("wp-content/uploads/sgid", "www-data", "www-data", 0664);
+    expect_owner_mode("wp-content/uploads/null", "root", "root", 0666);
+    expect_owner_mode("wp-content/uploads/fifo", "root", "root", 0644);
+
+    /* what is left: the three special files, nothing else */
+    r = run_daemon("--scan", NULL, NULL);
+    cr_expect_eq(r.status, 1);
+    size_t lines = 0;
+    for (const char *p = r.out; *p; p++)
+        lines += *p == '\n';
+    cr_expect_eq(lines, 3, "%s", r.out);
+    cr_expect_null(strstr(r.out, "setid"), "%s", r.out);
     run_result_free(&r);
 }
 
