@@ -104,7 +104,10 @@ size_t log_flush(unsigned timeout_ms);
  * again. Registered with atexit() on the first journal entry, so exit() and fatal() flush.
  * Keeps errno. Not to be called from two threads at once.
  * fork(): the child starts with an empty queue and no writer (pthread_atfork); with glibc it
- * may log, starting its own writer. A vfork/clone(CLONE_VM) child must not log to the journal. */
+ * may log, starting its own writer. A vfork/clone(CLONE_VM) child must not log to the journal.
+ * libsystemd opens its journal socket on the first send (in the writer) and caches it: a fork
+ * racing that very first socket() may leave the child with the cache but not the descriptor
+ * (its entries then fail with EBADF, counted as dropped). Log once before forking. */
 void log_close(void);
 
 #endif
