@@ -100,6 +100,8 @@ size_t audit_evaluate(const struct config *c, const struct rule *r, int dirfd, c
         .writers = c->writers,
         .nwriters = c->nwriters,
         .acl = have_acl ? &acl : NULL,
+        .user_name = account_user_name,
+        .group_name = account_group_name,
     };
     size_t n = policy_check(r, &who, st, out);
     if (have_acl)

@@ -164,18 +164,28 @@ static void uid_words(struct sbuf *s, const struct rule *r, const struct policy_
             sb_printf(s, "%s", r->owner_names[i]);
             return;
         }
-    sb_printf(s, "uid %u", (unsigned)id);
+    const char *name = who->user_name ? who->user_name(id) : NULL;
+    if (name)
+        sb_printf(s, "%s", name);
+    else
+        sb_printf(s, "uid %u", (unsigned)id);
 }
 
-/* The name of gid ID for a reason: the rule's group name as written, else "gid N". */
-static void gid_words(struct sbuf *s, const struct rule *r, gid_t id)
+/* The name of gid ID for a reason: the rule's group name as written, WHO's group_name, else
+ * "gid N". */
+static void gid_words(struct sbuf *s, const struct rule *r, const struct policy_subjects *who,
+                      gid_t id)
 {
     for (size_t i = 0; i < r->ngroups; i++)
         if (r->groups[i] == id && r->group_names && r->group_names[i]) {
             sb_printf(s, "%s", r->group_names[i]);
             return;
         }
-    sb_printf(s, "gid %u", (unsigned)id);
+    const char *name = who->group_name ? who->group_name(id) : NULL;
+    if (name)
+        sb_printf(s, "%s", name);
+    else
+        sb_printf(s, "gid %u", (unsigned)id);
 }
 
 /* Append the deciding class of V to S: "group", or "ACL user (entry rw-, mask r--)". */
@@ -321,7 +331,7 @@ size_t policy_check(const struct rule *r, const struct policy_subjects *who, con
         sb_printf(&why, "%s cannot write: owner ", name);
         uid_words(&why, r, who, st->st_uid);
         sb_printf(&why, ", group ");
-        gid_words(&why, r, st->st_gid);
+        gid_words(&why, r, who, st->st_gid);
         sb_printf(&why, " (%s is %sin it), class ", name, v.in_group ? "" : "not ");
         class_words(&why, &v, acl);
         sb_printf(&why, " lacks ");

@@ -11,12 +11,16 @@
 
 /* Who an object is judged for: the web user (NULL: no web_unreadable check), the writers
  * (writable = yes), and the object's access ACL as read by the caller (permacl.h; NULL:
- * none, or not read). Borrowed. */
+ * none, or not read). USER_NAME and GROUP_NAME (may be NULL) name an id for a reason when
+ * the writers, the web user and the rule do not (account_user_name fits); called only while
+ * a finding is written. Borrowed. */
 struct policy_subjects {
     const struct principal *web;
     const struct principal *writers;
     size_t nwriters;
     const struct perm_acl *acl;
+    const char *(*user_name)(uid_t uid);
+    const char *(*group_name)(gid_t gid);
 };
 
 /* The first rule (file order) with any `match` glob that matches RELPATH (relative to the
@@ -73,8 +77,8 @@ size_t policy_evaluate(const struct rule *r, const struct principal *web, const 
  *   root-owned object can get both root_owned and not_writable. expected "writable by
  *   www-data, opencode" (writer names), reason "opencode cannot write: owner www-data, group
  *   www-data (opencode is not in it), class other lacks w" (owner named after a writer, the
- *   web user or the rule's owners, else "uid N"; group after the rule's groups, else
- *   "gid N"; lacks "w", "x" or "w and x"). */
+ *   web user, the rule's owners or USER_NAME, else "uid N"; group after the rule's groups or
+ *   GROUP_NAME, else "gid N"; lacks "w", "x" or "w and x"). */
 size_t policy_check(const struct rule *r, const struct policy_subjects *who, const struct stat *st,
                     struct finding *out);
 

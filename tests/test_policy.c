@@ -995,3 +995,29 @@ Test(policy_writable, needs_acl_only_when_it_can_matter)
     cr_assert(policy_needs_acl(&wr, &st));
     cr_assert_not(policy_needs_acl(NULL, &st));
 }
+
+static const char *fake_user(uid_t uid)
+{
+    return uid == 0 ? "root" : NULL;
+}
+
+static const char *fake_group(gid_t gid)
+{
+    return gid == 0 ? "root" : NULL;
+}
+
+Test(policy_writable, names_from_the_callers_lookup)
+{
+    struct principal w[] = {web};
+    struct stat st = mkstat(S_IFREG | 0644, 0, 0);
+    struct policy_subjects who = {
+        .web = &web, .writers = w, .nwriters = 1, .user_name = fake_user, .group_name = fake_group};
+    struct finding f[FINDING_KIND_COUNT];
+    cr_assert_eq(policy_check(&wr, &who, &st, f), 1);
+    cr_assert_str_eq(f[0].reason, "www-data cannot write: owner root, group root (www-data is "
+                                  "not in it), class other lacks w");
+    st = mkstat(S_IFREG | 0644, 4242, 4242);
+    cr_assert_eq(policy_check(&wr, &who, &st, f), 1);
+    cr_assert_str_eq(f[0].reason, "www-data cannot write: owner uid 4242, group gid 4242 "
+                                  "(www-data is not in it), class other lacks w");
+}
