@@ -66,6 +66,8 @@ enum key_id {
     K_IGNORE,
     K_REPAIR,
     K_MAX_FINDINGS_MEMORY,
+    K_WRITERS,
+    K_WRITABLE,
     K_COUNT
 };
 
@@ -95,6 +97,7 @@ struct loader {
     unsigned site_line, daemon_line, dispatch_line; /* header lines, 0 = not seen */
     unsigned key_line[K_COUNT];                     /* in the current section, 0 = not seen */
     bool web_loaded;
+    bool writers_loaded;
 };
 
 static const char *const section_names[] = {"", "site", "daemon", "dispatch", "rule"};
@@ -275,6 +278,88 @@ static int set_web_user(struct loader *L, enum key_id id, const char *value)
     return load_web_user(L, value, L->lineno, "");
 }
 
+/* Free the writers of C. */
+static void free_writers(struct config *c)
+{
+    for (size_t i = 0; i < c->nwriters; i++)
+        account_principal_free(&c->writers[i]);
+    free(c->writers);
+    c->writers = NULL;
+    c->nwriters = 0;
+}
+
+/* Append the user NAME (resolved like web_user) to the writers; errors blame LINE, key
+ * writers, and append NOTE to the name. Returns 0 or -1 (error recorded). */
+static int add_writer(struct loader *L, const char *name, unsigned line, const char *note)
+{
+    struct config *c = L->c;
+    struct principal p;
+    if (account_principal_load(name, &p) < 0) {
+        int e = errno;
+        if (e == ENOMEM)
+            return fail_nomem(L);
+        if (e == ENOENT)
+            return fail_at(L, line, "site", "writers", "user '%s'%s does not exist on this host",
+                           name, note);
+        if (e == EINVAL)
+            return fail_at(L, line, "site", "writers",
+                           "expected a user name or numeric uid, got '%s'", name);
+        return fail_at(L, line, "site", "writers", "cannot look up user '%s': %s", name,
+                       strerror(e));
+    }
+    for (size_t i = 0; i < c->nwriters; i++) {
+        if (c->writers[i].uid == p.uid) {
+            account_principal_free(&p);
+            return fail_at(L, line, "site", "writers", "'%s' and '%s' are the same user (%u)",
+                           c->writers[i].name, name, (unsigned)c->writers[i].uid);
+        }
+    }
+    char *as_written = strdup(name);
+    struct principal *w = realloc(c->writers, (c->nwriters + 1) * sizeof(*w));
+    if (!as_written || !w) {
+        free(as_written);
+        account_principal_free(&p);
+        if (w)
+            c->writers = w;
+        return fail_nomem(L);
+    }
+    free(p.name);
+    p.name = as_written;
+    c->writers = w;
+    c->writers[c->nwriters++] = p;
+    return 0;
+}
+
+/* [site] writers: a comma list of user names or uids, each loaded with all its groups. */
+static int set_writers(struct loader *L, enum key_id id, const char *value)
+{
+    int max = 1;
+    for (const char *p = value; *p; p++)
+        max += *p == ',';
+    char *copy = strdup(value);
+    char **items = calloc((size_t)max, sizeof(*items));
+    int rc = -1;
+    if (!copy || !items) {
+        fail_nomem(L);
+        goto out;
+    }
+    int n = parse_list(copy, items, max);
+    if (n <= 0) {
+        fail(L, "writers",
+             "expected a comma-separated list of user names or numeric uids, got '%s'", value);
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        if (add_writer(L, items[i], L->lineno, "") < 0)
+            goto out;
+    L->writers_loaded = true;
+    rc = 0;
+out:
+    free(items);
+    free(copy);
+    return rc;
+}
+
 /* ---- [daemon] ------------------------------------------------------------------------ */
 
 /* [daemon] control_socket: a normalized absolute path that fits a sockaddr_un. */
@@ -373,6 +458,8 @@ static const char *const key_names[K_COUNT] = {
     [K_WEB_READABLE] = "web_readable",
     [K_IGNORE] = "ignore",
     [K_REPAIR] = "repair",
+    [K_WRITERS] = "writers",
+    [K_WRITABLE] = "writable",
 };
 
 /* [daemon] degraded_rescan_interval, log_interval: a duration above zero (and at most a
@@ -475,7 +562,7 @@ static int set_dispatch_path(struct loader *L, enum key_id id, const char *value
 /* Keys that an `ignore = yes` rule must not have. */
 static const enum key_id checking_keys[] = {K_OWNER,        K_GROUP,       K_FILE_REQUIRE,
                                             K_FILE_FORBID,  K_DIR_REQUIRE, K_DIR_FORBID,
-                                            K_WEB_READABLE, K_REPAIR};
+                                            K_WEB_READABLE, K_REPAIR,      K_WRITABLE};
 
 /* The key ID contradicts an earlier `ignore = yes` in this rule. Returns 0 or -1. */
 static int check_not_ignored(struct loader *L, enum key_id id)
@@ -616,7 +703,7 @@ static int set_mode(struct loader *L, enum key_id id, const char *value)
     return 0;
 }
 
-/* [rule] web_readable and ignore: booleans; `ignore = yes` excludes the checking keys. */
+/* [rule] web_readable, writable and ignore: booleans; `ignore = yes` excludes the checking keys. */
 static int set_bool(struct loader *L, enum key_id id, const char *value)
 {
     struct rule *r = cur_rule(L);
@@ -627,6 +714,10 @@ static int set_bool(struct loader *L, enum key_id id, const char *value)
         return fail(L, key_names[id], "expected yes or no, got '%s'", value);
     if (id == K_WEB_READABLE) {
         r->web_readable = b;
+        return 0;
+    }
+    if (id == K_WRITABLE) {
+        r->writable = b;
         return 0;
     }
     if (b) {
@@ -680,6 +771,8 @@ static const struct key_def keys[] = {
     {SEC_RULE, K_WEB_READABLE, "web_readable", false, set_bool},
     {SEC_RULE, K_IGNORE, "ignore", false, set_bool},
     {SEC_RULE, K_REPAIR, "repair", false, set_repair},
+    {SEC_SITE, K_WRITERS, "writers", false, set_writers},
+    {SEC_RULE, K_WRITABLE, "writable", false, set_bool},
 };
 
 /* "root, web_user": the keys of section S, for error messages. */
@@ -898,6 +991,8 @@ static int finish_file(struct loader *L)
     if (!L->web_loaded &&
         load_web_user(L, CONFIG_DEFAULT_WEB_USER, L->site_line, " (the default)") < 0)
         return -1;
+    if (!L->writers_loaded && add_writer(L, c->web_user, L->site_line, " (the web user)") < 0)
+        return -1;
     if (!c->control_socket && set_str(L, &c->control_socket, CONFIG_DEFAULT_SOCKET) < 0)
         return -1;
     if (!c->channels_file && set_str(L, &c->channels_file, CONFIG_DEFAULT_CHANNELS_FILE) < 0)
@@ -1079,6 +1174,7 @@ void config_free(struct config *c)
     free(c->site_root);
     free(c->web_user);
     account_principal_free(&c->web);
+    free_writers(c);
     free(c->control_socket);
     free(c->control_group);
     free(c->channels_file);
@@ -1171,6 +1267,7 @@ static void print_rule(FILE *out, const struct rule *r)
     fprintf(out, "dir_require = %04o\n", (unsigned)r->dir_require);
     fprintf(out, "dir_forbid = %04o\n", (unsigned)r->dir_forbid);
     fprintf(out, "web_readable = %s\n", r->web_readable ? "yes" : "no");
+    fprintf(out, "writable = %s\n", r->writable ? "yes" : "no");
     fprintf(out, "ignore = no\n");
     fprintf(out, "repair = %s\n", config_repair_mode_name(r->repair));
 }
@@ -1190,6 +1287,22 @@ void config_print(const struct config *c, FILE *out)
     fprintf(out, "; uid %u, gid %u\n", (unsigned)c->web.uid, (unsigned)c->web.gid);
     print_ids(out, "groups", c->web.groups, c->web.ngroups);
     print_kv(out, "web_user", c->web_user);
+    if (c->nwriters) {
+        char **names = calloc(c->nwriters, sizeof(*names));
+        unsigned *uids = calloc(c->nwriters, sizeof(*uids));
+        if (names && uids) {
+            for (size_t i = 0; i < c->nwriters; i++) {
+                names[i] = c->writers[i].name;
+                uids[i] = (unsigned)c->writers[i].uid;
+            }
+            print_ids(out, "writer uids", uids, c->nwriters);
+            print_list(out, "writers", names, c->nwriters);
+        } else {
+            fprintf(out, "; writers: out of memory\n");
+        }
+        free(names);
+        free(uids);
+    }
 
     fprintf(out, "\n[daemon]\n");
     print_kv(out, "control_socket", c->control_socket);

@@ -41,6 +41,7 @@ struct rule {
     mode_t file_require, file_forbid; /* permission bits, 07777 at most */
     mode_t dir_require, dir_forbid;
     bool web_readable; /* web user must read files and list+search directories */
+    bool writable;     /* every writer must write files and write+search directories */
     bool ignore;       /* skip the matched paths (and subtrees) entirely */
     enum repair_mode repair;
 };
@@ -49,7 +50,10 @@ struct config {
     char *path;      /* file it came from ("<string>" for config_load_string) */
     char *site_root; /* absolute, normalized, no trailing '/' */
     char *web_user;
-    struct principal web; /* web_user resolved with all its groups */
+    struct principal web;      /* web_user resolved with all its groups */
+    struct principal *writers; /* [site] writers in file order (default: the web user), each
+                                * with all its groups; name is the name as written */
+    size_t nwriters;
 
     char *control_socket;
     char *control_group; /* NULL: only root may use the socket */

@@ -126,6 +126,12 @@ static void assert_config_eq(const struct config *a, const struct config *b)
     cr_assert_eq(a->web.uid, b->web.uid);
     cr_assert_eq(a->web.gid, b->web.gid);
     cr_assert_eq(a->web.ngroups, b->web.ngroups);
+    cr_assert_eq(a->nwriters, b->nwriters);
+    for (size_t i = 0; i < a->nwriters; i++) {
+        cr_assert_str_eq(a->writers[i].name, b->writers[i].name);
+        cr_assert_eq(a->writers[i].uid, b->writers[i].uid);
+        cr_assert_eq(a->writers[i].ngroups, b->writers[i].ngroups);
+    }
     cr_assert_str_eq(a->control_socket, b->control_socket);
     cr_assert_eq(!a->control_group, !b->control_group);
     if (a->control_group) {
@@ -152,6 +158,7 @@ static void assert_config_eq(const struct config *a, const struct config *b)
         cr_assert_eq(x->dir_require, y->dir_require, "%s", x->name);
         cr_assert_eq(x->dir_forbid, y->dir_forbid, "%s", x->name);
         cr_assert_eq(x->web_readable, y->web_readable, "%s", x->name);
+        cr_assert_eq(x->writable, y->writable, "%s", x->name);
         cr_assert_eq(x->ignore, y->ignore, "%s", x->name);
         cr_assert_eq(x->repair, y->repair, "%s", x->name);
     }
@@ -492,14 +499,15 @@ Test(syntax, unknown_section_even_when_empty)
 Test(syntax, unknown_keys_name_the_valid_ones)
 {
     const char *msg = load_err(SITE "webuser = www-data\n", 3, "site", "webuser", "unknown key");
-    cr_assert_str_eq(msg, "test.ini:3: [site] webuser: unknown key; [site] takes root, web_user");
+    cr_assert_str_eq(msg, "test.ini:3: [site] webuser: unknown key; [site] takes root, web_user, "
+                          "writers");
     load_err(SITE "[daemon]\nsocket = /x\n", 4, "daemon", "socket",
              "[daemon] takes control_socket, control_group, rescan_interval");
     load_err(SITE "[dispatch]\ncommands = x\n", 4, "dispatch", "commands",
              "[dispatch] takes channels_file, command, path");
     load_err(SITE "[rule a]\nmatch = **\nmode = 0644\n", 5, "rule a", "mode",
              "[rule] takes match, owner, group, file_require, file_forbid, dir_require, "
-             "dir_forbid, web_readable, ignore, repair");
+             "dir_forbid, web_readable, ignore, repair, writable");
     load_err(SITE "[rule a]\nMatch = **\n", 4, "rule a", "Match", "unknown key");
 }
 
@@ -610,6 +618,66 @@ Test(site, unknown_web_user)
                           "on this host");
     load_err(SITE "web_user = 4242423\n", 3, "site", "web_user", "user '4242423' does not exist");
     load_err(SITE "web_user =\n", 3, "site", "web_user", "expected a user name or numeric uid");
+}
+
+/* [site] writers: names or uids resolved with their groups; default the web user. */
+Test(site, writers)
+{
+    struct config *c = load_ok(SITE);
+    cr_assert_eq(c->nwriters, 1, "the default is the web user");
+    cr_assert_str_eq(c->writers[0].name, "www-data");
+    cr_assert_eq(c->writers[0].uid, www_uid());
+    config_free(c);
+
+    c = load_ok(SITE "web_user = root\n");
+    cr_assert_eq(c->nwriters, 1);
+    cr_assert_str_eq(c->writers[0].name, "root");
+    cr_assert_eq(c->writers[0].uid, 0);
+    config_free(c);
+
+    c = load_ok(SITE "writers = www-data, 0\n");
+    cr_assert_eq(c->nwriters, 2);
+    cr_assert_str_eq(c->writers[0].name, "www-data");
+    cr_assert_eq(c->writers[0].gid, www_gid());
+    cr_assert_geq(c->writers[0].ngroups, 1);
+    cr_assert_str_eq(c->writers[1].name, "0");
+    cr_assert_eq(c->writers[1].uid, 0);
+    assert_round_trip(c);
+    char *text = print_to_string(c);
+    cr_assert(strstr(text, "\nwriters = www-data, 0\n"), "%s", text);
+    free(text);
+    config_free(c);
+}
+
+Test(site, writers_errors)
+{
+    const char *msg = load_err(SITE "writers = www-data, nosuch-user-xyz\n", 3, "site", "writers",
+                               "does not exist");
+    cr_assert_str_eq(msg, "test.ini:3: [site] writers: user 'nosuch-user-xyz' does not exist on "
+                          "this host");
+    load_err(SITE "writers =\n", 3, "site", "writers", "expected a comma-separated list");
+    load_err(SITE "writers = www-data,,root\n", 3, "site", "writers",
+             "expected a comma-separated list");
+    load_err(SITE "writers = www-data, root, www-data\n", 3, "site", "writers",
+             "'www-data' and 'www-data' are the same user");
+    load_err(SITE "writers = root\nwriters = root\n", 4, "site", "writers", "duplicate key");
+}
+
+Test(rule, writable)
+{
+    struct config *c = load_ok(SITE "[rule a]\nmatch = **\nwritable = yes\n[rule b]\nmatch = x\n");
+    cr_assert(c->rules[0].writable);
+    cr_assert_not(c->rules[1].writable, "default no");
+    assert_round_trip(c);
+    char *text = print_to_string(c);
+    cr_assert(strstr(text, "\nwritable = yes\n"), "%s", text);
+    cr_assert(strstr(text, "\nwritable = no\n"), "%s", text);
+    free(text);
+    config_free(c);
+    load_err(SITE "[rule a]\nmatch = **\nwritable = maybe\n", 5, "rule a", "writable",
+             "expected yes or no");
+    load_err(SITE "[rule a]\nmatch = **\nignore = yes\nwritable = yes\n", 6, "rule a", "writable",
+             "contradicts ignore = yes");
 }
 
 /* ---- [daemon] -------------------------------------------------------------------------- */
