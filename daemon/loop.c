@@ -381,14 +381,14 @@ static enum scan_verdict crawl_visit(void *ctx, const struct scan_entry *e)
         return SCAN_SKIP;
     }
     struct finding f[FINDING_KIND_COUNT];
-    size_t n = policy_evaluate(r, &l->cfg->web, e->st, f);
+    size_t n = audit_evaluate(l->cfg, r, e->dirfd, e->name, e->st, f);
     struct stat after;
     /* special files are findings but never repaired: no auto-repair (nor its fight guard) */
     if (n && r->repair == REPAIR_AUTO && (is_dir || S_ISREG(e->st->st_mode)) &&
         auto_repair(l, e->relpath) &&
         fstatat(e->dirfd, e->name, &after, AT_SYMLINK_NOFOLLOW) == 0 &&
         (after.st_mode & S_IFMT) == (e->st->st_mode & S_IFMT))
-        n = policy_evaluate(r, &l->cfg->web, &after, f);
+        n = audit_evaluate(l->cfg, r, e->dirfd, e->name, &after, f);
     for (size_t i = 0; i < n; i++) {
         f[i].owner = account_user_name(f[i].uid);
         f[i].group = account_group_name(f[i].gid);
