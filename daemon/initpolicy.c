@@ -398,14 +398,18 @@ int initpolicy_write(const struct initpolicy_survey *s, FILE *out)
 /* --init-policy: survey ROOT and print its policy. Returns 0 or 2. */
 int initpolicy_run(const char *root, FILE *out)
 {
-    if (root[0] != '/') {
-        fprintf(stderr, "permwatchd: --init-policy: the site must be an absolute path, got '%s'\n",
-                root);
+    char *abs = NULL;
+    if (root[0] != '/' && !(root = abs = realpath(root, NULL))) {
+        fprintf(stderr, "permwatchd: --init-policy: cannot resolve the site's path: %s\n",
+                strerror(errno));
         return 2;
     }
     struct initpolicy_survey s;
-    if (initpolicy_survey_site(root, &s) < 0) {
-        fprintf(stderr, "permwatchd: --init-policy: cannot read %s: %s\n", root, strerror(errno));
+    int e = initpolicy_survey_site(root, &s) < 0 ? errno : 0;
+    free(abs);
+    if (e) {
+        errno = e;
+        fprintf(stderr, "permwatchd: --init-policy: cannot read the site: %s\n", strerror(errno));
         return 2;
     }
     int rc = initpolicy_write(&s, out) == 0 && fflush(out) == 0 ? 0 : 2;

@@ -92,8 +92,9 @@ void initpolicy_choose(const struct initpolicy_survey *s, struct initpolicy_choi
  * write, nothing for others). Returns 0, or -1 on a write error. */
 int initpolicy_write(const struct initpolicy_survey *s, FILE *out);
 
-/* --init-policy: survey the site at ROOT and write its starting policy to OUT; errors to
- * stderr. Returns 0, or 2 when the site cannot be read (the --scan error code). */
+/* --init-policy: survey the site at ROOT (a relative path is made absolute) and write its starting
+ * policy to OUT; errors to stderr. Returns 0, or 2 when the site cannot be read (the --scan error
+ * code). */
 int initpolicy_run(const char *root, FILE *out);
 
 #endif
