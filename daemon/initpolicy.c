@@ -405,13 +405,12 @@ int initpolicy_run(const char *root, FILE *out)
         return 2;
     }
     struct initpolicy_survey s;
-    int e = initpolicy_survey_site(root, &s) < 0 ? errno : 0;
-    free(abs);
-    if (e) {
-        errno = e;
-        fprintf(stderr, "permwatchd: --init-policy: cannot read the site: %s\n", strerror(errno));
+    if (initpolicy_survey_site(root, &s) < 0) {
+        fprintf(stderr, "permwatchd: --init-policy: cannot read %s: %s\n", root, strerror(errno));
+        free(abs);
         return 2;
     }
+    free(abs);
     int rc = initpolicy_write(&s, out) == 0 && fflush(out) == 0 ? 0 : 2;
     if (rc)
         fprintf(stderr, "permwatchd: --init-policy: cannot write the policy: %s\n",
