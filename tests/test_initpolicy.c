@@ -13,6 +13,7 @@
 static gid_t web_groups[] = {33};
 static gid_t oc_groups[] = {995, 33};
 static gid_t dev_groups[] = {1000};
+static gid_t root_groups[] = {0};
 
 /* A survey with the users www-data, opencode, dev (uid 1000), root, and a user 1234 without
  * an account, and the groups www-data, opencode, root; the site root owned by ROOT_UID. */
@@ -32,7 +33,7 @@ static void survey_init(struct initpolicy_survey *s, uid_t root_uid)
     } u[] = {{"www-data", 33, 33, web_groups, 1},
              {"opencode", 999, 995, oc_groups, 2},
              {"dev", 1000, 1000, dev_groups, 1},
-             {"root", 0, 0, NULL, 0},
+             {"root", 0, 0, root_groups, 1},
              {NULL, 1234, 1234, NULL, 0}};
     for (size_t i = 0; i < 5; i++) {
         s->users[i].uid = u[i].uid;

@@ -16,6 +16,7 @@ Test(demo, shows_every_kind_a_repair_and_root_blocking_dispatch)
     char *tmp = harness_tempdir("demo");
     char build[512], script[512], demo[600];
     harness_build_path("", build, sizeof(build));
+    build[strlen(build) - 1] = '\0'; /* no trailing '/' */
     harness_tests_path("run-demo.sh", script, sizeof(script));
     snprintf(demo, sizeof(demo), "%s/demo", tmp);
     struct timespec t0, t1;
