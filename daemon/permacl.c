@@ -3,11 +3,20 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
+#include <unistd.h>
+
+/* getxattrat(2), Linux 6.13: one dirfd-relative lookup, AT_SYMLINK_NOFOLLOW. Older headers
+ * lack it; its number is the same on every architecture using the common table. */
+#if !defined(SYS_getxattrat) && (defined(__x86_64__) || defined(__aarch64__) || defined(__i386__))
+#define SYS_getxattrat 464
+#endif
 
 #define XATTR_NAME    "system.posix_acl_access"
 #define ACL_VERSION   2
@@ -83,16 +92,54 @@ int permacl_parse(const void *buf, size_t len, struct perm_acl *out)
     return perm_acl_extended(&a) ? 1 : 0;
 }
 
-/* getxattr (FOLLOW) or lgetxattr of PATH into *OUT, as permacl_read_at returns. */
-static int read_xattr(const char *path, bool follow, struct perm_acl *out)
+/* The argument block of getxattrat (struct xattr_args, version 0). */
+struct xattr_args0 {
+    uint64_t value __attribute__((aligned(8)));
+    uint32_t size;
+    uint32_t flags;
+};
+
+/* How read_xattr reaches the object: a path (following a final symlink or not), or NAME
+ * in DIRFD through getxattrat. */
+struct target {
+    const char *path;
+    bool follow;
+    int dirfd;
+    const char *name;
+};
+
+#ifdef SYS_getxattrat
+static bool no_getxattrat; /* the kernel said ENOSYS once */
+#endif
+
+/* One getxattr of the ACL of T into BUF (CAP bytes; 0: ask for the size), as getxattr(2). */
+static ssize_t get(const struct target *t, void *buf, size_t cap)
+{
+    if (t->name) {
+#ifdef SYS_getxattrat
+        struct xattr_args0 args = {.value = (uint64_t)(uintptr_t)buf, .size = (uint32_t)cap};
+        long n = syscall(SYS_getxattrat, t->dirfd, t->name, AT_SYMLINK_NOFOLLOW, XATTR_NAME, &args,
+                         sizeof(args));
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        no_getxattrat = true;
+#endif
+        errno = ENOSYS;
+        return -1;
+    }
+    return t->follow ? getxattr(t->path, XATTR_NAME, buf, cap)
+                     : lgetxattr(t->path, XATTR_NAME, buf, cap);
+}
+
+/* The ACL of T into *OUT, as permacl_read_at returns. */
+static int read_xattr(const struct target *t, struct perm_acl *out)
 {
     unsigned char small[4 + 8 * 32];
     unsigned char *buf = small;
     size_t cap = sizeof(small);
     *out = no_acl;
     for (int tries = 0;; tries++) {
-        ssize_t n =
-            follow ? getxattr(path, XATTR_NAME, buf, cap) : lgetxattr(path, XATTR_NAME, buf, cap);
+        ssize_t n = get(t, buf, cap);
         if (n >= 0) {
             int rc = permacl_parse(buf, (size_t)n, out);
             if (buf != small)
@@ -108,8 +155,7 @@ static int read_xattr(const char *path, bool follow, struct perm_acl *out)
             errno = e;
             return -1;
         }
-        ssize_t need =
-            follow ? getxattr(path, XATTR_NAME, NULL, 0) : lgetxattr(path, XATTR_NAME, NULL, 0);
+        ssize_t need = get(t, NULL, 0);
         if (need < 0)
             return errno == ENODATA || errno == EOPNOTSUPP ? 0 : -1;
         cap = (size_t)need + 64;
@@ -122,6 +168,13 @@ static int read_xattr(const char *path, bool follow, struct perm_acl *out)
 
 int permacl_read_at(int dirfd, const char *name, struct perm_acl *out)
 {
+#ifdef SYS_getxattrat
+    if (!no_getxattrat) {
+        int rc = read_xattr(&(struct target){.dirfd = dirfd, .name = name}, out);
+        if (rc >= 0 || errno != ENOSYS)
+            return rc;
+    }
+#endif
     char path[64 + 4096];
     int n = snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
     if (n < 0 || (size_t)n >= sizeof(path)) {
@@ -129,12 +182,12 @@ int permacl_read_at(int dirfd, const char *name, struct perm_acl *out)
         errno = ENAMETOOLONG;
         return -1;
     }
-    return read_xattr(path, false, out);
+    return read_xattr(&(struct target){.path = path}, out);
 }
 
 int permacl_read_path(const char *path, struct perm_acl *out)
 {
-    return read_xattr(path, true, out);
+    return read_xattr(&(struct target){.path = path, .follow = true}, out);
 }
 
 void permacl_free(struct perm_acl *acl)

@@ -6,11 +6,11 @@
 #include "perm.h"
 
 /* Read the access ACL of NAME in the directory DIRFD without following a final symlink
- * (one lgetxattr through /proc/self/fd/DIRFD/NAME; nothing is opened, so FIFOs and devices
- * are safe). Returns 1 with *OUT holding an extended ACL (the caller frees with
- * permacl_free), 0 when there is none (*OUT = no ACL: a minimal one, ENODATA, or a
- * filesystem without ACLs), or -1 with errno (ENOMEM; ENOENT when NAME vanished; EINVAL for
- * a malformed xattr). */
+ * (one getxattrat(2) where the kernel has it (6.13), else one lgetxattr through
+ * /proc/self/fd/DIRFD/NAME; nothing is opened, so FIFOs and devices are safe). Returns 1 with *OUT
+ * holding an extended ACL (the caller frees with permacl_free), 0 when there is none (*OUT = no
+ * ACL: a minimal one, ENODATA, or a filesystem without ACLs), or -1 with errno (ENOMEM; ENOENT when
+ * NAME vanished; EINVAL for a malformed xattr). */
 int permacl_read_at(int dirfd, const char *name, struct perm_acl *out);
 
 /* The same for PATH, following symlinks (like acl_get_file). */
