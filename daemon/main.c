@@ -9,6 +9,7 @@
 
 #include "account.h"
 #include "config.h"
+#include "initpolicy.h"
 #include "loop.h"
 #include "log.h"
 #include "oneshot.h"
@@ -18,6 +19,7 @@ static void usage(FILE *out)
     fprintf(out,
             "Usage: permwatchd [OPTIONS]\n"
             "       permwatchd --scan [PATH] [--json]\n"
+            "       permwatchd --init-policy [PATH]\n"
             "Watch a web site tree's ownership and permissions; log findings to the journal.\n"
             "\n"
             "  -c, --config FILE        policy file (default %s)\n"
@@ -27,6 +29,8 @@ static void usage(FILE *out)
             "      --json               with --scan: one JSON object per finding and line\n"
             "      --repair [--dry-run] with --scan: repair by the policy; exit 0 when done,\n"
             "                           1 when refusals remain, 2 on error\n"
+            "      --init-policy [PATH] print a starting policy that fits the site at PATH\n"
+            "                           (--site PATH too; default: the policy's root)\n"
             "      --log-target TARGET  auto, journal or stderr (default auto)\n"
             "  -V, --version            print the version\n"
             "  -h, --help               print this help\n",
@@ -45,7 +49,7 @@ static void raise_nofile_limit(void)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_SCAN = 256, OPT_JSON, OPT_REPAIR, OPT_DRY_RUN, OPT_LOG_TARGET };
+    enum { OPT_SCAN = 256, OPT_JSON, OPT_REPAIR, OPT_DRY_RUN, OPT_LOG_TARGET, OPT_INIT, OPT_SITE };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, 't'},
@@ -54,12 +58,16 @@ int main(int argc, char **argv)
         {"repair", no_argument, NULL, OPT_REPAIR},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"log-target", required_argument, NULL, OPT_LOG_TARGET},
+        {"init-policy", no_argument, NULL, OPT_INIT},
+        {"site", required_argument, NULL, OPT_SITE},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = CONFIG_DEFAULT_PATH, *log_target = "auto";
     bool check = false, scan = false, json = false, repair = false, dry_run = false;
+    bool init = false;
+    const char *init_site = NULL;
     int opt;
 
     while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
@@ -85,6 +93,12 @@ int main(int argc, char **argv)
         case OPT_LOG_TARGET:
             log_target = optarg;
             break;
+        case OPT_INIT:
+            init = true;
+            break;
+        case OPT_SITE:
+            init_site = optarg;
+            break;
         case 'V':
             printf("permwatchd %s\n", PERMWATCH_VERSION);
             return 0;
@@ -99,6 +113,8 @@ int main(int argc, char **argv)
     const char *scan_path = NULL;
     if (scan && optind < argc)
         scan_path = argv[optind++];
+    if (init && !init_site && optind < argc)
+        init_site = argv[optind++];
     if (optind < argc) {
         fprintf(stderr, "permwatchd: unexpected argument '%s'\n", argv[optind]);
         return 2;
@@ -107,12 +123,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "permwatchd: --json, --repair and --dry-run go with --scan\n");
         return 2;
     }
+    if ((init_site && !init) || (init && (scan || check))) {
+        fprintf(stderr, "permwatchd: --site goes with --init-policy, which goes alone\n");
+        return 2;
+    }
     if (dry_run && !repair) {
         fprintf(stderr, "permwatchd: --dry-run goes with --repair\n");
         return 2;
     }
     unsigned targets;
-    if (log_target_parse(log_target, !scan && !check, &targets) < 0) {
+    if (log_target_parse(log_target, !scan && !check && !init, &targets) < 0) {
         fprintf(stderr, "permwatchd: --log-target: expected auto, journal or stderr, got '%s'\n",
                 log_target);
         return 2;
@@ -122,6 +142,8 @@ int main(int argc, char **argv)
     if (check)
         return oneshot_check_config(config_path, stdout);
 
+    if (init && init_site)
+        return initpolicy_run(init_site, stdout);
     struct config *c;
     struct config_error err;
     if (config_load_file(config_path, &c, &err) < 0) {
@@ -131,7 +153,9 @@ int main(int argc, char **argv)
     raise_nofile_limit();
 
     int rc;
-    if (scan && repair) {
+    if (init) {
+        rc = initpolicy_run(c->site_root, stdout);
+    } else if (scan && repair) {
         rc = oneshot_repair(c, scan_path, dry_run, (targets & LOG_TO_JOURNAL) != 0, stdout);
     } else if (scan) {
         struct scan_options so = {scan_path, json, (targets & LOG_TO_JOURNAL) != 0};

@@ -1201,27 +1201,29 @@ Test(example, shipped_policy_loads)
     cr_assert_eq(agent->owners[0], www_uid());
     cr_assert_eq(agent->groups[0], www_gid());
     cr_assert(caches->ignore);
-    /* wp-config.php: 0640 and 0440 pass, world-readable or group-writable do not. */
-    static const mode_t pass[] = {0640, 0440, 0600 | 0040}, fail[] = {0644, 0660, 0400, 0642};
-    for (size_t i = 0; i < 3; i++)
-        cr_assert((pass[i] & wpc->file_require) == wpc->file_require &&
-                      !(pass[i] & wpc->file_forbid),
-                  "%o", (unsigned)pass[i]);
+    /* wp-config.php: 0640, 0600 and 0440 pass the mode bits (readability is web_readable's),
+     * world-readable or group-writable do not. */
+    static const mode_t pass[] = {0640, 0440, 0600, 0400}, fail[] = {0644, 0660, 0642, 0604};
+    cr_assert_eq(wpc->file_require, 0);
     for (size_t i = 0; i < 4; i++)
-        cr_assert((fail[i] & wpc->file_require) != wpc->file_require ||
-                      (fail[i] & wpc->file_forbid),
-                  "%o", (unsigned)fail[i]);
+        cr_assert(!(pass[i] & wpc->file_forbid), "%o", (unsigned)pass[i]);
+    for (size_t i = 0; i < 4; i++)
+        cr_assert(fail[i] & wpc->file_forbid, "%o", (unsigned)fail[i]);
+    cr_assert(wpc->web_readable && !wpc->writable);
     cr_assert_eq(wpc->repair, REPAIR_MANUAL);
     cr_assert_str_eq(mu->match[0], "wp-content/mu-plugins/wp-coding-agents-*.php");
-    cr_assert_eq(mu->file_require, 0664);
-    cr_assert(mu->web_readable);
+    cr_assert_eq(mu->file_require, 0);
+    cr_assert(mu->web_readable && mu->writable);
     cr_assert_eq(mu->repair, REPAIR_AUTO);
+    /* who may write is judged (writers, writable), not mode arithmetic */
+    cr_assert_eq(c->nwriters, 1);
+    cr_assert_eq(c->writers[0].uid, www_uid());
     cr_assert_str_eq(site->match[0], "**");
-    cr_assert_eq(site->file_require, 0660);
-    cr_assert_eq(site->dir_require, 0770);
+    cr_assert_eq(site->file_require, 0);
+    cr_assert_eq(site->dir_require, 0);
     cr_assert_eq(site->file_forbid, 02);
     cr_assert_eq(site->dir_forbid, 02);
-    cr_assert(site->web_readable);
+    cr_assert(site->web_readable && site->writable);
     cr_assert_eq(site->repair, REPAIR_MANUAL);
     assert_round_trip(c);
     config_free(c);
