@@ -136,6 +136,7 @@ struct loop {
     bool existing_pass;
     bool existing_due; /* the site root came back after a reload found it missing: its first
                         * crawl is an existing pass */
+    bool moved_known;  /* the crawl of a renamed object whose old path had open findings */
     uint64_t pending_objects, pending_kind[FINDING_KIND_COUNT];
     uint64_t root_owned_seen; /* root_owned findings that appeared, repaired or not */
 };
@@ -260,6 +261,7 @@ enum crawl_repair {
     CRAWL_REPAIR_NEW,  /* those with a finding not open before: a change seen (the default) */
     CRAWL_REPAIR_ALL,  /* every one: startup and reload with repair_existing = yes */
     CRAWL_REPAIR_NONE, /* none, counted for the repair_pending summary: startup and reload */
+    CRAWL_REPAIR_KEEP, /* none: a rename inside the site whose old path had open findings */
 };
 
 struct crawl {
@@ -391,8 +393,9 @@ static void pending_note(struct loop *l, const struct rule *r, const struct stat
 }
 
 /* Whether the N findings F of RELPATH include one not open in the table before this look
- * (a change since the last look), and count a root_owned one among them as seen. */
-static bool findings_new(struct loop *l, const char *relpath, const struct finding *f, size_t n)
+ * (a change since the last look); with COUNT, a root_owned one among them counts as seen. */
+static bool findings_new(struct loop *l, const char *relpath, const struct finding *f, size_t n,
+                         bool count)
 {
     uint32_t open = ftable_open_kinds(l->table, relpath);
     bool fresh = false;
@@ -400,7 +403,7 @@ static bool findings_new(struct loop *l, const char *relpath, const struct findi
         if (open & (UINT32_C(1) << f[i].kind))
             continue;
         fresh = true;
-        if (f[i].kind == FINDING_ROOT_OWNED)
+        if (f[i].kind == FINDING_ROOT_OWNED && count)
             l->root_owned_seen++;
     }
     return fresh;
@@ -432,9 +435,10 @@ static enum scan_verdict crawl_visit(void *ctx, const struct scan_entry *e)
     struct finding f[FINDING_KIND_COUNT];
     size_t n = policy_evaluate(r, &l->cfg->web, e->st, f);
     struct stat after;
-    bool fresh = n && findings_new(l, e->relpath, f, n);
+    bool fresh = n && findings_new(l, e->relpath, f, n, cr->repair != CRAWL_REPAIR_KEEP);
     /* special files are findings but never repaired: no auto-repair (nor its fight guard) */
-    bool repairable = n && r->repair == REPAIR_AUTO && (is_dir || S_ISREG(e->st->st_mode));
+    bool repairable = n && r->repair == REPAIR_AUTO && (is_dir || S_ISREG(e->st->st_mode)) &&
+                      cr->repair != CRAWL_REPAIR_KEEP;
     if (repairable && cr->repair == CRAWL_REPAIR_NONE)
         pending_note(l, r, e->st);
     else if (repairable && (fresh || cr->repair == CRAWL_REPAIR_ALL) &&
@@ -531,7 +535,8 @@ static int crawl(struct loop *l, const char *relpath, bool descend, bool sweep, 
     if (l->root_fd < 0)
         return errno = ENOENT, -1;
     struct crawl cr = {.l = l,
-                       .repair = !l->existing_pass         ? CRAWL_REPAIR_NEW
+                       .repair = l->moved_known            ? CRAWL_REPAIR_KEEP
+                                 : !l->existing_pass       ? CRAWL_REPAIR_NEW
                                  : l->cfg->repair_existing ? CRAWL_REPAIR_ALL
                                                            : CRAWL_REPAIR_NONE,
                        .descend = descend,
@@ -1020,19 +1025,24 @@ static void move_to(struct loop *l, struct watch_dir *d, const struct inotify_ev
             continue;
         struct watch_dir *from = watch_lookup(l->watch, m->from_wd);
         struct watch_dir *child = from ? watch_child(l->watch, from, m->from_name) : NULL;
-        /* the old paths are gone: their findings close; the new ones are looked at afresh */
+        /* the old paths are gone: their findings close; the new ones are looked at afresh.
+         * Problems open at the old paths were known (left alone at start, refused, paused):
+         * a rename is no new change to them, so nothing it moved is auto-repaired for it */
+        size_t known;
         if (is_dir) {
             unwatched_drop_below(l, m->from_path);
-            ftable_forget_subtree(l->table, m->from_path);
+            known = ftable_forget_subtree(l->table, m->from_path);
             if (child)
                 watch_move(l->watch, child, d, ev->name);
         } else {
-            ftable_forget_path(l->table, m->from_path);
+            known = ftable_forget_path(l->table, m->from_path);
         }
         free(m->from_name);
         free(m->from_path);
         l->moves[i] = l->moves[--l->nmoves];
+        l->moved_known = known > 0;
         crawl(l, relpath, is_dir, is_dir, false);
+        l->moved_known = false;
         return;
     }
     arrived(l, d, ev->name, relpath, is_dir);

@@ -229,9 +229,24 @@ Test(live_first_start, first_start_rewrites_nothing_and_repairs_what_changes_aft
     live_settle(e.d, 300);
     expect_mode(a, 33, 0644); /* still left alone */
     expect_mode(root1, 0, 0644);
+    /* a rename inside the site carries known problems along: not repaired for it */
+    char moved[PATH_MAX], cmd[2 * PATH_MAX + 16];
+    snprintf(moved, sizeof(moved), "%s/wp-content/root1-moved.php", e.site);
+    snprintf(cmd, sizeof(cmd), "mv '%s' '%s'", root1, moved);
+    sh("%s", cmd);
+    cr_assert_not_null(live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
+                                       "root_owned", "PERMWATCH_PATH", moved, NULL));
+    live_settle(e.d, 300);
+    expect_mode(moved, 0, 0644);
+    sh("mv '%s' '%s'", moved, root1);
+    cr_assert_not_null(live_wait_nth_entry(e.d, 1, 5000, "PERMWATCH_EVENT", "finding",
+                                           "PERMWATCH_FINDING", "root_owned", "PERMWATCH_PATH",
+                                           root1, NULL));
+    live_settle(e.d, 300);
+    expect_mode(root1, 0, 0644);
     s = status_json(&e);
     cr_expect_eq(json_integer_value(json_object_get(s, "root_owned_seen")), 4,
-                 "2 at the start, 2 repaired at once");
+                 "2 at the start, 2 repaired at once (renames do not count)");
     cr_expect_eq(json_integer_value(json_object_get(s, "root_owned")), 2, "open: the 2 old ones");
     json_decref(s);
     r = ctl(&e, "metrics");
