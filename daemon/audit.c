@@ -10,6 +10,7 @@
 
 #include "account.h"
 #include "policy.h"
+#include "permacl.h"
 
 struct audit_ctx {
     const struct config *c;
@@ -89,6 +90,25 @@ const char *audit_abspath(const struct config *c, const char *relpath, char *buf
     return n < 0 || (size_t)n >= len ? NULL : buf;
 }
 
+size_t audit_evaluate(const struct config *c, const struct rule *r, int dirfd, const char *name,
+                      const struct stat *st, struct finding *out)
+{
+    struct perm_acl acl = {.mask = -1};
+    bool have_acl = policy_needs_acl(r, st) && permacl_read_at(dirfd, name, &acl) == 1;
+    struct policy_subjects who = {
+        .web = &c->web,
+        .writers = c->writers,
+        .nwriters = c->nwriters,
+        .acl = have_acl ? &acl : NULL,
+        .user_name = account_user_name,
+        .group_name = account_group_name,
+    };
+    size_t n = policy_check(r, &who, st, out);
+    if (have_acl)
+        permacl_free(&acl);
+    return n;
+}
+
 static enum scan_verdict audit_visit(void *arg, const struct scan_entry *e)
 {
     struct audit_ctx *a = arg;
@@ -100,7 +120,7 @@ static enum scan_verdict audit_visit(void *arg, const struct scan_entry *e)
         return SCAN_SKIP;
     }
     struct finding f[FINDING_KIND_COUNT];
-    size_t n = policy_evaluate(r, &a->c->web, e->st, f);
+    size_t n = audit_evaluate(a->c, r, e->dirfd, e->name, e->st, f);
     if (!n)
         return SCAN_CONTINUE;
 

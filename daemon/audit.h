@@ -38,6 +38,14 @@ bool audit_ancestor_ignored(const struct config *c, const char *relpath);
 
 /* Absolute path of RELPATH under the site root into BUF. Returns BUF, or NULL when it does
  * not fit. */
+/* policy_check (policy.h) of the entry NAME in the directory DIRFD, whose lstat is ST, under
+ * rule R (may be NULL) for C's web user and writers, reading its access ACL first (permacl.h,
+ * never following a symlink, opening nothing) when policy_needs_acl says it can matter; an
+ * ACL that cannot be read counts as none. Writes up to FINDING_KIND_COUNT findings into OUT
+ * and returns their count. */
+size_t audit_evaluate(const struct config *c, const struct rule *r, int dirfd, const char *name,
+                      const struct stat *st, struct finding *out);
+
 const char *audit_abspath(const struct config *c, const char *relpath, char *buf, size_t len);
 
 #endif

@@ -20,6 +20,7 @@ static const char *const kind_names[FINDING_KIND_COUNT] = {
     [FINDING_DISPATCH_INVALID] = "dispatch_invalid",
     [FINDING_SPECIAL_FILE] = "special_file",
     [FINDING_SETID] = "setid",
+    [FINDING_NOT_WRITABLE] = "not_writable",
 };
 
 /* Name of kind K; NULL when K is out of range. */
@@ -252,6 +253,12 @@ const char *finding_format_message(const struct finding *f, char *buf, size_t le
         break;
     case FINDING_WEB_UNREADABLE:
         put_fmt(buf, len, &pos, "web user cannot read %s ", object_word(f));
+        finding_append_escaped(buf, len, &pos, path);
+        put_stat(buf, len, &pos, f);
+        put_reason(buf, len, &pos, f, ": ", "");
+        break;
+    case FINDING_NOT_WRITABLE:
+        put_fmt(buf, len, &pos, "not writable %s ", object_word(f));
         finding_append_escaped(buf, len, &pos, path);
         put_stat(buf, len, &pos, f);
         put_reason(buf, len, &pos, f, ": ", "");

@@ -17,6 +17,7 @@ enum finding_kind {
     FINDING_DISPATCH_INVALID,
     FINDING_SPECIAL_FILE, /* a device node, FIFO or socket in the site */
     FINDING_SETID,        /* a regular file with the setuid or setgid bit */
+    FINDING_NOT_WRITABLE, /* a writer of the site cannot write it (writable = yes) */
     FINDING_KIND_COUNT
 };
 

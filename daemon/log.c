@@ -158,6 +158,7 @@ static const char *const finding_ids[FINDING_KIND_COUNT] = {
     [FINDING_DISPATCH_INVALID] = "24441a04fde1479bbd95ee8b202662b3",
     [FINDING_SPECIAL_FILE] = "902065edd8f2441c8d2949d308b0e3d2",
     [FINDING_SETID] = "7690c02abebb4d2e98d7fb6b769d6eb1",
+    [FINDING_NOT_WRITABLE] = "a7f7f2785f324b84b7ded4015d81a732",
 };
 
 static const char *const level_names[8] = {

@@ -376,17 +376,18 @@ static bool auto_repair(struct loop *l, const char *relpath)
     return rc == 0 && st.changed > 0;
 }
 
-/* The startup or reload crawl left the object ST (with findings, under auto rule R) alone:
+/* The startup or reload crawl left the entry E (with findings, under auto rule R) alone:
  * count it for the repair_pending summary when a repair would change it. */
-static void pending_note(struct loop *l, const struct rule *r, const struct stat *st)
+static void pending_note(struct loop *l, const struct rule *r, const struct scan_entry *e)
 {
+    const struct stat *st = e->st;
     uid_t uid;
     gid_t gid;
     mode_t mode;
     enum finding_kind kinds[FINDING_KIND_COUNT];
     if (!repair_plan(r, st, &uid, &gid, &mode))
         return;
-    size_t n = repair_kinds_fixed(l->cfg, r, st, uid, gid, mode, kinds);
+    size_t n = repair_kinds_fixed(l->cfg, r, e->dirfd, e->name, st, uid, gid, mode, kinds);
     l->pending_objects++;
     for (size_t i = 0; i < n; i++)
         l->pending_kind[kinds[i]]++;
@@ -433,19 +434,19 @@ static enum scan_verdict crawl_visit(void *ctx, const struct scan_entry *e)
         return SCAN_SKIP;
     }
     struct finding f[FINDING_KIND_COUNT];
-    size_t n = policy_evaluate(r, &l->cfg->web, e->st, f);
+    size_t n = audit_evaluate(l->cfg, r, e->dirfd, e->name, e->st, f);
     struct stat after;
     bool fresh = n && findings_new(l, e->relpath, f, n, cr->repair != CRAWL_REPAIR_KEEP);
     /* special files are findings but never repaired: no auto-repair (nor its fight guard) */
     bool repairable = n && r->repair == REPAIR_AUTO && (is_dir || S_ISREG(e->st->st_mode)) &&
                       cr->repair != CRAWL_REPAIR_KEEP;
     if (repairable && cr->repair == CRAWL_REPAIR_NONE)
-        pending_note(l, r, e->st);
+        pending_note(l, r, e);
     else if (repairable && (fresh || cr->repair == CRAWL_REPAIR_ALL) &&
              auto_repair(l, e->relpath) &&
              fstatat(e->dirfd, e->name, &after, AT_SYMLINK_NOFOLLOW) == 0 &&
              (after.st_mode & S_IFMT) == (e->st->st_mode & S_IFMT))
-        n = policy_evaluate(r, &l->cfg->web, &after, f);
+        n = audit_evaluate(l->cfg, r, e->dirfd, e->name, &after, f);
     for (size_t i = 0; i < n; i++) {
         f[i].owner = account_user_name(f[i].uid);
         f[i].group = account_group_name(f[i].gid);

@@ -9,6 +9,7 @@
 
 #include "account.h"
 #include "glob.h"
+#include "perm.h"
 
 #define PERM_MASK  ((mode_t)07777)
 #define SETID_BITS ((mode_t)(S_ISUID | S_ISGID))
@@ -133,34 +134,72 @@ static bool gid_in(const gid_t *ids, size_t n, gid_t id)
     return false;
 }
 
-/* Whether WEB may read (and for a directory also search) ST by the POSIX class rules
- * without ACLs. On false, *cls names the deciding class and *lacks the missing rights. */
-static bool web_can_read(const struct principal *web, const struct stat *st, const char **cls,
-                         const char **lacks)
+/* The words for a missing right: "r and x" for the bits WANT lacks in V; when every bit is
+ * there but spread over several matching ACL group entries, WANT "together". */
+static void lacks_words(struct sbuf *s, int want, const struct perm_verdict *v)
 {
-    if (web->uid == 0)
-        return true;
-    mode_t m = st->st_mode;
-    mode_t rbit, xbit;
-    if (web->uid == st->st_uid) {
-        *cls = "owner";
-        rbit = S_IRUSR;
-        xbit = S_IXUSR;
-    } else if (account_principal_in_group(web, st->st_gid)) {
-        *cls = "group";
-        rbit = S_IRGRP;
-        xbit = S_IXGRP;
-    } else {
-        *cls = "other";
-        rbit = S_IROTH;
-        xbit = S_IXOTH;
+    int missing = want & ~v->have;
+    if (missing)
+        sb_printf(s, "%s", perm_bits_words(missing));
+    else
+        sb_printf(s, "%s together", perm_bits_words(want));
+}
+
+/* The name of uid ID for a reason: a writer's, the web user's or the rule's owner name as
+ * written, else "uid N". */
+static void uid_words(struct sbuf *s, const struct rule *r, const struct policy_subjects *who,
+                      uid_t id)
+{
+    for (size_t i = 0; i < who->nwriters; i++)
+        if (who->writers[i].uid == id && who->writers[i].name) {
+            sb_printf(s, "%s", who->writers[i].name);
+            return;
+        }
+    if (who->web && who->web->uid == id && who->web->name) {
+        sb_printf(s, "%s", who->web->name);
+        return;
     }
-    bool r_ok = (m & rbit) != 0;
-    bool x_ok = !S_ISDIR(m) || (m & xbit) != 0;
-    if (r_ok && x_ok)
-        return true;
-    *lacks = !r_ok && !x_ok ? "r and x" : !r_ok ? "r" : "x";
-    return false;
+    for (size_t i = 0; i < r->nowners; i++)
+        if (r->owners[i] == id && r->owner_names && r->owner_names[i]) {
+            sb_printf(s, "%s", r->owner_names[i]);
+            return;
+        }
+    const char *name = who->user_name ? who->user_name(id) : NULL;
+    if (name)
+        sb_printf(s, "%s", name);
+    else
+        sb_printf(s, "uid %u", (unsigned)id);
+}
+
+/* The name of gid ID for a reason: the rule's group name as written, WHO's group_name, else
+ * "gid N". */
+static void gid_words(struct sbuf *s, const struct rule *r, const struct policy_subjects *who,
+                      gid_t id)
+{
+    for (size_t i = 0; i < r->ngroups; i++)
+        if (r->groups[i] == id && r->group_names && r->group_names[i]) {
+            sb_printf(s, "%s", r->group_names[i]);
+            return;
+        }
+    const char *name = who->group_name ? who->group_name(id) : NULL;
+    if (name)
+        sb_printf(s, "%s", name);
+    else
+        sb_printf(s, "gid %u", (unsigned)id);
+}
+
+/* Append the deciding class of V to S: "group", or "ACL user (entry rw-, mask r--)". */
+static void class_words(struct sbuf *s, const struct perm_verdict *v, const struct perm_acl *acl)
+{
+    sb_printf(s, "%s", perm_class_name(v->cls));
+    if ((v->cls == PERM_CLASS_ACL_USER || v->cls == PERM_CLASS_ACL_GROUP) && acl) {
+        char e[4], m[4];
+        sb_printf(s, " (entr%s %s", v->cls == PERM_CLASS_ACL_GROUP ? "ies" : "y",
+                  perm_rwx(v->entry, e));
+        if (acl->mask >= 0)
+            sb_printf(s, ", mask %s", perm_rwx(acl->mask, m));
+        sb_printf(s, ")");
+    }
 }
 
 const char *policy_type_name(mode_t st_mode)
@@ -192,9 +231,25 @@ static size_t special_file(const struct rule *r, const struct stat *st, struct f
     return 1;
 }
 
+bool policy_needs_acl(const struct rule *r, const struct stat *st)
+{
+    /* the kernel consults an ACL only when the group class (the mask) is non-zero */
+    return r && !r->ignore && (r->writable || r->web_readable) &&
+           (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode)) && (st->st_mode & S_IRWXG);
+}
+
 size_t policy_evaluate(const struct rule *r, const struct principal *web, const struct stat *st,
                        struct finding *out)
 {
+    struct policy_subjects who = {.web = web};
+    return policy_check(r, &who, st, out);
+}
+
+size_t policy_check(const struct rule *r, const struct policy_subjects *who, const struct stat *st,
+                    struct finding *out)
+{
+    const struct principal *web = who->web;
+    const struct perm_acl *acl = perm_acl_extended(who->acl) ? who->acl : NULL;
     if (!r || r->ignore)
         return 0;
     bool is_dir = S_ISDIR(st->st_mode);
@@ -244,16 +299,44 @@ size_t policy_evaluate(const struct rule *r, const struct principal *web, const 
         }
     }
 
-    const char *cls = "", *lacks = "";
-    if (r->web_readable && web && !web_can_read(web, st, &cls, &lacks)) {
+    struct perm_verdict v;
+    int rwant = is_dir ? PERM_R | PERM_X : PERM_R;
+    if (r->web_readable && web &&
+        !perm_check(web, st->st_uid, st->st_gid, st->st_mode, acl, rwant, &v)) {
         struct finding *f = finding_init(&out[n++], FINDING_WEB_UNREADABLE, r, st);
-        const char *who = web->name ? web->name : "the web user";
+        const char *name = web->name ? web->name : "the web user";
         e = (struct sbuf){f->expected, sizeof(f->expected), 0, false};
-        sb_printf(&e, "readable by %s", who);
+        sb_printf(&e, "readable by %s", name);
         why = (struct sbuf){f->reason, sizeof(f->reason), 0, false};
-        sb_printf(&why, "mode %04o uid %u gid %u: %s falls in class %s, which lacks %s",
+        sb_printf(&why, "mode %04o uid %u gid %u: %s falls in class ",
                   (unsigned)(st->st_mode & PERM_MASK), (unsigned)st->st_uid, (unsigned)st->st_gid,
-                  who, cls, lacks);
+                  name);
+        class_words(&why, &v, acl);
+        sb_printf(&why, ", which lacks ");
+        lacks_words(&why, rwant, &v);
+    }
+
+    int wwant = is_dir ? PERM_W | PERM_X : PERM_W;
+    for (size_t i = 0; r->writable && i < who->nwriters; i++) {
+        const struct principal *w = &who->writers[i];
+        if (perm_check(w, st->st_uid, st->st_gid, st->st_mode, acl, wwant, &v))
+            continue;
+        struct finding *f = finding_init(&out[n++], FINDING_NOT_WRITABLE, r, st);
+        const char *name = w->name ? w->name : "a writer";
+        e = (struct sbuf){f->expected, sizeof(f->expected), 0, false};
+        sb_printf(&e, "writable by ");
+        for (size_t j = 0; j < who->nwriters; j++)
+            sb_printf(&e, "%s%s", j ? ", " : "", who->writers[j].name ? who->writers[j].name : "?");
+        why = (struct sbuf){f->reason, sizeof(f->reason), 0, false};
+        sb_printf(&why, "%s cannot write: owner ", name);
+        uid_words(&why, r, who, st->st_uid);
+        sb_printf(&why, ", group ");
+        gid_words(&why, r, who, st->st_gid);
+        sb_printf(&why, " (%s is %sin it), class ", name, v.in_group ? "" : "not ");
+        class_words(&why, &v, acl);
+        sb_printf(&why, " lacks ");
+        lacks_words(&why, wwant, &v);
+        break; /* one finding: the first writer who cannot write */
     }
 
     mode_t setid = st->st_mode & SETID_BITS;

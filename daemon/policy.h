@@ -7,6 +7,21 @@
 
 #include "config.h"
 #include "finding.h"
+#include "perm.h"
+
+/* Who an object is judged for: the web user (NULL: no web_unreadable check), the writers
+ * (writable = yes), and the object's access ACL as read by the caller (permacl.h; NULL:
+ * none, or not read). USER_NAME and GROUP_NAME (may be NULL) name an id for a reason when
+ * the writers, the web user and the rule do not (account_user_name fits); called only while
+ * a finding is written. Borrowed. */
+struct policy_subjects {
+    const struct principal *web;
+    const struct principal *writers;
+    size_t nwriters;
+    const struct perm_acl *acl;
+    const char *(*user_name)(uid_t uid);
+    const char *(*group_name)(gid_t gid);
+};
 
 /* The first rule (file order) with any `match` glob that matches RELPATH (relative to the
  * site root, "" for the root). NULL when no rule matches. An `ignore` rule wins like any
@@ -51,6 +66,27 @@ const struct rule *policy_match(const struct config *c, const char *relpath);
  *   does not fit expected/reason is cut and ends in "...". */
 size_t policy_evaluate(const struct rule *r, const struct principal *web, const struct stat *st,
                        struct finding *out);
+
+/* policy_evaluate with writers and ACL: as above, plus, between web_unreadable and setid,
+ * not_writable (at most 6 findings in all):
+ * - web_unreadable and not_writable use perm_check (perm.h): the kernel's model with the
+ *   ACL WHO->acl; an ACL class names the entry and mask: "falls in class ACL user (entry
+ *   rw-, mask r--), which lacks r".
+ * - not_writable: r->writable and some writer (in order) lacks w (files) or w and x
+ *   (directories); one finding for the first such writer. uid 0 can always write. A
+ *   root-owned object can get both root_owned and not_writable. expected "writable by
+ *   www-data, opencode" (writer names), reason "opencode cannot write: owner www-data, group
+ *   www-data (opencode is not in it), class other lacks w" (owner named after a writer, the
+ *   web user, the rule's owners or USER_NAME, else "uid N"; group after the rule's groups or
+ *   GROUP_NAME, else "gid N"; lacks "w", "x" or "w and x"). */
+size_t policy_check(const struct rule *r, const struct policy_subjects *who, const struct stat *st,
+                    struct finding *out);
+
+/* Whether the verdict of R on ST can depend on an access ACL, so the caller must read it:
+ * R checks writable or web_readable, ST is a regular file or directory and its group class
+ * (the mask, with an ACL) is non-zero (the kernel skips the ACL otherwise). The mode alone
+ * cannot rule an ACL out: named entries grant beyond it and group entries restrict it. */
+bool policy_needs_acl(const struct rule *r, const struct stat *st);
 
 /* The mode a repair sets: (mode | require) & ~forbid for the object's type, never leaving
  * setuid/setgid on a file. Precisely (07777 bits only): regular file ((mode | file_require) &

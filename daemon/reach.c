@@ -6,7 +6,6 @@
  * to its interpreter. It reports the first failure in the order the kernel meets it. */
 #include "reach.h"
 
-#include <acl/libacl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -19,13 +18,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/acl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "perm.h"
+#include "permacl.h"
 
 /* Rights, as the kernel's MAY_* and as one rwx triplet of a mode. */
 #define P_R 4
@@ -260,127 +261,57 @@ static const char *type_name(mode_t m)
 
 /* --- permissions -------------------------------------------------------------------------- */
 
-/* The ACL step of the kernel's acl_permission_check (posix_acl_permission) for a non-owner.
- * Returns 1 granted, 0 denied (WHY filled), 2 no extended ACL (the mode decides), -1 ENOMEM. */
-static int acl_decide(const struct principal *who, const char *path, const struct stat *st,
-                      int want, char *why, size_t n)
+/* The reason of an ACL verdict V (perm_check with the extended ACL A of PATH) for WHO wanting
+ * WANT into WHY: the named user entry through the mask, the matching group entries, or the
+ * ACL's other entry (the mode's other bits). */
+static void acl_reason(const struct principal *who, const char *path, const struct stat *st,
+                       const struct perm_acl *a, const struct perm_verdict *v, int want, char *why,
+                       size_t n)
 {
-    acl_t acl = acl_get_file(path, ACL_TYPE_ACCESS);
-    if (!acl)
-        return errno == ENOMEM ? -1 : 2;
-    int user = -1, mask = -1, other = 0, rc = 2;
-    int groups[16]; /* the group entries that match WHO (the first 16, for the reason) */
-    gid_t gids[16];
-    bool gobj[16];
-    size_t ng = 0;
-    bool gfull = false; /* a matching group entry holds every right wanted (before the mask) */
-    int gunion = 0;     /* the rights of all matching group entries */
-    bool extended = false;
-    acl_entry_t e;
-    for (int id = ACL_FIRST_ENTRY; acl_get_entry(acl, id, &e) == 1; id = ACL_NEXT_ENTRY) {
-        acl_tag_t tag;
-        acl_permset_t ps;
-        if (acl_get_tag_type(e, &tag) < 0 || acl_get_permset(e, &ps) < 0)
-            continue;
-        int p = (acl_get_perm(ps, ACL_READ) == 1 ? P_R : 0) |
-                (acl_get_perm(ps, ACL_WRITE) == 1 ? P_W : 0) |
-                (acl_get_perm(ps, ACL_EXECUTE) == 1 ? P_X : 0);
-        void *q = NULL;
-        if (tag == ACL_USER || tag == ACL_GROUP) {
-            extended = true;
-            if (!(q = acl_get_qualifier(e))) {
-                if (errno == ENOMEM) {
-                    rc = -1;
-                    goto out;
-                }
-                continue;
-            }
-        }
-        switch (tag) {
-        case ACL_USER:
-            if (*(uid_t *)q == who->uid)
-                user = p;
-            break;
-        case ACL_GROUP_OBJ:
-        case ACL_GROUP: {
-            gid_t g = tag == ACL_GROUP ? *(gid_t *)q : st->st_gid;
-            if (!account_principal_in_group(who, g))
-                break;
-            gfull |= (p & want) == want;
-            gunion |= p;
-            if (ng < sizeof(groups) / sizeof(groups[0])) {
-                groups[ng] = p;
-                gids[ng] = g;
-                gobj[ng++] = tag == ACL_GROUP_OBJ;
-            }
-            break;
-        }
-        case ACL_MASK:
-            extended = true;
-            mask = p;
-            break;
-        case ACL_OTHER:
-            other = p;
-            break;
-        default:
-            break;
-        }
-        if (q)
-            acl_free(q);
-    }
-    if (!extended)
-        goto out; /* a minimal ACL says what the mode says */
-
     const char *me = who_name(who);
-    int m = mask >= 0 ? mask : P_R | P_W | P_X;
+    int m = a->mask >= 0 ? a->mask : P_R | P_W | P_X;
     char b1[4], b2[4], b3[4];
-    if (user >= 0) { /* a named user entry for WHO decides alone, through the mask */
-        int eff = user & m;
-        rc = (eff & want) == want;
-        if (!rc && eff != user)
+    if (v->cls == PERM_CLASS_ACL_USER) { /* a named user entry decides alone, through the mask */
+        int user = v->entry, eff = v->have;
+        if (eff != user)
             fmt(why, n, "%s: ACL user:%s:%s with mask::%s (effective %s), lacks %s", path, me,
                 rwx(user, b1), rwx(m, b2), rwx(eff, b3), lacks(want & ~eff));
-        else if (!rc)
+        else
             fmt(why, n, "%s: ACL user:%s:%s, lacks %s", path, me, rwx(user, b1),
                 lacks(want & ~eff));
-        goto out;
+        return;
     }
-    if (ng) {
-        /* some group entry matches: the first one holding every right wanted decides through
-         * the mask (the same mask for all: so any entry granting through it), else denied */
-        rc = gfull && (m & want) == want;
-        if (rc == 1)
-            goto out;
-        int best = gunion & m;
+    if (v->cls == PERM_CLASS_ACL_GROUP) {
+        /* the matching group entries (the first 16), the owning group's first */
         char list[200], gname[64];
-        size_t len = 0;
+        size_t len = 0, ng = 0;
         list[0] = '\0';
-        for (size_t i = 0; i < ng && len < sizeof(list); i++) {
-            int k = snprintf(list + len, sizeof(list) - len, "%sgroup:%s:%s", i ? ", " : "",
-                             gobj[i] ? "" : id_name(true, (unsigned)gids[i], gname),
-                             rwx(groups[i], b1));
+        for (size_t i = 0; ng < 16 && i <= a->n && len < sizeof(list); i++) {
+            bool gobj = i == 0;
+            if (gobj ? !v->in_group
+                     : a->e[i - 1].tag != PERM_ACL_GROUP ||
+                           !account_principal_in_group(who, (gid_t)a->e[i - 1].id))
+                continue;
+            int p = gobj ? a->group_obj : a->e[i - 1].perms;
+            int k = snprintf(list + len, sizeof(list) - len, "%sgroup:%s:%s", ng++ ? ", " : "",
+                             gobj ? "" : id_name(true, a->e[i - 1].id, gname), rwx(p, b1));
             if (k < 0)
                 break;
             len += (size_t)k;
         }
-        if (mask >= 0)
+        if (a->mask >= 0)
             fmt(why, n,
                 "%s: ACL %s, mask::%s, %s matches these group entries and none grants %s "
                 "(other is not consulted)",
-                path, list, rwx(mask, b2), me, lacks(want & ~best));
+                path, list, rwx(a->mask, b2), me, lacks(want & ~v->have));
         else
             fmt(why, n, "%s: ACL %s, %s matches these group entries and none grants %s", path, list,
-                me, lacks(want & ~best));
-        goto out;
+                me, lacks(want & ~v->have));
+        return;
     }
-    rc = (other & want) == want;
-    if (!rc)
-        fmt(why, n,
-            "%s: ACL other::%s, %s is not owner and matches no user or group entry, lacks %s", path,
-            rwx(other, b1), me, lacks(want & ~other));
-out:
-    acl_free(acl);
-    return rc;
+    int other = (int)st->st_mode & 7;
+    fmt(why, n, "%s: ACL other::%s, %s is not owner and matches no user or group entry, lacks %s",
+        path, rwx(other, b1), me, lacks(want & ~other));
 }
 
 /* The names of ST's owner and group into OWN and GRP (64 bytes each), for a reason. */
@@ -391,8 +322,8 @@ static void owner_group(const struct stat *st, char own[64], char grp[64])
 }
 
 /* Whether WHO has every right in WANT (P_R, P_X) on PATH, whose stat is ST, by the kernel's
- * generic_permission. Returns 1 granted, 0 denied (WHY gets one line naming PATH, its mode
- * and owner and why), -1 with errno ENOMEM. */
+ * generic_permission (perm_check over PATH's access ACL). Returns 1 granted, 0 denied (WHY
+ * gets one line naming PATH, its mode and owner and why), -1 with errno ENOMEM. */
 static int perm(const struct principal *who, const char *path, const struct stat *st, int want,
                 char *why, size_t n)
 {
@@ -400,59 +331,66 @@ static int perm(const struct principal *who, const char *path, const struct stat
     const char *me = who_name(who);
     char own[64] = "", grp[64] = ""; /* names for a reason: looked up only for a denial */
     unsigned m4 = (unsigned)(mode & 07777);
-    int bits;
-
-    if (who->uid == st->st_uid) { /* the owner class decides alone, ACL or not */
-        bits = (int)(mode >> 6) & 7;
-        if (!(want & ~bits))
-            return 1;
-        if (who->uid != 0) {
-            owner_group(st, own, grp);
-            fmt(why, n,
-                "%s: mode %04o %s:%s, %s is the owner and the owner class lacks %s (group and "
-                "other are not consulted)",
-                path, m4, own, grp, me, lacks(want & ~bits));
-            return 0;
-        }
-    } else {
-        int rc = 2;
-        if (mode & S_IRWXG) /* the kernel skips the ACL when the group class (mask) is 0 */
-            rc = acl_decide(who, path, st, want, why, n);
-        if (rc < 0) {
-            errno = ENOMEM;
+    struct perm_acl acl;
+    bool have_acl = false;
+    if (who->uid != st->st_uid && (mode & S_IRWXG)) { /* the kernel skips a zero mask */
+        int rc = permacl_read_path(path, &acl);
+        if (rc < 0 && errno == ENOMEM)
             return -1;
-        }
-        if (rc == 1)
-            return 1;
-        if (rc == 2) {
-            bool in = account_principal_in_group(who, st->st_gid);
-            bits = (int)(in ? mode >> 3 : mode) & 7;
-            if (!(want & ~bits))
-                return 1;
-            const char *note = "";
-            if (!(mode & S_IRWXG) && acl_extended_file(path) == 1)
-                note = "; its ACL is not consulted: the mask grants nothing";
-            owner_group(st, own, grp);
-            if (in)
-                fmt(why, n,
-                    "%s: mode %04o %s:%s, %s is in group %s and the group class lacks %s "
-                    "(other is not consulted)%s",
-                    path, m4, own, grp, me, grp, lacks(want & ~bits), note);
-            else
-                fmt(why, n,
-                    "%s: mode %04o %s:%s, %s is not owner and not in group %s (class other "
-                    "lacks %s)%s",
-                    path, m4, own, grp, me, grp, lacks(want & ~bits), note);
-        }
+        have_acl = rc == 1;
     }
-    if (who->uid != 0)
-        return 0;
-    /* root: CAP_DAC_READ_SEARCH/CAP_DAC_OVERRIDE; execute needs some x bit on a file */
-    if (S_ISDIR(mode) || !(want & P_X) || (mode & (S_IXUSR | S_IXGRP | S_IXOTH)))
+    struct perm_verdict v;
+    bool ok = perm_check(who, st->st_uid, st->st_gid, mode, have_acl ? &acl : NULL, want, &v);
+    if (ok) {
+        if (have_acl)
+            permacl_free(&acl);
         return 1;
-    owner_group(st, own, grp);
-    fmt(why, n, "%s: mode %04o %s:%s, no execute bit is set (even root needs one)", path, m4, own,
-        grp);
+    }
+    switch (v.cls) {
+    case PERM_CLASS_OWNER:
+        owner_group(st, own, grp);
+        fmt(why, n,
+            "%s: mode %04o %s:%s, %s is the owner and the owner class lacks %s (group and "
+            "other are not consulted)",
+            path, m4, own, grp, me, lacks(want & ~v.have));
+        break;
+    case PERM_CLASS_ACL_USER:
+    case PERM_CLASS_ACL_GROUP:
+        acl_reason(who, path, st, &acl, &v, want, why, n);
+        break;
+    case PERM_CLASS_GROUP:
+    case PERM_CLASS_OTHER: {
+        if (have_acl) { /* an extended ACL was consulted and no entry matched */
+            acl_reason(who, path, st, &acl, &v, want, why, n);
+            break;
+        }
+        const char *note = "";
+        struct perm_acl ignored;
+        if (!(mode & S_IRWXG) && permacl_read_path(path, &ignored) == 1) {
+            note = "; its ACL is not consulted: the mask grants nothing";
+            permacl_free(&ignored);
+        }
+        owner_group(st, own, grp);
+        if (v.in_group)
+            fmt(why, n,
+                "%s: mode %04o %s:%s, %s is in group %s and the group class lacks %s "
+                "(other is not consulted)%s",
+                path, m4, own, grp, me, grp, lacks(want & ~v.have), note);
+        else
+            fmt(why, n,
+                "%s: mode %04o %s:%s, %s is not owner and not in group %s (class other "
+                "lacks %s)%s",
+                path, m4, own, grp, me, grp, lacks(want & ~v.have), note);
+        break;
+    }
+    case PERM_CLASS_ROOT: /* execute needs some x bit on a file, even for root */
+        owner_group(st, own, grp);
+        fmt(why, n, "%s: mode %04o %s:%s, no execute bit is set (even root needs one)", path, m4,
+            own, grp);
+        break;
+    }
+    if (have_acl)
+        permacl_free(&acl);
     return 0;
 }
 

@@ -18,6 +18,7 @@
 
 #include "audit.h"
 #include "log.h"
+#include "permacl.h"
 #include "policy.h"
 
 #ifndef SYS_fchmodat2
@@ -48,16 +49,31 @@ bool repair_plan(const struct rule *r, const struct stat *st, uid_t *uid, gid_t 
     return *uid != st->st_uid || *gid != st->st_gid || *mode != (st->st_mode & PERM_BITS);
 }
 
-size_t repair_kinds_fixed(const struct config *c, const struct rule *r, const struct stat *st,
-                          uid_t uid, gid_t gid, mode_t mode, enum finding_kind *out)
+size_t repair_kinds_fixed(const struct config *c, const struct rule *r, int dirfd, const char *name,
+                          const struct stat *st, uid_t uid, gid_t gid, mode_t mode,
+                          enum finding_kind *out)
 {
     struct finding before[FINDING_KIND_COUNT], after[FINDING_KIND_COUNT];
     struct stat changed = *st;
     changed.st_uid = uid;
     changed.st_gid = gid;
     changed.st_mode = (st->st_mode & ~(mode_t)PERM_BITS) | (mode & PERM_BITS);
-    size_t nb = policy_evaluate(r, &c->web, st, before);
-    size_t na = policy_evaluate(r, &c->web, &changed, after);
+    struct perm_acl acl = {.mask = -1}, acl_after;
+    bool have_acl = dirfd >= 0 && policy_needs_acl(r, st) &&
+                    permacl_read_at(dirfd, *name ? name : ".", &acl) == 1;
+    /* chmod sets an extended ACL's mask to the new group bits */
+    acl_after = acl;
+    if (acl_after.mask >= 0)
+        acl_after.mask = (int)((mode >> 3) & 7);
+    struct policy_subjects who = {.web = &c->web,
+                                  .writers = c->writers,
+                                  .nwriters = c->nwriters,
+                                  .acl = have_acl ? &acl : NULL};
+    size_t nb = policy_check(r, &who, st, before);
+    who.acl = have_acl ? &acl_after : NULL;
+    size_t na = policy_check(r, &who, &changed, after);
+    if (have_acl)
+        permacl_free(&acl);
     size_t n = 0;
     for (size_t i = 0; i < nb; i++) {
         bool left = false;
@@ -129,7 +145,7 @@ static void emit(struct rctx *x, enum repair_outcome out, const struct scan_entr
     if (!x->o->report)
         return;
     enum finding_kind kinds[FINDING_KIND_COUNT];
-    size_t nkinds = repair_kinds_fixed(x->c, r, before, uid, gid, mode, kinds);
+    size_t nkinds = repair_kinds_fixed(x->c, r, e->dirfd, e->name, before, uid, gid, mode, kinds);
     struct repair_report rep = {
         .outcome = out,
         .dry_run = x->o->dry_run,

@@ -26,12 +26,15 @@ enum { REPAIR_EXIT_DONE = 0, REPAIR_EXIT_REFUSED = 1, REPAIR_EXIT_ERROR = 2 };
  * R NULL, `ignore` rules, `repair = never` rules and objects other than files/directories. */
 bool repair_plan(const struct rule *r, const struct stat *st, uid_t *uid, gid_t *gid, mode_t *mode);
 
-/* The finding kinds rule R of config C reports on the object ST that a change to UID, GID and
- * MODE (permission bits) clears: those of policy_evaluate on ST that it no longer reports
- * on ST so changed, in its order (root_owned or owner_mismatch first), into OUT (room for
- * FINDING_KIND_COUNT). Returns their count. Pure. */
-size_t repair_kinds_fixed(const struct config *c, const struct rule *r, const struct stat *st,
-                          uid_t uid, gid_t gid, mode_t mode, enum finding_kind *out);
+/* The finding kinds rule R of config C reports on the object ST (NAME in the directory
+ * DIRFD) that a change to UID, GID and MODE (permission bits) clears: those policy_check
+ * (C's web user and writers) reports on ST and no longer on ST so changed, in its order
+ * (root_owned or owner_mismatch first), into OUT (room for FINDING_KIND_COUNT). The access
+ * ACL is read as audit_evaluate does (DIRFD < 0: none), its mask following the new group
+ * bits as chmod sets it. Returns their count; changes nothing. */
+size_t repair_kinds_fixed(const struct config *c, const struct rule *r, int dirfd, const char *name,
+                          const struct stat *st, uid_t uid, gid_t gid, mode_t mode,
+                          enum finding_kind *out);
 
 enum repair_outcome { REPAIR_CHANGED, REPAIR_REFUSED };
 

@@ -95,6 +95,18 @@ static struct finding sample(enum finding_kind k)
         snprintf(f.expected, sizeof(f.expected), "no setuid or setgid bit");
         snprintf(f.reason, sizeof(f.reason), "setuid: runs with the rights of uid 0 (root)");
         break;
+    case FINDING_NOT_WRITABLE:
+        f.path = "/var/www/site/wp-content/plugins/a.php";
+        f.uid = 999;
+        f.gid = 33;
+        f.owner = "opencode";
+        f.group = "www-data";
+        f.mode = 0644;
+        snprintf(f.expected, sizeof(f.expected), "writable by www-data, opencode");
+        snprintf(f.reason, sizeof(f.reason),
+                 "www-data cannot write: owner opencode, group www-data (www-data is in it), "
+                 "class group lacks w");
+        break;
     default:
         break;
     }
@@ -121,13 +133,16 @@ static const char *const expected_message[FINDING_KIND_COUNT] = {
     "set-id file /var/www/site/wp-content/uploads/sh (root:root 4755): setuid: runs with the "
     "rights "
     "of uid 0 (root)",
+    "not writable file /var/www/site/wp-content/plugins/a.php (opencode:www-data 0644): www-data "
+    "cannot write: owner opencode, group www-data (www-data is in it), class group lacks w",
 };
 
 Test(finding, kind_names_round_trip)
 {
     const char *names[] = {"root_owned",       "owner_mismatch", "group_mismatch",
                            "mode_mismatch",    "web_unreadable", "dispatch_unreachable",
-                           "dispatch_invalid", "special_file",   "setid"};
+                           "dispatch_invalid", "special_file",   "setid",
+                           "not_writable"};
     cr_assert_eq(sizeof(names) / sizeof(names[0]), FINDING_KIND_COUNT);
     for (int k = 0; k < FINDING_KIND_COUNT; k++) {
         cr_assert_str_eq(finding_kind_name(k), names[k]);

@@ -33,7 +33,7 @@ static const char *const finding_ids[FINDING_KIND_COUNT] = {
     "75dfc9d451584b46990ee62803954bad", "59cd277557044231a1f6c11d6d389de8",
     "73a06841d8754944b08b6be97eef84e5", "e4d4ab9488c14cbaa070477079c94e27",
     "24441a04fde1479bbd95ee8b202662b3", "902065edd8f2441c8d2949d308b0e3d2",
-    "7690c02abebb4d2e98d7fb6b769d6eb1",
+    "7690c02abebb4d2e98d7fb6b769d6eb1", "a7f7f2785f324b84b7ded4015d81a732",
 };
 
 static const char *const event_ids[LOG_EVENT_COUNT] = {
@@ -144,6 +144,12 @@ static struct finding sample(enum finding_kind k)
         f.path = "/var/www/site/wp-content/uploads/sh";
         f.mode = 04755;
         snprintf(f.reason, sizeof(f.reason), "setuid: runs with the rights of uid 0 (root)");
+        break;
+    case FINDING_NOT_WRITABLE:
+        f.path = "/var/www/site/wp-content/plugins/a.php";
+        f.mode = 0644;
+        snprintf(f.expected, sizeof(f.expected), "writable by www-data, opencode");
+        snprintf(f.reason, sizeof(f.reason), "www-data cannot write: class group lacks w");
         break;
     default:
         break;

@@ -796,3 +796,228 @@ Test(policy_target_mode, repair_converges_for_every_mode)
         }
     }
 }
+
+/* --- writable: every writer, judged like the kernel (policy_check) ------------------------ */
+
+/* opencode (1001:1001) NOT in group 33; opencode_in (same uid) also in 33. */
+static gid_t oc_groups[] = {1001};
+static struct principal oc = {
+    .name = "opencode", .uid = 1001, .gid = 1001, .ngroups = 1, .groups = oc_groups};
+static gid_t oc_in_groups[] = {1001, 33};
+static struct principal oc_in = {
+    .name = "opencode", .uid = 1001, .gid = 1001, .ngroups = 2, .groups = oc_in_groups};
+
+static char *wr_group_names[] = {"www-data"};
+static gid_t wr_groups[] = {33};
+/* A rule that checks only writability (groups named for the reasons). */
+static struct rule wr = {
+    .name = "wr", .match = site_match, .nmatch = 1, .group_names = NULL, .writable = true};
+/* The same naming group www-data (group list as written: the reason names it). */
+static struct rule wr_named = {.name = "wr",
+                               .match = site_match,
+                               .nmatch = 1,
+                               .group_names = wr_group_names,
+                               .groups = wr_groups,
+                               .ngroups = 1,
+                               .writable = true};
+
+/* policy_check of MODE UID:GID under R for the writers W[0..NW) with ACL. */
+static size_t check_w(const struct rule *r, const struct principal *w, size_t nw, mode_t mode,
+                      uid_t uid, gid_t gid, const struct perm_acl *acl, struct finding *out)
+{
+    struct stat st = mkstat(mode, uid, gid);
+    struct policy_subjects who = {.web = &web, .writers = w, .nwriters = nw, .acl = acl};
+    memset(out, 0xa5, sizeof(struct finding) * FINDING_KIND_COUNT);
+    return policy_check(r, &who, &st, out);
+}
+
+Test(policy_writable, writer_not_in_group_flagged_on_group_only_writable)
+{
+    struct principal w[] = {web, oc};
+    struct finding f[FINDING_KIND_COUNT];
+    size_t n = check_w(&wr_named, w, 2, S_IFREG | 0664, 33, 33, NULL, f);
+    cr_assert_eq(n, 1);
+    check_common(&f[0], FINDING_NOT_WRITABLE, &wr_named, S_IFREG | 0664, 33, 33);
+    cr_assert_str_eq(f[0].expected, "writable by www-data, opencode");
+    cr_assert_str_eq(f[0].reason, "opencode cannot write: owner www-data, group www-data "
+                                  "(opencode is not in it), class other lacks w");
+}
+
+Test(policy_writable, writer_in_group_can_write_group_writable)
+{
+    struct principal w[] = {web, oc_in};
+    struct finding f[FINDING_KIND_COUNT];
+    cr_assert_eq(check_w(&wr_named, w, 2, S_IFREG | 0664, 33, 33, NULL, f), 0);
+    cr_assert_eq(check_w(&wr_named, w, 2, S_IFDIR | 02775, 33, 33, NULL, f), 0);
+    cr_assert_eq(check_w(&wr_named, w, 2, S_IFREG | 0664, 1001, 33, NULL, f), 0);
+}
+
+Test(policy_writable, opencode_owned_0644_denies_www_data_by_group_class)
+{
+    struct principal w[] = {web, oc_in};
+    struct finding f[FINDING_KIND_COUNT];
+    size_t n = check_w(&wr_named, w, 2, S_IFREG | 0644, 1001, 33, NULL, f);
+    cr_assert_eq(n, 1);
+    check_common(&f[0], FINDING_NOT_WRITABLE, &wr_named, S_IFREG | 0644, 1001, 33);
+    cr_assert_str_eq(f[0].reason, "www-data cannot write: owner opencode, group www-data "
+                                  "(www-data is in it), class group lacks w");
+}
+
+Test(policy_writable, owner_class_decides_alone)
+{
+    /* 0466: the owner lacks w although group and other have it */
+    struct principal w[] = {web};
+    struct finding f[FINDING_KIND_COUNT];
+    cr_assert_eq(check_w(&wr, w, 1, S_IFREG | 0466, 33, 33, NULL, f), 1);
+    cr_assert_str_eq(f[0].reason, "www-data cannot write: owner www-data, group gid 33 (www-data "
+                                  "is in it), class owner lacks w");
+}
+
+Test(policy_writable, directories_need_w_and_x)
+{
+    struct principal w[] = {web, oc_in};
+    struct finding f[FINDING_KIND_COUNT];
+    cr_assert_eq(check_w(&wr_named, w, 2, S_IFDIR | 0765, 33, 33, NULL, f), 1);
+    cr_assert(strstr(f[0].reason, "opencode cannot write") &&
+                  strstr(f[0].reason, "class group lacks x"),
+              "%s", f[0].reason);
+    cr_assert(f[0].is_dir);
+    cr_assert_eq(check_w(&wr_named, w, 2, S_IFDIR | 0755, 33, 33, NULL, f), 1);
+    cr_assert(strstr(f[0].reason, "class group lacks w"), "%s", f[0].reason);
+    cr_assert_eq(check_w(&wr_named, w, 2, S_IFDIR | 0745, 33, 33, NULL, f), 1);
+    cr_assert(strstr(f[0].reason, "class group lacks w and x"), "%s", f[0].reason);
+    cr_assert_eq(check_w(&wr_named, w, 2, S_IFDIR | 0775, 33, 33, NULL, f), 0);
+}
+
+Test(policy_writable, root_owned_gets_both_findings_root_writer_never_flagged)
+{
+    static char *own_names[] = {"www-data"};
+    static uid_t owns[] = {33};
+    struct rule r = wr_named;
+    r.owner_names = own_names;
+    r.owners = owns;
+    r.nowners = 1;
+    struct principal w[] = {web};
+    struct finding f[FINDING_KIND_COUNT];
+    size_t n = check_w(&r, w, 1, S_IFREG | 0644, 0, 0, NULL, f);
+    cr_assert_eq(n, 3, "root_owned, group_mismatch, not_writable");
+    cr_assert_eq(f[0].kind, FINDING_ROOT_OWNED);
+    cr_assert_eq(f[2].kind, FINDING_NOT_WRITABLE);
+    cr_assert_str_eq(f[2].reason, "www-data cannot write: owner uid 0, group gid 0 (www-data is "
+                                  "not in it), class other lacks w");
+    /* root as a writer can write anything */
+    struct principal rw[] = {web_root};
+    cr_assert_eq(check_w(&wr, rw, 1, S_IFREG | 0444, 33, 33, NULL, f), 0);
+    cr_assert_eq(check_w(&wr, rw, 1, S_IFDIR | 0000, 33, 33, NULL, f), 0);
+}
+
+Test(policy_writable, only_first_denied_writer_named_and_off_by_default)
+{
+    struct principal w[] = {oc, web};
+    struct finding f[FINDING_KIND_COUNT];
+    cr_assert_eq(check_w(&wr, w, 2, S_IFREG | 0444, 33, 33, NULL, f), 1);
+    cr_assert(strncmp(f[0].reason, "opencode cannot write", 21) == 0, "%s", f[0].reason);
+    struct rule off = wr;
+    off.writable = false;
+    cr_assert_eq(check_w(&off, w, 2, S_IFREG | 0444, 33, 33, NULL, f), 0);
+    cr_assert_eq(check_w(&wr, w, 0, S_IFREG | 0444, 33, 33, NULL, f), 0, "no writers");
+}
+
+Test(policy_writable, acl_user_entry_grants_write)
+{
+    /* 0664 www-data:www-data with user:opencode:rw- mask::rw- (setfacl -m u:opencode:rw) */
+    struct perm_acl_entry e[] = {{PERM_ACL_USER, 1001, PERM_R | PERM_W}};
+    struct perm_acl acl = {.group_obj = PERM_R | PERM_W, .mask = PERM_R | PERM_W, .n = 1, .e = e};
+    struct principal w[] = {web, oc};
+    struct finding f[FINDING_KIND_COUNT];
+    cr_assert_eq(check_w(&wr_named, w, 2, S_IFREG | 0664, 33, 33, &acl, f), 0);
+    /* without the ACL: denied (other) */
+    cr_assert_eq(check_w(&wr_named, w, 2, S_IFREG | 0664, 33, 33, NULL, f), 1);
+}
+
+Test(policy_writable, acl_mask_limits_the_entry)
+{
+    /* setfacl -m u:opencode:rw,m::r: the mode's group bits are the mask (r) */
+    struct perm_acl_entry e[] = {{PERM_ACL_USER, 1001, PERM_R | PERM_W}};
+    struct perm_acl acl = {.group_obj = PERM_R | PERM_W, .mask = PERM_R, .n = 1, .e = e};
+    struct principal w[] = {web, oc};
+    struct finding f[FINDING_KIND_COUNT];
+    cr_assert_eq(check_w(&wr_named, w, 2, S_IFREG | 0644, 33, 33, &acl, f), 1);
+    cr_assert_str_eq(f[0].reason, "opencode cannot write: owner www-data, group www-data "
+                                  "(opencode is not in it), class ACL user (entry rw-, mask r--) "
+                                  "lacks w");
+}
+
+Test(policy_writable, acl_group_entries_restrict_group_members)
+{
+    /* 0664 with group::r-- and mask::rw- (from a named group entry): a member of the owning
+     * group is denied although the mode's group bits show rw */
+    struct perm_acl_entry e[] = {{PERM_ACL_GROUP, 2000, PERM_R | PERM_W}};
+    struct perm_acl acl = {.group_obj = PERM_R, .mask = PERM_R | PERM_W, .n = 1, .e = e};
+    struct principal w[] = {oc_in};
+    struct finding f[FINDING_KIND_COUNT];
+    cr_assert_eq(check_w(&wr_named, w, 1, S_IFREG | 0664, 33, 33, &acl, f), 1);
+    cr_assert(strstr(f[0].reason, "class ACL group (entries r--, mask rw-) lacks w"), "%s",
+              f[0].reason);
+    /* a mask of zero: the kernel skips the ACL, other decides */
+    struct perm_acl zero = {.group_obj = PERM_R, .mask = 0, .n = 1, .e = e};
+    cr_assert_eq(check_w(&wr_named, w, 1, S_IFREG | 0606, 33, 33, &zero, f), 1);
+    cr_assert(strstr(f[0].reason, "class group lacks w"), "%s", f[0].reason);
+}
+
+Test(policy_writable, web_readable_counts_acl)
+{
+    /* 0640 root:root, user:www-data:r-- grants the web user read */
+    struct perm_acl_entry e[] = {{PERM_ACL_USER, 33, PERM_R}};
+    struct perm_acl acl = {.group_obj = PERM_R, .mask = PERM_R, .n = 1, .e = e};
+    struct finding f[FINDING_KIND_COUNT];
+    cr_assert_eq(check_w(&web_only, NULL, 0, S_IFREG | 0640, 0, 0, NULL, f), 1);
+    cr_assert_eq(check_w(&web_only, NULL, 0, S_IFREG | 0640, 0, 0, &acl, f), 0);
+    /* mask::--- in the mode (0600): the ACL is not consulted */
+    struct perm_acl masked = {.group_obj = PERM_R, .mask = 0, .n = 1, .e = e};
+    cr_assert_eq(check_w(&web_only, NULL, 0, S_IFREG | 0600, 0, 0, &masked, f), 1);
+    cr_assert_str_eq(f[0].reason, "mode 0600 uid 0 gid 0: www-data falls in class other, which "
+                                  "lacks r");
+}
+
+Test(policy_writable, needs_acl_only_when_it_can_matter)
+{
+    struct stat st = mkstat(S_IFREG | 0644, 33, 33);
+    cr_assert(policy_needs_acl(&wr, &st));
+    cr_assert(policy_needs_acl(&web_only, &st));
+    struct rule plain = {.name = "plain", .match = site_match, .nmatch = 1};
+    cr_assert_not(policy_needs_acl(&plain, &st));
+    st.st_mode = S_IFREG | 0604; /* group class zero: the kernel skips the ACL */
+    cr_assert_not(policy_needs_acl(&wr, &st));
+    st.st_mode = S_IFIFO | 0664;
+    cr_assert_not(policy_needs_acl(&wr, &st));
+    st.st_mode = S_IFDIR | 0775;
+    cr_assert(policy_needs_acl(&wr, &st));
+    cr_assert_not(policy_needs_acl(NULL, &st));
+}
+
+static const char *fake_user(uid_t uid)
+{
+    return uid == 0 ? "root" : NULL;
+}
+
+static const char *fake_group(gid_t gid)
+{
+    return gid == 0 ? "root" : NULL;
+}
+
+Test(policy_writable, names_from_the_callers_lookup)
+{
+    struct principal w[] = {web};
+    struct stat st = mkstat(S_IFREG | 0644, 0, 0);
+    struct policy_subjects who = {
+        .web = &web, .writers = w, .nwriters = 1, .user_name = fake_user, .group_name = fake_group};
+    struct finding f[FINDING_KIND_COUNT];
+    cr_assert_eq(policy_check(&wr, &who, &st, f), 1);
+    cr_assert_str_eq(f[0].reason, "www-data cannot write: owner root, group root (www-data is "
+                                  "not in it), class other lacks w");
+    st = mkstat(S_IFREG | 0644, 4242, 4242);
+    cr_assert_eq(policy_check(&wr, &who, &st, f), 1);
+    cr_assert_str_eq(f[0].reason, "www-data cannot write: owner uid 4242, group gid 4242 "
+                                  "(www-data is not in it), class other lacks w");
+}

@@ -191,7 +191,7 @@ Test(repair_plan, kinds_fixed_name_what_the_change_clears_most_important_first)
     gid_t g;
     mode_t m;
     cr_assert(repair_plan(r, &st, &u, &g, &m));
-    size_t n = repair_kinds_fixed(c, r, &st, u, g, m, k);
+    size_t n = repair_kinds_fixed(c, r, -1, "", &st, u, g, m, k);
     cr_assert_eq(n, 4);
     cr_expect_eq(k[0], FINDING_ROOT_OWNED);
     cr_expect_eq(k[1], FINDING_GROUP_MISMATCH);
@@ -205,10 +205,10 @@ Test(repair_plan, kinds_fixed_name_what_the_change_clears_most_important_first)
     /* only the owner wrong: one kind; a change that clears nothing: none */
     st = mkstat(S_IFREG | 0660, 0, wwwg);
     cr_assert(repair_plan(r, &st, &u, &g, &m));
-    cr_expect_eq(repair_kinds_fixed(c, r, &st, u, g, m, k), 1);
+    cr_expect_eq(repair_kinds_fixed(c, r, -1, "", &st, u, g, m, k), 1);
     cr_expect_eq(k[0], FINDING_ROOT_OWNED);
     st = mkstat(S_IFREG | 0660, www, wwwg);
-    cr_expect_eq(repair_kinds_fixed(c, r, &st, www, wwwg, 0660, k), 0);
+    cr_expect_eq(repair_kinds_fixed(c, r, -1, "", &st, www, wwwg, 0660, k), 0);
     rep.nkinds = 0;
     cr_expect_str_eq(repair_kinds_join(&rep, ",", buf, sizeof(buf)), "");
     config_free(c);
