@@ -100,6 +100,7 @@ static int cmd_status(void *ctx, const struct control_request *req, struct contr
     json_object_set_new(row, "site_read_only", json_boolean(s.site_read_only));
     json_object_set_new(row, "repair_refused",
                         json_integer((json_int_t)s.events[LOG_EVENT_REPAIR_REFUSED]));
+    json_object_set_new(row, "root_owned_seen", json_integer((json_int_t)s.root_owned_seen));
     if (control_reply_row(rep, row) < 0)
         return -1;
     size_t problems = s.open_findings + s.by_kind[FINDING_DISPATCH_UNREACHABLE] +
@@ -364,6 +365,8 @@ static void repair_row(void *arg, const struct repair_report *r)
                                     : r->dry_run                 ? "would repair"
                                                                  : "repaired"));
     esc_json_set(row, "path", r->path);
+    char kinds[FINDING_KIND_COUNT * 32];
+    esc_json_set(row, "findings", repair_kinds_join(r, ",", kinds, sizeof(kinds)));
     char *msg = esc_dup(repair_format(r, line, sizeof(line)), 0);
     esc_json_set(row, "message", msg);
     free(msg);
@@ -503,6 +506,12 @@ static int cmd_metrics(void *ctx, const struct control_request *req, struct cont
              (double)s.crawl_usec / 1e6, log_journal_dropped(), s.unsafe_ancestors->n,
              s.site_root_changed ? 1 : 0, s.repairs_refused ? 1 : 0,
              mounts_count(s.mounts) + mounts_unlisted(s.mounts));
+    text_add(&t, &len, &cap,
+             "# HELP permwatch_root_owned_seen_total Root-owned objects seen appear (repaired "
+             "or not).\n"
+             "# TYPE permwatch_root_owned_seen_total counter\n"
+             "permwatch_root_owned_seen_total %" PRIu64 "\n",
+             s.root_owned_seen);
     const struct dispatch_set *ds = loop_dispatch(l);
     text_add(&t, &len, &cap,
              "# HELP permwatch_dispatch_commands Registered dispatch commands by verdict.\n"

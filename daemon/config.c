@@ -68,6 +68,7 @@ enum key_id {
     K_MAX_FINDINGS_MEMORY,
     K_WRITERS,
     K_WRITABLE,
+    K_REPAIR_EXISTING,
     K_COUNT
 };
 
@@ -460,6 +461,7 @@ static const char *const key_names[K_COUNT] = {
     [K_REPAIR] = "repair",
     [K_WRITERS] = "writers",
     [K_WRITABLE] = "writable",
+    [K_REPAIR_EXISTING] = "repair_existing",
 };
 
 /* [daemon] degraded_rescan_interval, log_interval: a duration above zero (and at most a
@@ -490,6 +492,14 @@ static int set_count(struct loader *L, enum key_id id, const char *value)
         L->c->max_findings = (size_t)v;
     else
         L->c->log_burst = (unsigned)v;
+    return 0;
+}
+
+/* [daemon] repair_existing: yes or no. */
+static int set_repair_existing(struct loader *L, enum key_id id, const char *value)
+{
+    if (parse_bool(value, &L->c->repair_existing) < 0)
+        return fail(L, key_names[id], "expected yes or no, got '%s'", value);
     return 0;
 }
 
@@ -758,6 +768,7 @@ static const struct key_def keys[] = {
     {SEC_DAEMON, K_LOG_BURST, "log_burst", false, set_count},
     {SEC_DAEMON, K_LOG_INTERVAL, "log_interval", false, set_positive_duration},
     {SEC_DAEMON, K_MAX_FINDINGS_MEMORY, "max_findings_memory", false, set_size},
+    {SEC_DAEMON, K_REPAIR_EXISTING, "repair_existing", false, set_repair_existing},
     {SEC_DISPATCH, K_CHANNELS_FILE, "channels_file", false, set_channels_file},
     {SEC_DISPATCH, K_COMMAND, "command", true, set_command},
     {SEC_DISPATCH, K_PATH, "path", false, set_dispatch_path},
@@ -1321,6 +1332,7 @@ void config_print(const struct config *c, FILE *out)
     fprintf(out, "log_interval = %s\n",
             parse_format_duration(c->log_interval_usec, dur, sizeof(dur)));
     fprintf(out, "max_findings_memory = %zu\n", c->max_findings_memory);
+    fprintf(out, "repair_existing = %s\n", c->repair_existing ? "yes" : "no");
 
     fprintf(out, "\n[dispatch]\n");
     print_kv(out, "channels_file", c->channels_file);

@@ -64,6 +64,7 @@ struct config {
     size_t max_findings_memory;    /* bytes of the findings table, 0 = no limit */
     unsigned log_burst;            /* entries per event kind per log_interval, 0 = no limit */
     uint64_t log_interval_usec;
+    bool repair_existing; /* the startup and reload crawls repair too (default: findings only) */
 
     char *channels_file; /* relative to site_root unless absolute */
     char **commands;     /* extra dispatch commands from `command =` */

@@ -827,6 +827,17 @@ size_t ftable_sweep_end(struct ftable *t)
     return closed;
 }
 
+_Static_assert(FINDING_KIND_COUNT <= 32, "ftable_open_kinds: one bit per kind");
+
+uint32_t ftable_open_kinds(const struct ftable *t, const char *relpath)
+{
+    const struct fnode *n = t && relpath ? node_find(t, relpath) : NULL;
+    uint32_t kinds = 0;
+    for (const struct frec *r = n ? n->recs : NULL; r; r = r->next)
+        kinds |= UINT32_C(1) << r->kind;
+    return kinds;
+}
+
 /* Open findings in T; 0 for NULL. */
 size_t ftable_count(const struct ftable *t)
 {

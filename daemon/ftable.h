@@ -64,6 +64,10 @@ size_t ftable_forget_subtree(struct ftable *t, const char *prefix);
 void ftable_sweep_begin(struct ftable *t, const char *prefix);
 size_t ftable_sweep_end(struct ftable *t);
 
+/* The kinds open at exactly RELPATH as a bit set (bit K set: kind K is open there); 0 when
+ * none or T is NULL. O(log n), no allocation. */
+uint32_t ftable_open_kinds(const struct ftable *t, const char *relpath);
+
 /* Open findings in all, and of kind K. */
 size_t ftable_count(const struct ftable *t);
 size_t ftable_count_kind(const struct ftable *t, enum finding_kind k);

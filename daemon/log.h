@@ -27,6 +27,7 @@ enum log_event {
     LOG_EVENT_UNSAFE_ANCESTOR,   /* a non-root user can write an ancestor of the site root */
     LOG_EVENT_MOUNT_SKIPPED,     /* a mount point inside the site, not crossed */
     LOG_EVENT_TABLE_FULL,        /* findings not stored: the findings table is at a cap */
+    LOG_EVENT_REPAIR_PENDING,    /* startup/reload: objects auto-repair left as findings */
     LOG_EVENT_COUNT
 };
 

@@ -130,6 +130,15 @@ struct loop {
     bool block_logged; /* the auto-repair refusal of the current block was logged */
     uint64_t repairs_blocked;
     struct mounts *mounts; /* mount points inside the site, not crossed */
+
+    /* the crawl of the whole site at startup or reload is running: what it finds existed
+     * before (auto-repaired only with repair_existing); PENDING_* count what it left alone */
+    bool existing_pass;
+    bool existing_due; /* the site root came back after a reload found it missing: its first
+                        * crawl is an existing pass */
+    bool moved_known;  /* the crawl of a renamed object whose old path had open findings */
+    uint64_t pending_objects, pending_kind[FINDING_KIND_COUNT];
+    uint64_t root_owned_seen; /* root_owned findings that appeared, repaired or not */
 };
 
 /* ---- time ------------------------------------------------------------------------------ */
@@ -247,8 +256,17 @@ struct chain {
     struct watch_dir *node;
 };
 
+/* Which entries with findings under `repair = auto` a crawl repairs. */
+enum crawl_repair {
+    CRAWL_REPAIR_NEW,  /* those with a finding not open before: a change seen (the default) */
+    CRAWL_REPAIR_ALL,  /* every one: startup and reload with repair_existing = yes */
+    CRAWL_REPAIR_NONE, /* none, counted for the repair_pending summary: startup and reload */
+    CRAWL_REPAIR_KEEP, /* none: a rename inside the site whose old path had open findings */
+};
+
 struct crawl {
     struct loop *l;
+    enum crawl_repair repair;
     bool descend;     /* false: evaluate the first entry only */
     bool add_watches; /* false while the site root is not watched */
     bool progress;    /* send STATUS= while it runs (startup, full rescans) */
@@ -358,7 +376,42 @@ static bool auto_repair(struct loop *l, const char *relpath)
     return rc == 0 && st.changed > 0;
 }
 
-/* scan visitor: evaluate one entry and record its findings. */
+/* The startup or reload crawl left the entry E (with findings, under auto rule R) alone:
+ * count it for the repair_pending summary when a repair would change it. */
+static void pending_note(struct loop *l, const struct rule *r, const struct scan_entry *e)
+{
+    const struct stat *st = e->st;
+    uid_t uid;
+    gid_t gid;
+    mode_t mode;
+    enum finding_kind kinds[FINDING_KIND_COUNT];
+    if (!repair_plan(r, st, &uid, &gid, &mode))
+        return;
+    size_t n = repair_kinds_fixed(l->cfg, r, e->dirfd, e->name, st, uid, gid, mode, kinds);
+    l->pending_objects++;
+    for (size_t i = 0; i < n; i++)
+        l->pending_kind[kinds[i]]++;
+}
+
+/* Whether the N findings F of RELPATH include one not open in the table before this look
+ * (a change since the last look); with COUNT, a root_owned one among them counts as seen. */
+static bool findings_new(struct loop *l, const char *relpath, const struct finding *f, size_t n,
+                         bool count)
+{
+    uint32_t open = ftable_open_kinds(l->table, relpath);
+    bool fresh = false;
+    for (size_t i = 0; i < n; i++) {
+        if (open & (UINT32_C(1) << f[i].kind))
+            continue;
+        fresh = true;
+        if (f[i].kind == FINDING_ROOT_OWNED && count)
+            l->root_owned_seen++;
+    }
+    return fresh;
+}
+
+/* scan visitor: evaluate one entry, auto-repair it when the crawl's repair mode says so, and
+ * record the findings left. */
 static enum scan_verdict crawl_visit(void *ctx, const struct scan_entry *e)
 {
     struct crawl *cr = ctx;
@@ -383,11 +436,16 @@ static enum scan_verdict crawl_visit(void *ctx, const struct scan_entry *e)
     struct finding f[FINDING_KIND_COUNT];
     size_t n = audit_evaluate(l->cfg, r, e->dirfd, e->name, e->st, f);
     struct stat after;
+    bool fresh = n && findings_new(l, e->relpath, f, n, cr->repair != CRAWL_REPAIR_KEEP);
     /* special files are findings but never repaired: no auto-repair (nor its fight guard) */
-    if (n && r->repair == REPAIR_AUTO && (is_dir || S_ISREG(e->st->st_mode)) &&
-        auto_repair(l, e->relpath) &&
-        fstatat(e->dirfd, e->name, &after, AT_SYMLINK_NOFOLLOW) == 0 &&
-        (after.st_mode & S_IFMT) == (e->st->st_mode & S_IFMT))
+    bool repairable = n && r->repair == REPAIR_AUTO && (is_dir || S_ISREG(e->st->st_mode)) &&
+                      cr->repair != CRAWL_REPAIR_KEEP;
+    if (repairable && cr->repair == CRAWL_REPAIR_NONE)
+        pending_note(l, r, e);
+    else if (repairable && (fresh || cr->repair == CRAWL_REPAIR_ALL) &&
+             auto_repair(l, e->relpath) &&
+             fstatat(e->dirfd, e->name, &after, AT_SYMLINK_NOFOLLOW) == 0 &&
+             (after.st_mode & S_IFMT) == (e->st->st_mode & S_IFMT))
         n = audit_evaluate(l->cfg, r, e->dirfd, e->name, &after, f);
     for (size_t i = 0; i < n; i++) {
         f[i].owner = account_user_name(f[i].uid);
@@ -478,6 +536,10 @@ static int crawl(struct loop *l, const char *relpath, bool descend, bool sweep, 
     if (l->root_fd < 0)
         return errno = ENOENT, -1;
     struct crawl cr = {.l = l,
+                       .repair = l->moved_known            ? CRAWL_REPAIR_KEEP
+                                 : !l->existing_pass       ? CRAWL_REPAIR_NEW
+                                 : l->cfg->repair_existing ? CRAWL_REPAIR_ALL
+                                                           : CRAWL_REPAIR_NONE,
                        .descend = descend,
                        .add_watches = watch_root(l->watch) != NULL || !*relpath,
                        .progress = progress,
@@ -646,6 +708,44 @@ static void full_rescan(struct loop *l, const char *why)
              summary(l, buf, sizeof(buf)));
     if (l->ready)
         notify_status("%s", summary(l, buf, sizeof(buf)));
+}
+
+/* The repair_pending entry after the existing pass WHY ("startup", "reload"). */
+static void log_pending(struct loop *l, const char *why)
+{
+    char kinds[FINDING_KIND_COUNT * 48] = "", count[32];
+    size_t pos = 0;
+    for (int k = 0; k < FINDING_KIND_COUNT && pos < sizeof(kinds); k++) {
+        if (!l->pending_kind[k])
+            continue;
+        int w = snprintf(kinds + pos, sizeof(kinds) - pos, "%s%s %" PRIu64, pos ? ", " : "",
+                         finding_kind_name((enum finding_kind)k), l->pending_kind[k]);
+        if (w < 0)
+            break;
+        pos += (size_t)w;
+    }
+    snprintf(count, sizeof(count), "%" PRIu64, l->pending_objects);
+    struct log_field fields[] = {{"PATH", l->cfg->site_root}, {"COUNT", count}, {"BY_KIND", kinds}};
+    l->events[LOG_EVENT_REPAIR_PENDING]++;
+    log_event(LOG_EVENT_REPAIR_PENDING, LOG_NOTICE, fields, 3,
+              "%s: %" PRIu64 " objects need repair (%s); repair = auto repairs new changes only: "
+              "run `permwatchctl repair` (`--dry-run` lists them) or set repair_existing = yes",
+              why, l->pending_objects, kinds);
+}
+
+/* The full crawl at startup or reload (WHY): what it finds existed before, so it repairs only
+ * with repair_existing = yes; otherwise one repair_pending entry says what a repair would
+ * change under `repair = auto` rules (none when nothing). */
+static void existing_rescan(struct loop *l, const char *why)
+{
+    l->existing_pass = true;
+    l->existing_due = false;
+    l->pending_objects = 0;
+    memset(l->pending_kind, 0, sizeof(l->pending_kind));
+    full_rescan(l, why);
+    l->existing_pass = false;
+    if (l->pending_objects)
+        log_pending(l, why);
 }
 
 /* ---- site root ------------------------------------------------------------------------- */
@@ -838,7 +938,10 @@ static void on_root_timer(struct ev_loop *loop, ev_timer *t, int revents)
         return;
     ev_timer_stop(loop, t);
     log_info("site root %s is back: crawling it", l->cfg->site_root);
-    full_rescan(l, "site root back");
+    if (l->existing_due)
+        existing_rescan(l, "site root back");
+    else
+        full_rescan(l, "site root back");
 }
 
 /* ---- inotify events -------------------------------------------------------------------- */
@@ -923,19 +1026,24 @@ static void move_to(struct loop *l, struct watch_dir *d, const struct inotify_ev
             continue;
         struct watch_dir *from = watch_lookup(l->watch, m->from_wd);
         struct watch_dir *child = from ? watch_child(l->watch, from, m->from_name) : NULL;
-        /* the old paths are gone: their findings close; the new ones are looked at afresh */
+        /* the old paths are gone: their findings close; the new ones are looked at afresh.
+         * Problems open at the old paths were known (left alone at start, refused, paused):
+         * a rename is no new change to them, so nothing it moved is auto-repaired for it */
+        size_t known;
         if (is_dir) {
             unwatched_drop_below(l, m->from_path);
-            ftable_forget_subtree(l->table, m->from_path);
+            known = ftable_forget_subtree(l->table, m->from_path);
             if (child)
                 watch_move(l->watch, child, d, ev->name);
         } else {
-            ftable_forget_path(l->table, m->from_path);
+            known = ftable_forget_path(l->table, m->from_path);
         }
         free(m->from_name);
         free(m->from_path);
         l->moves[i] = l->moves[--l->nmoves];
+        l->moved_known = known > 0;
         crawl(l, relpath, is_dir, is_dir, false);
+        l->moved_known = false;
         return;
     }
     arrived(l, d, ev->name, relpath, is_dir);
@@ -1264,10 +1372,11 @@ void loop_reload(struct loop *l)
     parent_watch(l);
     if (site_root_repin(l) < 0) {
         log_warn("site root %s is missing: checking every %gs", l->cfg->site_root, ROOT_POLL);
+        l->existing_due = true;
         ev_timer_set(&l->root_timer, ROOT_POLL, ROOT_POLL);
         ev_timer_start(loop, &l->root_timer);
     } else {
-        full_rescan(l, "reload");
+        existing_rescan(l, "reload");
     }
     if (l->dispatch)
         dispatch_reload(l->dispatch, l->cfg);
@@ -1347,7 +1456,7 @@ int loop_run(struct loop *l)
     parent_watch(l);
     notify_status("crawling %s", l->cfg->site_root);
     uint64_t t0 = mono_usec();
-    full_rescan(l, "startup");
+    existing_rescan(l, "startup");
     l->ready = true;
     uint64_t wd = notify_watchdog_usec();
     if (wd) {
@@ -1456,6 +1565,7 @@ void loop_get_status(const struct loop *l, struct loop_status *s)
     struct statvfs vfs;
     s->site_read_only =
         l->root_fd >= 0 && fstatvfs(l->root_fd, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
+    s->root_owned_seen = l->root_owned_seen;
 }
 
 void loop_foreach_finding(const struct loop *l, const char *relpath, ftable_visit_fn fn, void *ctx)

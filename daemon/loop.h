@@ -53,6 +53,9 @@ struct loop_status {
     const struct root_chain *unsafe_ancestors; /* ancestors a non-root user can write */
     const struct mounts *mounts;               /* mount points inside the site, not crossed */
     bool site_read_only; /* the site root's filesystem is mounted read-only (ST_RDONLY) */
+    /* root_owned findings that appeared since start (at a path without an open one: those
+     * of the startup crawl included), whether auto-repaired at once or left open */
+    uint64_t root_owned_seen;
 };
 
 /* The running policy (valid until the next reload). */

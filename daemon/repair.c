@@ -18,6 +18,7 @@
 
 #include "audit.h"
 #include "log.h"
+#include "permacl.h"
 #include "policy.h"
 
 #ifndef SYS_fchmodat2
@@ -46,6 +47,42 @@ bool repair_plan(const struct rule *r, const struct stat *st, uid_t *uid, gid_t 
         *gid = r->groups[0];
     *mode = policy_target_mode(r, st->st_mode) & PERM_BITS;
     return *uid != st->st_uid || *gid != st->st_gid || *mode != (st->st_mode & PERM_BITS);
+}
+
+size_t repair_kinds_fixed(const struct config *c, const struct rule *r, int dirfd, const char *name,
+                          const struct stat *st, uid_t uid, gid_t gid, mode_t mode,
+                          enum finding_kind *out)
+{
+    struct finding before[FINDING_KIND_COUNT], after[FINDING_KIND_COUNT];
+    struct stat changed = *st;
+    changed.st_uid = uid;
+    changed.st_gid = gid;
+    changed.st_mode = (st->st_mode & ~(mode_t)PERM_BITS) | (mode & PERM_BITS);
+    struct perm_acl acl = {.mask = -1}, acl_after;
+    bool have_acl = dirfd >= 0 && policy_needs_acl(r, st) &&
+                    permacl_read_at(dirfd, *name ? name : ".", &acl) == 1;
+    /* chmod sets an extended ACL's mask to the new group bits */
+    acl_after = acl;
+    if (acl_after.mask >= 0)
+        acl_after.mask = (int)((mode >> 3) & 7);
+    struct policy_subjects who = {.web = &c->web,
+                                  .writers = c->writers,
+                                  .nwriters = c->nwriters,
+                                  .acl = have_acl ? &acl : NULL};
+    size_t nb = policy_check(r, &who, st, before);
+    who.acl = have_acl ? &acl_after : NULL;
+    size_t na = policy_check(r, &who, &changed, after);
+    if (have_acl)
+        permacl_free(&acl);
+    size_t n = 0;
+    for (size_t i = 0; i < nb; i++) {
+        bool left = false;
+        for (size_t j = 0; j < na && !left; j++)
+            left = after[j].kind == before[i].kind;
+        if (!left)
+            out[n++] = before[i].kind;
+    }
+    return n;
 }
 
 /* --- changing one object through its O_PATH fd ---------------------------------------- */
@@ -107,6 +144,8 @@ static void emit(struct rctx *x, enum repair_outcome out, const struct scan_entr
         x->st->refused++;
     if (!x->o->report)
         return;
+    enum finding_kind kinds[FINDING_KIND_COUNT];
+    size_t nkinds = repair_kinds_fixed(x->c, r, e->dirfd, e->name, before, uid, gid, mode, kinds);
     struct repair_report rep = {
         .outcome = out,
         .dry_run = x->o->dry_run,
@@ -120,6 +159,8 @@ static void emit(struct rctx *x, enum repair_outcome out, const struct scan_entr
         .old_mode = before->st_mode & PERM_BITS,
         .new_mode = mode,
         .reason = reason,
+        .kinds = kinds,
+        .nkinds = nkinds,
     };
     x->o->report(x->o->ctx, &rep);
 }
@@ -344,7 +385,9 @@ void repair_log(const struct repair_report *rep, const struct repair_caller *cal
         snprintf(cpid, sizeof(cpid), "%d", (int)caller->pid);
     }
     bool ok = rep->outcome == REPAIR_CHANGED;
-    const struct log_field f[] = {
+    char kinds[FINDING_KIND_COUNT * 32] = "";
+    repair_kinds_join(rep, ",", kinds, sizeof(kinds));
+    struct log_field f[12 + FINDING_KIND_COUNT] = {
         {"PATH", rep->path},
         {"RULE", rep->rule},
         {"UID", uid},
@@ -356,10 +399,33 @@ void repair_log(const struct repair_report *rep, const struct repair_caller *cal
         {"REASON", ok ? repair_setid_note(rep) : rep->reason},
         {"CALLER_UID", cuid},
         {"CALLER_PID", cpid},
+        {"FINDINGS", kinds},
     };
-    char msg[PATH_MAX + 512];
+    size_t nf = 12;
+    /* one FINDING field per kind: the journal keeps repeated fields, and a match on any
+     * one of them finds the entry */
+    for (size_t i = 0; i < rep->nkinds && i < FINDING_KIND_COUNT; i++)
+        f[nf++] = (struct log_field){"FINDING", finding_kind_name(rep->kinds[i])};
+    char msg[PATH_MAX + 512], list[sizeof(kinds) + 16];
+    repair_kinds_join(rep, ", ", list, sizeof(list));
     log_event(ok ? LOG_EVENT_REPAIRED : LOG_EVENT_REPAIR_REFUSED, ok ? LOG_NOTICE : LOG_WARNING, f,
-              sizeof(f) / sizeof(f[0]), "%s", repair_format(rep, msg, sizeof(msg)));
+              nf, "%s%s%s", repair_format(rep, msg, sizeof(msg)), *list ? "; findings: " : "",
+              list);
+}
+
+const char *repair_kinds_join(const struct repair_report *rep, const char *sep, char *buf,
+                              size_t len)
+{
+    size_t pos = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < rep->nkinds && pos < len; i++) {
+        const char *name = finding_kind_name(rep->kinds[i]);
+        int w = snprintf(buf + pos, len - pos, "%s%s", i ? sep : "", name ? name : "?");
+        if (w < 0)
+            break;
+        pos += (size_t)w;
+    }
+    return buf;
 }
 
 /* --- the fight guard ------------------------------------------------------------------- */

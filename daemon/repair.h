@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "finding.h"
 #include "scan.h"
 
 /* Exit codes of --scan --repair. */
@@ -24,6 +25,16 @@ enum { REPAIR_EXIT_DONE = 0, REPAIR_EXIT_REFUSED = 1, REPAIR_EXIT_ERROR = 2 };
  * (unchanged values where nothing changes) and returns whether anything changes. False for
  * R NULL, `ignore` rules, `repair = never` rules and objects other than files/directories. */
 bool repair_plan(const struct rule *r, const struct stat *st, uid_t *uid, gid_t *gid, mode_t *mode);
+
+/* The finding kinds rule R of config C reports on the object ST (NAME in the directory
+ * DIRFD) that a change to UID, GID and MODE (permission bits) clears: those policy_check
+ * (C's web user and writers) reports on ST and no longer on ST so changed, in its order
+ * (root_owned or owner_mismatch first), into OUT (room for FINDING_KIND_COUNT). The access
+ * ACL is read as audit_evaluate does (DIRFD < 0: none), its mask following the new group
+ * bits as chmod sets it. Returns their count; changes nothing. */
+size_t repair_kinds_fixed(const struct config *c, const struct rule *r, int dirfd, const char *name,
+                          const struct stat *st, uid_t uid, gid_t gid, mode_t mode,
+                          enum finding_kind *out);
 
 enum repair_outcome { REPAIR_CHANGED, REPAIR_REFUSED };
 
@@ -39,6 +50,10 @@ struct repair_report {
     gid_t old_gid, new_gid;
     mode_t old_mode, new_mode; /* permission bits only (07777) */
     const char *reason;        /* refusals only */
+    /* the findings the change clears (a refusal: would have cleared), most important first
+     * (repair_kinds_fixed) */
+    const enum finding_kind *kinds;
+    size_t nkinds;
 };
 
 typedef void (*repair_report_fn)(void *ctx, const struct repair_report *rep);
@@ -74,9 +89,17 @@ struct repair_caller {
 
 /* Log REP as a `repaired` (notice) or `repair_refused` (warning) journal entry with
  * PATH, UID/GID/MODE (after), OLD_UID/OLD_GID/OLD_MODE, RULE, REASON (a refusal's reason;
- * for a change repair_setid_note, when there is one) and, when CALLER is not NULL,
- * CALLER_UID/CALLER_PID. Dry-run reports are not logged. */
+ * for a change repair_setid_note, when there is one), FINDING once per kind in REP->kinds
+ * (a repeated field: `journalctl PERMWATCH_FINDING=root_owned` matches a repaired root-owned
+ * file), FINDINGS (the same kinds, comma-separated, most important first) and, when CALLER
+ * is not NULL, CALLER_UID/CALLER_PID. MESSAGE is repair_format's line + "; findings: KIND,
+ * KIND" when there are kinds. Dry-run reports are not logged. */
 void repair_log(const struct repair_report *rep, const struct repair_caller *caller);
+
+/* REP's kinds by name, joined by SEP ("root_owned,mode_mismatch"), into BUF (cut to fit;
+ * "" when none). Returns BUF. */
+const char *repair_kinds_join(const struct repair_report *rep, const char *sep, char *buf,
+                              size_t len);
 
 /* One line for REP into BUF: "repaired PATH: owner 0 -> 33, group 0 -> 33, mode 0644 -> 0664
  * (rule site)" or "refused PATH: REASON (rule site)"; dry runs say "would repair". A change

@@ -1247,3 +1247,24 @@ Test(config, file_require_refuses_setuid_setgid)
                  0, "%s", err.message);
     config_free(c);
 }
+
+Test(daemon, repair_existing)
+{
+    struct config *c = load_ok(SITE);
+    cr_expect(!c->repair_existing, "default no: the first start rewrites nothing");
+    config_free(c);
+    c = load_ok(SITE "[daemon]\nrepair_existing = yes\n");
+    cr_expect(c->repair_existing);
+    assert_round_trip(c);
+    config_free(c);
+    c = load_ok(SITE "[daemon]\nrepair_existing = off\n");
+    cr_expect(!c->repair_existing);
+    assert_round_trip(c);
+    config_free(c);
+    load_err(SITE "[daemon]\nrepair_existing = maybe\n", 4, "daemon", "repair_existing",
+             "expected yes or no, got 'maybe'");
+    load_err(SITE "[daemon]\nrepair_existing = yes\nrepair_existing = yes\n", 5, "daemon",
+             "repair_existing", "");
+    load_err(SITE "[rule a]\nmatch = **\nrepair_existing = yes\n", 5, "rule a", "repair_existing",
+             "unknown key");
+}

@@ -1376,3 +1376,21 @@ Test(ftable_update, the_root_path_alone)
     cr_assert_not(l.inconsistent);
     ftable_free(t);
 }
+
+Test(ftable_open_kinds, bits_of_the_kinds_open_at_exactly_the_path)
+{
+    struct log l;
+    struct ftable *t = table(0, &l);
+    cr_expect_eq(ftable_open_kinds(t, "a"), 0);
+    put2(t, "a", FINDING_ROOT_OWNED, FINDING_MODE_MISMATCH);
+    put1(t, "a/b", FINDING_SETID);
+    cr_expect_eq(ftable_open_kinds(t, "a"),
+                 (1u << FINDING_ROOT_OWNED) | (1u << FINDING_MODE_MISMATCH));
+    cr_expect_eq(ftable_open_kinds(t, "a/b"), 1u << FINDING_SETID);
+    cr_expect_eq(ftable_open_kinds(t, "a/"), 0, "exactly the path");
+    cr_expect_eq(ftable_open_kinds(t, ""), 0);
+    cr_expect_eq(ftable_open_kinds(NULL, "a"), 0);
+    ftable_forget_path(t, "a");
+    cr_expect_eq(ftable_open_kinds(t, "a"), 0);
+    ftable_free(t);
+}

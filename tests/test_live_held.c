@@ -65,7 +65,7 @@ static void env_start(struct env *e)
     char text[4096];
     snprintf(text, sizeof(text),
              "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s\nrescan_interval = 0\n"
-             "log_burst = 0\n[dispatch]\nchannels_file = none.php\n"
+             "log_burst = 0\nrepair_existing = yes\n[dispatch]\nchannels_file = none.php\n"
              "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\n"
              "file_require = 0660\ndir_require = 0770\nrepair = auto\n",
              e->site, e->sock);
@@ -142,7 +142,8 @@ Test(live_held, full_filesystem_detects_and_repairs)
     run_result_free(&r);
 
     env_start(&e);
-    /* the root files found at startup are repaired: chown and chmod need no space */
+    /* the root files found at startup are repaired (repair_existing = yes): chown and chmod
+     * need no space */
     const char *paths[] = {a, b};
     for (size_t i = 0; i < 2; i++) {
         json_t *j = live_wait_entry(e.d, 10000, "PERMWATCH_EVENT", "repaired", "PERMWATCH_PATH",

@@ -51,6 +51,7 @@ static const char *const event_ids[LOG_EVENT_COUNT] = {
     [LOG_EVENT_UNSAFE_ANCESTOR] = "7d1c2eee03964ea39b85ed66e4ef844e",
     [LOG_EVENT_MOUNT_SKIPPED] = "323356082cc84bdd9076208c17fa5794",
     [LOG_EVENT_TABLE_FULL] = "eb6536f2290c4d7a874dfddac7f96bcb",
+    [LOG_EVENT_REPAIR_PENDING] = "39142fa860364193a642b734d167ddce",
 };
 
 static const char *const event_names[LOG_EVENT_COUNT] = {
@@ -70,6 +71,7 @@ static const char *const event_names[LOG_EVENT_COUNT] = {
     [LOG_EVENT_UNSAFE_ANCESTOR] = "unsafe_ancestor",
     [LOG_EVENT_MOUNT_SKIPPED] = "mount_skipped",
     [LOG_EVENT_TABLE_FULL] = "table_full",
+    [LOG_EVENT_REPAIR_PENDING] = "repair_pending",
 };
 
 /* ---- the emitted sequence ------------------------------------------------------------- */

@@ -176,6 +176,44 @@ Test(repair_plan, never_ignore_and_null_rules_plan_nothing)
     config_free(c);
 }
 
+Test(repair_plan, kinds_fixed_name_what_the_change_clears_most_important_first)
+{
+    /* owner www-data only (root not allowed), group www-data, files 0660 */
+    struct config *c = load("[site]\nroot = /srv/site\n[rule site]\nmatch = **\n"
+                            "owner = www-data\ngroup = www-data\nfile_require = 0660\n"
+                            "repair = auto\n");
+    const struct rule *r = &c->rules[0];
+    uid_t www = r->owners[0];
+    gid_t wwwg = r->groups[0];
+    enum finding_kind k[FINDING_KIND_COUNT];
+    struct stat st = mkstat(S_IFREG | 04644, 0, 0);
+    uid_t u;
+    gid_t g;
+    mode_t m;
+    cr_assert(repair_plan(r, &st, &u, &g, &m));
+    size_t n = repair_kinds_fixed(c, r, -1, "", &st, u, g, m, k);
+    cr_assert_eq(n, 4);
+    cr_expect_eq(k[0], FINDING_ROOT_OWNED);
+    cr_expect_eq(k[1], FINDING_GROUP_MISMATCH);
+    cr_expect_eq(k[2], FINDING_MODE_MISMATCH);
+    cr_expect_eq(k[3], FINDING_SETID);
+    struct repair_report rep = {.kinds = k, .nkinds = n};
+    char buf[128];
+    cr_expect_str_eq(repair_kinds_join(&rep, ",", buf, sizeof(buf)),
+                     "root_owned,group_mismatch,mode_mismatch,setid");
+    cr_expect_str_eq(repair_kinds_join(&rep, ",", buf, 12), "root_owned,");
+    /* only the owner wrong: one kind; a change that clears nothing: none */
+    st = mkstat(S_IFREG | 0660, 0, wwwg);
+    cr_assert(repair_plan(r, &st, &u, &g, &m));
+    cr_expect_eq(repair_kinds_fixed(c, r, -1, "", &st, u, g, m, k), 1);
+    cr_expect_eq(k[0], FINDING_ROOT_OWNED);
+    st = mkstat(S_IFREG | 0660, www, wwwg);
+    cr_expect_eq(repair_kinds_fixed(c, r, -1, "", &st, www, wwwg, 0660, k), 0);
+    rep.nkinds = 0;
+    cr_expect_str_eq(repair_kinds_join(&rep, ",", buf, sizeof(buf)), "");
+    config_free(c);
+}
+
 /* --- the fight guard ---------------------------------------------------------------------- */
 
 #define SEC 1000000ULL
