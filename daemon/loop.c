@@ -385,7 +385,7 @@ static void pending_note(struct loop *l, const struct rule *r, const struct scan
     gid_t gid;
     mode_t mode;
     enum finding_kind kinds[FINDING_KIND_COUNT];
-    if (!repair_plan(r, st, &uid, &gid, &mode))
+    if (!repair_plan_access(l->cfg, r, st, &uid, &gid, &mode))
         return;
     size_t n = repair_kinds_fixed(l->cfg, r, e->dirfd, e->name, st, uid, gid, mode, kinds);
     l->pending_objects++;

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "account.h"
 #include "audit.h"
 #include "log.h"
 #include "permacl.h"
@@ -47,6 +48,38 @@ bool repair_plan(const struct rule *r, const struct stat *st, uid_t *uid, gid_t 
         *gid = r->groups[0];
     *mode = policy_target_mode(r, st->st_mode) & PERM_BITS;
     return *uid != st->st_uid || *gid != st->st_gid || *mode != (st->st_mode & PERM_BITS);
+}
+
+/* The class bits P needs on an object of owner UID, group GID: WANT (an rwx triple) shifted to
+ * the owner, group or other class P falls in. */
+static mode_t repair_class_bits(const struct principal *p, uid_t uid, gid_t gid, mode_t want)
+{
+    if (p->uid == uid)
+        return want << 6;
+    if (account_principal_in_group(p, gid))
+        return want << 3;
+    return want;
+}
+
+bool repair_plan_access(const struct config *c, const struct rule *r, const struct stat *st,
+                        uid_t *uid, gid_t *gid, mode_t *mode)
+{
+    bool change = repair_plan(r, st, uid, gid, mode);
+    if (!c || !r || r->ignore || r->repair == REPAIR_NEVER)
+        return change;
+    bool dir = S_ISDIR(st->st_mode);
+    if (!dir && !S_ISREG(st->st_mode))
+        return change;
+    mode_t add = 0;
+    if (r->writable)
+        for (size_t i = 0; i < c->nwriters; i++)
+            if (c->writers[i].uid != 0)
+                add |= repair_class_bits(&c->writers[i], *uid, *gid, dir ? 03 : 02);
+    if (r->web_readable && c->web.uid != 0)
+        add |= repair_class_bits(&c->web, *uid, *gid, dir ? 05 : 04);
+    add &= ~(dir ? r->dir_forbid : r->file_forbid) & 0777;
+    *mode |= add;
+    return change || *mode != (st->st_mode & PERM_BITS);
 }
 
 size_t repair_kinds_fixed(const struct config *c, const struct rule *r, int dirfd, const char *name,
@@ -172,7 +205,7 @@ static void repair_object(struct rctx *x, const struct scan_entry *e, const stru
     uid_t uid;
     gid_t gid;
     mode_t mode;
-    repair_plan(r, e->st, &uid, &gid, &mode);
+    repair_plan_access(x->c, r, e->st, &uid, &gid, &mode);
     int fd = openat(e->dirfd, *e->name ? e->name : ".", O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) { /* gone meanwhile: nothing left to repair */
@@ -217,7 +250,7 @@ static void repair_object(struct rctx *x, const struct scan_entry *e, const stru
         return;
     }
     /* plan again from the object we hold: what the walk saw may be stale */
-    if (!repair_plan(r, &now, &uid, &gid, &mode)) {
+    if (!repair_plan_access(x->c, r, &now, &uid, &gid, &mode)) {
         x->st->ok++;
         close(fd);
         return;
@@ -271,7 +304,7 @@ static enum scan_verdict repair_visit(void *arg, const struct scan_entry *e)
     uid_t uid;
     gid_t gid;
     mode_t mode;
-    if (!repair_plan(r, e->st, &uid, &gid, &mode)) {
+    if (!repair_plan_access(x->c, r, e->st, &uid, &gid, &mode)) {
         x->st->ok++;
         return next;
     }

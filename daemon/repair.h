@@ -26,6 +26,15 @@ enum { REPAIR_EXIT_DONE = 0, REPAIR_EXIT_REFUSED = 1, REPAIR_EXIT_ERROR = 2 };
  * R NULL, `ignore` rules, `repair = never` rules and objects other than files/directories. */
 bool repair_plan(const struct rule *r, const struct stat *st, uid_t *uid, gid_t *gid, mode_t *mode);
 
+/* repair_plan, then what `writable = yes` and `web_readable = yes` need on top of the rule's
+ * bits, judged by mode bits against the planned owner and group: for each of C's writers the
+ * class it falls in gets w (and x on a directory), the web user's class r (and x on a
+ * directory); bits the rule forbids are never added, nor set-id bits. A writer that falls in
+ * class other of a rule forbidding 0002 stays unable to write (the finding stays open). Pure.
+ * Returns whether anything changes. */
+bool repair_plan_access(const struct config *c, const struct rule *r, const struct stat *st,
+                        uid_t *uid, gid_t *gid, mode_t *mode);
+
 /* The finding kinds rule R of config C reports on the object ST (NAME in the directory
  * DIRFD) that a change to UID, GID and MODE (permission bits) clears: those policy_check
  * (C's web user and writers) reports on ST and no longer on ST so changed, in its order

@@ -765,3 +765,46 @@ Test(hardlink, link_to_a_root_file_outside_is_refused)
     free(after);
     restore_hardlinks(); /* keep the window short */
 }
+
+/* `writable = yes`: a repair gives each writer the write bits of the class it falls in (and
+ * the web user read), so a root file repaired on a shared host is writable by the agent. */
+Test(repair_plan, writable_rules_give_writers_their_class_bits)
+{
+    struct config *c =
+        load("[site]\nroot = /srv/site\nweb_user = www-data\n"
+             "writers = www-data, opencode\n[rule site]\nmatch = **\n"
+             "owner = www-data, opencode\ngroup = www-data\nfile_forbid = 0002\n"
+             "dir_forbid = 0002\nwritable = yes\nweb_readable = yes\nrepair = auto\n");
+    const struct rule *r = &c->rules[0];
+    uid_t www = r->owners[0];
+    gid_t wwwg = r->groups[0];
+    uid_t u;
+    gid_t g;
+    mode_t m;
+    /* root:root 0644 file: www-data owner (w), opencode in group www-data (g+w) */
+    struct stat st = mkstat(S_IFREG | 0644, 0, 0);
+    cr_assert(repair_plan_access(c, r, &st, &u, &g, &m));
+    cr_expect(u == www && g == wwwg, "%u:%u", (unsigned)u, (unsigned)g);
+    cr_expect_eq(m, 0664, "%04o", (unsigned)m);
+    /* the rule-only plan would have left the group without write */
+    cr_assert(repair_plan(r, &st, &u, &g, &m));
+    cr_expect_eq(m, 0644, "%04o", (unsigned)m);
+    /* a root directory 0700: the owner class keeps rwx (www-data writes and reads), the group
+     * class gets w+x for opencode (write and search: what `writable` asks, nothing more) */
+    st = mkstat(S_IFDIR | 0700, 0, 0);
+    cr_assert(repair_plan_access(c, r, &st, &u, &g, &m));
+    cr_expect_eq(m, 0730, "%04o", (unsigned)m);
+    /* already right: nothing to change */
+    st = mkstat(S_IFREG | 0664, www, wwwg);
+    cr_expect_not(repair_plan_access(c, r, &st, &u, &g, &m));
+    config_free(c);
+    /* a writer outside the group would need world write, which the rule forbids: not added */
+    c = load("[site]\nroot = /srv/site\nweb_user = www-data\nwriters = www-data, nobody\n"
+             "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\nfile_forbid = 0002\n"
+             "writable = yes\nrepair = auto\n");
+    r = &c->rules[0];
+    st = mkstat(S_IFREG | 0644, 0, 0);
+    cr_assert(repair_plan_access(c, r, &st, &u, &g, &m));
+    cr_expect_eq(m, 0644, "%04o", (unsigned)m);
+    config_free(c);
+}
