@@ -97,7 +97,7 @@ json_t *site_status_json(const struct site *s)
     struct run_result r = site_ctl(s, "--json status");
     json_error_t je;
     json_t *row = json_loads(r.out, JSON_DISABLE_EOF_CHECK, &je);
-    cr_assert(json_is_object(row), "status --json: %s (%s)", r.out, je.text);
+    cr_assert_not_null(row, "status: %s %s (%s)", r.out, r.err, je.text);
     run_result_free(&r);
     return row;
 }

@@ -58,7 +58,7 @@ void site_free(struct site *s);
 struct run_result site_ctl(const struct site *s, const char *args);
 
 /* `permwatchctl --json status` as root, parsed; fails the test unless the output starts with
- * a JSON object (trailing text ignored). Caller decrefs. */
+ * a JSON object or array (trailing text ignored). Caller decrefs. */
 json_t *site_status_json(const struct site *s);
 
 /* The entry live_wait_entry(s->d, TIMEOUT_MS, field/value pairs..., NULL) found; without it,
