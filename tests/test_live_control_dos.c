@@ -63,21 +63,6 @@ static uint64_t now_usec(clockid_t clk)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* The value in KiB of FIELD ("VmHWM:") in /proc/PID/status, or 0. */
-static unsigned long proc_kib(pid_t pid, const char *field)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    unsigned long v = 0;
-    while (f && fgets(line, sizeof(line), f))
-        if (strncmp(line, field, strlen(field)) == 0)
-            v = strtoul(line + strlen(field), NULL, 10);
-    if (f)
-        fclose(f);
-    return v;
-}
-
 /* Start helper_ctl_flood as nobody in the control group; its stdout on *OUT. */
 static pid_t flood_start(const char *sock, int *out)
 {
@@ -312,7 +297,8 @@ Test(live_control_dos, unread_findings_replies_bound_memory_and_time, .init = gr
         prev = n->mono_usec;
         pings++;
     }
-    unsigned long hwm = proc_kib(live_pid(d), "VmHWM:"), rss = proc_kib(live_pid(d), "VmRSS:");
+    unsigned long hwm = harness_proc_kib(live_pid(d), "VmHWM:"),
+                  rss = harness_proc_kib(live_pid(d), "VmRSS:");
     unsigned long clients = 0;
     kill(flood, SIGTERM);
     int st;

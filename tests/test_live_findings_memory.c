@@ -75,27 +75,12 @@ static long open_findings(const struct env *e)
     return n;
 }
 
-/* VmHWM of PID in KiB. */
-static unsigned long peak_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    unsigned long v = 0;
-    while (f && fgets(line, sizeof(line), f))
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            v = strtoul(line + 6, NULL, 10);
-    if (f)
-        fclose(f);
-    return v;
-}
-
 Test(live_findings_memory, long_paths_are_stored_once)
 {
     struct env e;
     env_start(&e, "");
     long open = open_findings(&e);
-    unsigned long hwm = peak_kib(live_pid(e.s.d));
+    unsigned long hwm = harness_proc_kib(live_pid(e.s.d), "VmHWM:");
     fprintf(stderr,
             "findings memory: %ld open findings under a %zu-byte chain: daemon peak RSS %lu KiB\n",
             open, strlen(e.deep) - strlen(e.s.root), hwm);
