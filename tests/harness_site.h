@@ -24,7 +24,8 @@ struct site {
 };
 
 /* Run the printf-formatted command line with /bin/sh -c as the caller; fails the test (with
- * the command and its stderr) unless it runs and exits 0. The line is cut at 8 KiB. */
+ * the command and its stderr) unless it runs and exits 0. The line is cut at 8 KiB. Any test
+ * may use it (harness*.c are linked into every test). */
 void site_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Zero *S, make its temp dir (tag TAG) and fill the paths. Fails the test on error. */
