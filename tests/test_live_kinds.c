@@ -48,6 +48,16 @@ static void env_stop(struct site *e)
     site_free(e);
 }
 
+/* A root 4755 copy of /bin/true appears as uploads/rootshell (its path in PATH): made whole
+ * outside the site and moved in, one event, no chmod racing a repair. */
+static void make_rootshell(const struct site *e, char *path, size_t len)
+{
+    snprintf(path, len, "%s/wp-content/uploads/rootshell", e->root);
+    site_sh("cp /bin/true '%s/rootshell.tmp' && chmod 4755 '%s/rootshell.tmp' && "
+            "mv '%s/rootshell.tmp' '%s'",
+            e->dir, e->dir, e->dir, path);
+}
+
 /* Wait for the special_file finding of PATH and check its fields; REASON_HEAD starts its
  * reason ("a FIFO", ...). */
 static void expect_special(struct site *e, const char *path, const char *uid, const char *mode,
@@ -124,11 +134,7 @@ Test(live_kinds, root_setuid_binary_is_a_setid_finding_and_auto_repair_strips_it
     struct site e;
     env_start(&e, "auto", NULL);
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/wp-content/uploads/rootshell", e.root);
-    /* made whole outside the site and moved in: one event, no chmod racing the repair */
-    site_sh("cp /bin/true '%s/rootshell.tmp' && chmod 4755 '%s/rootshell.tmp' && "
-            "mv '%s/rootshell.tmp' '%s'",
-            e.dir, e.dir, e.dir, path);
+    make_rootshell(&e, path, sizeof(path));
     json_t *r = site_expect_entry(&e, 5000, "no repaired entry", "PERMWATCH_EVENT", "repaired",
                                   "PERMWATCH_PATH", path, NULL);
     cr_expect_str_eq(live_field(r, "PERMWATCH_OLD_MODE"), "4755");
@@ -151,10 +157,7 @@ Test(live_kinds, setid_finding_without_auto_repair)
     struct site e;
     env_start(&e, "manual", NULL);
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/wp-content/uploads/rootshell", e.root);
-    site_sh("cp /bin/true '%s/rootshell.tmp' && chmod 4755 '%s/rootshell.tmp' && "
-            "mv '%s/rootshell.tmp' '%s'",
-            e.dir, e.dir, e.dir, path);
+    make_rootshell(&e, path, sizeof(path));
     json_t *f = site_expect_entry(&e, 5000, "no setid finding", "PERMWATCH_EVENT", "finding",
                                   "PERMWATCH_FINDING", "setid", "PERMWATCH_PATH", path, NULL);
     cr_expect_str_eq(live_field(f, "MESSAGE_ID"), "7690c02abebb4d2e98d7fb6b769d6eb1");
