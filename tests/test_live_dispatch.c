@@ -197,11 +197,8 @@ Test(live_dispatch, invalid_channels_file)
     snprintf(tmp, sizeof(tmp), "%s.tmp", w.channels);
     harness_write_file(tmp, "<?php\n$channels['broken'] = [\n    'command' => '/usr/bin/x\n");
     site_sh("mv '%s' '%s'", tmp, w.channels);
-    json_t *e = live_wait_entry(w.s.d, WAIT_MS, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
-                                "dispatch_invalid", NULL);
-    if (!e)
-        live_dump(w.s.d);
-    cr_assert_not_null(e);
+    json_t *e = site_expect_entry(&w.s, WAIT_MS, "no dispatch_invalid finding", "PERMWATCH_EVENT",
+                                  "finding", "PERMWATCH_FINDING", "dispatch_invalid", NULL);
     cr_expect_str_eq(live_field(e, "PERMWATCH_PATH"), w.channels);
     cr_expect(strstr(live_field(e, "PERMWATCH_REASON"), "line "), "%s",
               live_field(e, "PERMWATCH_REASON"));
@@ -382,11 +379,9 @@ Test(live_dispatch, hard_linked_channels_file_is_refused_unread)
                        "<?php\n$channels['leak'] = [ 'command' => '/root/SECRET-TOKEN-xyz' ];\n");
     site_sh("chown root:root '%s' && chmod 0600 '%s' && ln -f '%s' '%s'", secret, secret, secret,
             w.channels);
-    json_t *e = live_wait_entry(w.s.d, WAIT_MS, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
-                                "dispatch_invalid", NULL);
-    if (!e)
-        live_dump(w.s.d);
-    cr_assert_not_null(e, "no dispatch_invalid for a hard-linked channels file");
+    json_t *e = site_expect_entry(
+        &w.s, WAIT_MS, "no dispatch_invalid for a hard-linked channels file", "PERMWATCH_EVENT",
+        "finding", "PERMWATCH_FINDING", "dispatch_invalid", NULL);
     cr_expect_str_eq(live_field(e, "PERMWATCH_PATH"), w.channels);
     const char *reason = live_field(e, "PERMWATCH_REASON");
     cr_expect(reason && strstr(reason, "2 hard links"), "reason: %s", reason ? reason : "");
@@ -449,11 +444,8 @@ Test(live_dispatch, unreadable_or_foreign_channels_file_is_refused_unread)
     snprintf(tmp, sizeof(tmp), "%s.tmp", w.channels);
     harness_write_file(tmp, "<?php\n$channels['x'] = [ 'command' => '/opt/HIDDEN-CMD' ];\n");
     site_sh("chown root:root '%s' && chmod 0600 '%s' && mv '%s' '%s'", tmp, tmp, tmp, w.channels);
-    json_t *e = live_wait_entry(w.s.d, WAIT_MS, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
-                                "dispatch_invalid", NULL);
-    if (!e)
-        live_dump(w.s.d);
-    cr_assert_not_null(e);
+    json_t *e = site_expect_entry(&w.s, WAIT_MS, "no dispatch_invalid finding", "PERMWATCH_EVENT",
+                                  "finding", "PERMWATCH_FINDING", "dispatch_invalid", NULL);
     const char *reason = live_field(e, "PERMWATCH_REASON");
     cr_expect(reason && strstr(reason, "www-data cannot read it"), "reason: %s",
               reason ? reason : "");
@@ -498,11 +490,8 @@ Test(live_dispatch, reload_during_judging)
     live_pump(w.s.d, 100);
     live_signal(w.s.d, SIGHUP);
     cr_assert_not_null(live_wait_entry(w.s.d, WAIT_MS, "PERMWATCH_EVENT", "reloaded", NULL));
-    json_t *cap = live_wait_entry(w.s.d, 20000, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
-                                  "dispatch_invalid", NULL);
-    if (!cap)
-        live_dump(w.s.d);
-    cr_assert_not_null(cap);
+    site_expect_entry(&w.s, 20000, "no dispatch_invalid finding", "PERMWATCH_EVENT", "finding",
+                      "PERMWATCH_FINDING", "dispatch_invalid", NULL);
     live_settle(w.s.d, 1500);
     cr_expect_eq(live_count_entries(w.s.d, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
                                     "dispatch_invalid", NULL),

@@ -174,10 +174,8 @@ Test(live_events, watch_limit_reached_at_runtime_rescans_and_recovers)
             (unsigned long long)t_found);
     cr_expect_eq(found, 100, "%zu of 100 root files in new directories found", found);
 
-    json_t *e = live_wait_entry(s.d, WAIT_MS, "PERMWATCH_EVENT", "degraded", NULL);
-    if (!e)
-        live_dump(s.d);
-    cr_assert_not_null(e, "a degraded entry at runtime");
+    json_t *e = site_expect_entry(&s, WAIT_MS, "a degraded entry at runtime", "PERMWATCH_EVENT",
+                                  "degraded", NULL);
     const char *count = live_field(e, "PERMWATCH_COUNT"),
                *reason = live_field(e, "PERMWATCH_REASON");
     cr_assert_not_null(count);

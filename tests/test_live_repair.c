@@ -37,11 +37,8 @@ Test(live_repair, auto_repair_fixes_root_writes_at_once)
     /* written whole outside the site and moved in: one event, no chmod racing the repair */
     site_sh("echo x > '%s/by-root.tmp' && chmod 0644 '%s/by-root.tmp' && mv '%s/by-root.tmp' '%s'",
             e.dir, e.dir, e.dir, path);
-    json_t *r =
-        live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "repaired", "PERMWATCH_PATH", path, NULL);
-    if (!r)
-        live_dump(e.d);
-    cr_assert_not_null(r);
+    json_t *r = site_expect_entry(&e, 5000, "no repaired entry", "PERMWATCH_EVENT", "repaired",
+                                  "PERMWATCH_PATH", path, NULL);
     cr_expect_str_eq(live_field(r, "PRIORITY"), "5");
     cr_expect_str_eq(live_field(r, "PERMWATCH_OLD_UID"), "0");
     cr_expect_str_eq(live_field(r, "PERMWATCH_UID"), "33");
@@ -74,11 +71,8 @@ Test(live_repair, fight_guard_pauses_a_path_that_flips_back)
     site_sh("touch '%s'", path);
     /* another process keeps making it root's again */
     site_sh("for i in 1 2 3 4 5 6 7 8; do sleep 0.2; chown root:root '%s'; done", path);
-    json_t *r = live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "repair_refused", "PERMWATCH_PATH",
-                                path, NULL);
-    if (!r)
-        live_dump(e.d);
-    cr_assert_not_null(r);
+    json_t *r = site_expect_entry(&e, 5000, "no repair_refused entry", "PERMWATCH_EVENT",
+                                  "repair_refused", "PERMWATCH_PATH", path, NULL);
     const char *reason = live_field(r, "PERMWATCH_REASON");
     cr_expect(reason && strstr(reason, "paused"), "%s", reason ? reason : "(none)");
     live_settle(e.d, 300);

@@ -109,10 +109,8 @@ Test(live_root, web_user_swaps_the_site_root_for_a_symlink)
     char cmd[2048];
     snprintf(cmd, sizeof(cmd), "cd '%s' && mv www www.old && ln -s '%s' www", e.parent, e.outside);
     cr_assert_eq(live_as_user("www-data", cmd), 0);
-    json_t *c = live_wait_entry(e.s.d, 5000, "PERMWATCH_EVENT", "site_root_changed", NULL);
-    if (!c)
-        live_dump(e.s.d);
-    cr_assert_not_null(c, "no site_root_changed entry");
+    json_t *c = site_expect_entry(&e.s, 5000, "no site_root_changed entry", "PERMWATCH_EVENT",
+                                  "site_root_changed", NULL);
     cr_expect_str_eq(live_field(c, "PERMWATCH_PATH"), e.s.root);
     const char *reason = live_field(c, "PERMWATCH_REASON");
     cr_expect(reason && strstr(reason, "symbolic link owned by www-data"), "%s",
@@ -141,10 +139,8 @@ Test(live_root, replaced_root_stops_repairs_until_reload)
     site_sh(
         "cd '%s' && mv www www.old && mkdir www && chown www-data:www-data www && chmod 0770 www",
         e.parent);
-    json_t *c = live_wait_entry(e.s.d, 5000, "PERMWATCH_EVENT", "site_root_changed", NULL);
-    if (!c)
-        live_dump(e.s.d);
-    cr_assert_not_null(c);
+    json_t *c = site_expect_entry(&e.s, 5000, "no site_root_changed entry", "PERMWATCH_EVENT",
+                                  "site_root_changed", NULL);
     const char *reason = live_field(c, "PERMWATCH_REASON");
     cr_expect(reason && strstr(reason, "was dev") && strstr(reason, "now dev"), "%s",
               reason ? reason : "(none)");
@@ -157,10 +153,8 @@ Test(live_root, replaced_root_stops_repairs_until_reload)
                                        "PERMWATCH_FINDING", "root_owned", "PERMWATCH_PATH", path,
                                        NULL));
     /* one refusal entry names the first path refused and why; later ones are counted */
-    json_t *rf = live_wait_entry(e.s.d, 5000, "PERMWATCH_EVENT", "repair_refused", NULL);
-    if (!rf)
-        live_dump(e.s.d);
-    cr_assert_not_null(rf);
+    json_t *rf = site_expect_entry(&e.s, 5000, "no repair_refused entry", "PERMWATCH_EVENT",
+                                   "repair_refused", NULL);
     const char *rr = live_field(rf, "PERMWATCH_REASON");
     cr_expect(rr && strstr(rr, "reload"), "%s", rr ? rr : "(none)");
     char cmd[1024];
@@ -225,11 +219,8 @@ Test(live_root, ancestor_made_writable_while_running)
     /* every full rescan (periodic, requested, after an overflow) checks the chain again */
     struct run_result r = ctl(&e, "scan");
     run_result_free(&r);
-    json_t *u = live_wait_entry(e.s.d, 5000, "PERMWATCH_EVENT", "unsafe_ancestor", "PERMWATCH_PATH",
-                                e.parent, NULL);
-    if (!u)
-        live_dump(e.s.d);
-    cr_assert_not_null(u);
+    json_t *u = site_expect_entry(&e.s, 5000, "no unsafe_ancestor entry", "PERMWATCH_EVENT",
+                                  "unsafe_ancestor", "PERMWATCH_PATH", e.parent, NULL);
     const char *reason = live_field(u, "PERMWATCH_REASON");
     cr_expect(reason && strstr(reason, "others"), "%s", reason ? reason : "(none)");
     char cmd[1024];
