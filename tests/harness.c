@@ -193,3 +193,17 @@ gid_t harness_gid(const char *group)
     cr_assert(gr, "group %s is missing", group);
     return gr->gr_gid;
 }
+
+unsigned long harness_proc_kib(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    unsigned long v = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, field, strlen(field)) == 0)
+            v = strtoul(line + strlen(field), NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}

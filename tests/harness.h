@@ -42,4 +42,8 @@ void harness_write_file(const char *path, const char *text);
 uid_t harness_uid(const char *user);
 gid_t harness_gid(const char *group);
 
+/* The value in KiB of FIELD (e.g. "VmHWM:", colon included) in /proc/PID/status; 0 when the
+ * process or the field is missing. */
+unsigned long harness_proc_kib(pid_t pid, const char *field);
+
 #endif

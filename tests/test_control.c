@@ -604,21 +604,6 @@ Test(control, silent_and_non_reading_clients)
     env_teardown(&e);
 }
 
-/* VmHWM of PID in KiB, or 0. */
-static unsigned long peak_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    unsigned long v = 0;
-    while (f && fgets(line, sizeof(line), f))
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            v = strtoul(line + 6, NULL, 10);
-    if (f)
-        fclose(f);
-    return v;
-}
-
 /* A generated reply (issue 9, item 3): 200 clients that ask for 100 MB each and never read
  * cost the server a small buffer each, others are served meanwhile, and a client that reads
  * gets every row, in order, with its end line. */
@@ -635,7 +620,7 @@ Test(control, generated_replies_stay_bounded)
     }
     for (int i = 0; i < 5; i++)
         expect_status_ok(e.ctl, e.sock, 1.5);
-    unsigned long hwm = peak_kib(e.srv.pid);
+    unsigned long hwm = harness_proc_kib(e.srv.pid, "VmHWM:");
     fprintf(stderr, "control: %d clients not reading 100 MB replies: server peak RSS %lu KiB\n",
             NCLIENTS, hwm);
 #if !defined(__SANITIZE_ADDRESS__) /* ASan's shadow and quarantine dwarf the bound */

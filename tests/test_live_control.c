@@ -15,71 +15,44 @@
 
 #include "harness.h"
 #include "harness_live.h"
+#include "harness_site.h"
 
-struct env {
-    char *dir;
-    char site[PATH_MAX / 2], sock[PATH_MAX / 2], ini[PATH_MAX], ctl[PATH_MAX];
-    struct live *d;
-};
-
-static void env_start(struct env *e)
+static void env_start(struct site *e)
 {
-    memset(e, 0, sizeof(*e));
-    e->dir = harness_tempdir("live-control");
-    snprintf(e->site, sizeof(e->site), "%s/site", e->dir);
+    site_init(e, "live-control");
     snprintf(e->sock, sizeof(e->sock), "%s/run/control.sock", e->dir);
-    snprintf(e->ini, sizeof(e->ini), "%s/policy.ini", e->dir);
-    harness_build_path("permwatchctl", e->ctl, sizeof(e->ctl));
-    struct run_result r;
-    cr_assert_eq(harness_sh(&r,
-                            "set -e; umask 002; mkdir -p '%s/wp-content/uploads/many'; "
-                            "chown -R www-data:www-data '%s'; touch '%s/root-file'",
-                            e->site, e->site, e->site),
-                 0);
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    run_result_free(&r);
-    char text[4096];
-    snprintf(text, sizeof(text),
-             "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s\nrescan_interval = 0\n"
-             "log_burst = 0\n[dispatch]\nchannels_file = none.php\n"
-             "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\n",
-             e->site, e->sock);
-    harness_write_file(e->ini, text);
-    e->d = live_start(e->ini, NULL);
-    if (!live_wait_notify(e->d, "READY=1", 20000)) {
-        live_dump(e->d);
-        cr_assert_fail("no READY=1");
-    }
+    site_sh("set -e; umask 002; mkdir -p '%s/wp-content/uploads/many'; "
+            "chown -R www-data:www-data '%s'; touch '%s/root-file'",
+            e->root, e->root, e->root);
+    site_policy(e,
+                "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s\nrescan_interval = 0\n"
+                "log_burst = 0\n[dispatch]\nchannels_file = none.php\n"
+                "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\n",
+                e->root, e->sock);
+    site_start(e, NULL, 20000);
 }
 
-static void env_stop(struct env *e)
+static void env_stop(struct site *e)
 {
-    int rc = live_stop(e->d);
-    if (rc)
-        live_dump(e->d);
-    cr_expect_eq(rc, 0);
+    site_stop(e);
     struct stat st;
     cr_expect_neq(stat(e->sock, &st), 0, "the socket is removed at exit");
-    live_free(e->d);
-    harness_rmtree(e->dir);
-    free(e->dir);
+    site_free(e);
 }
 
 /* Run permwatchctl ARGS (a shell word list) as root; returns the result. */
-static struct run_result ctl(const struct env *e, const char *args)
+static struct run_result ctl(const struct site *e, const char *args)
 {
-    struct run_result r;
-    cr_assert_eq(harness_sh(&r, "'%s' -s '%s' %s", e->ctl, e->sock, args), 0);
-    return r;
+    return site_ctl(e, args);
 }
 
 Test(live_control, commands_as_root)
 {
-    struct env e;
+    struct site e;
     env_start(&e);
     struct run_result r = ctl(&e, "status");
     cr_expect_eq(r.status, 1, "findings are open: exit 1 (%s)", r.err);
-    cr_expect(strstr(r.out, "open_findings:") && strstr(r.out, e.site), "%s", r.out);
+    cr_expect(strstr(r.out, "open_findings:") && strstr(r.out, e.root), "%s", r.out);
     run_result_free(&r);
 
     r = ctl(&e, "--json findings --kind root_owned");
@@ -97,11 +70,11 @@ Test(live_control, commands_as_root)
 
     /* fixed behind the daemon's back, then an explicit scan closes it */
     struct run_result s;
-    cr_assert_eq(harness_sh(&s, "chown www-data:www-data '%s/root-file'", e.site), 0);
+    cr_assert_eq(harness_sh(&s, "chown www-data:www-data '%s/root-file'", e.root), 0);
     run_result_free(&s);
     cr_assert_not_null(live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "resolved", NULL));
     char args[PATH_MAX + 16];
-    snprintf(args, sizeof(args), "scan '%s'", e.site);
+    snprintf(args, sizeof(args), "scan '%s'", e.root);
     r = ctl(&e, args);
     cr_expect_eq(r.status, 0, "clean after the fix: %s %s", r.out, r.err);
     run_result_free(&r);
@@ -134,7 +107,7 @@ Test(live_control, commands_as_root)
 
 Test(live_control, clients_do_not_stall_detection)
 {
-    struct env e;
+    struct site e;
     env_start(&e);
     /* 200 clients at once, while 10,000 root-owned files appear */
     struct run_result r;
@@ -143,12 +116,12 @@ Test(live_control, clients_do_not_stall_detection)
                             "2>&1; echo $? >> clients.rc) & done; "
                             "i=0; while [ $i -lt 10000 ]; do : > wp-content/uploads/many/f$i; "
                             "i=$((i+1)); done; wait",
-                            e.site, e.ctl, e.sock),
+                            e.root, e.ctl, e.sock),
                  0);
     cr_assert_eq(r.status, 0, "%s", r.err);
     run_result_free(&r);
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/clients.rc", e.site);
+    snprintf(path, sizeof(path), "%s/clients.rc", e.root);
     FILE *f = fopen(path, "r");
     cr_assert_not_null(f);
     int rc, n = 0, answered = 0;
@@ -160,7 +133,7 @@ Test(live_control, clients_do_not_stall_detection)
     cr_expect_eq(n, 200);
     cr_expect_eq(answered, 200, "%d of 200 clients answered", answered);
     char last[PATH_MAX];
-    snprintf(last, sizeof(last), "%s/wp-content/uploads/many/f9999", e.site);
+    snprintf(last, sizeof(last), "%s/wp-content/uploads/many/f9999", e.root);
     cr_assert_not_null(live_wait_entry(e.d, 20000, "PERMWATCH_EVENT", "finding",
                                        "PERMWATCH_FINDING", "root_owned", "PERMWATCH_PATH", last,
                                        NULL));

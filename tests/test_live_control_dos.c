@@ -23,6 +23,7 @@
 #include "finding.h"
 #include "harness.h"
 #include "harness_live.h"
+#include "harness_site.h"
 
 #define DOS_GROUP      "permwatch-dos"
 #define NFILES         20000
@@ -61,21 +62,6 @@ static uint64_t now_usec(clockid_t clk)
     struct timespec ts;
     clock_gettime(clk, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* The value in KiB of FIELD ("VmHWM:") in /proc/PID/status, or 0. */
-static unsigned long proc_kib(pid_t pid, const char *field)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    unsigned long v = 0;
-    while (f && fgets(line, sizeof(line), f))
-        if (strncmp(line, field, strlen(field)) == 0)
-            v = strtoul(line + strlen(field), NULL, 10);
-    if (f)
-        fclose(f);
-    return v;
 }
 
 /* Start helper_ctl_flood as nobody in the control group; its stdout on *OUT. */
@@ -220,20 +206,14 @@ static struct answer ask_pumping(struct live *d, const char *sock, const char *c
 Test(live_control_dos, unread_findings_replies_bound_memory_and_time, .init = group_init,
      .fini = group_fini)
 {
-    char *dir = harness_tempdir("live-control-dos");
-    char site[PATH_MAX / 2], many[PATH_MAX], sock[PATH_MAX / 2], ini[PATH_MAX];
-    snprintf(site, sizeof(site), "%s/site", dir);
+    struct site ws;
+    site_init(&ws, "live-control-dos");
+    const char *dir = ws.dir, *site = ws.root, *sock = ws.sock;
+    char many[PATH_MAX];
     snprintf(many, sizeof(many), "%s/wp-content/uploads/many", site);
-    snprintf(sock, sizeof(sock), "%s/run/control.sock", dir);
-    snprintf(ini, sizeof(ini), "%s/policy.ini", dir);
-    struct run_result r;
-    cr_assert_eq(harness_sh(&r,
-                            "set -e; umask 022; mkdir -p '%s' '%s/run'; chown -R "
-                            "www-data:www-data '%s'",
-                            many, dir, site),
-                 0);
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    run_result_free(&r);
+    snprintf(ws.sock, sizeof(ws.sock), "%s/run/control.sock", dir);
+    site_sh("set -e; umask 022; mkdir -p '%s' '%s/run'; chown -R www-data:www-data '%s'", many, dir,
+            site);
     /* 20,000 root-owned files: 20,000 open root_owned findings */
     for (int i = 0; i < NFILES; i++) {
         char p[PATH_MAX + 32];
@@ -242,19 +222,14 @@ Test(live_control_dos, unread_findings_replies_bound_memory_and_time, .init = gr
         cr_assert_geq(fd, 0, "%s: %s", p, strerror(errno));
         close(fd);
     }
-    char text[4096];
-    snprintf(text, sizeof(text),
-             "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s\ncontrol_group = " DOS_GROUP
-             "\nrescan_interval = 0\nlog_interval = 1s\n[dispatch]\nchannels_file = none.php\n"
-             "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\nrepair = never\n",
-             site, sock);
-    harness_write_file(ini, text);
+    site_policy(&ws,
+                "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s\ncontrol_group = " DOS_GROUP
+                "\nrescan_interval = 0\nlog_interval = 1s\n[dispatch]\nchannels_file = none.php\n"
+                "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\nrepair = never\n",
+                site, sock);
     struct live_opts o = {.watchdog_usec = WATCHDOG_US};
-    struct live *d = live_start(ini, &o);
-    if (!live_wait_notify(d, "READY=1", 60000)) {
-        live_dump(d);
-        cr_assert_fail("no READY=1");
-    }
+    site_start(&ws, &o, 60000);
+    struct live *d = ws.d;
     /* the startup's 20,000 findings: 200 logged per second, the rest summarized (journald
      * would drop more); the probes below come in later windows */
     cr_assert_not_null(live_wait_entry(d, 30000, "PERMWATCH_EVENT", "suppressed", NULL));
@@ -312,7 +287,8 @@ Test(live_control_dos, unread_findings_replies_bound_memory_and_time, .init = gr
         prev = n->mono_usec;
         pings++;
     }
-    unsigned long hwm = proc_kib(live_pid(d), "VmHWM:"), rss = proc_kib(live_pid(d), "VmRSS:");
+    unsigned long hwm = harness_proc_kib(live_pid(d), "VmHWM:"),
+                  rss = harness_proc_kib(live_pid(d), "VmRSS:");
     unsigned long clients = 0;
     kill(flood, SIGTERM);
     int st;
@@ -350,11 +326,6 @@ Test(live_control_dos, unread_findings_replies_bound_memory_and_time, .init = gr
     cr_expect_eq(fa.disorder, 0, "%zu rows repeated or out of (path, kind) order", fa.disorder);
     cr_expect_str_eq(fa.end, "{\"v\":1,\"end\":{\"exit\":1}}");
 
-    int rc = live_stop(d);
-    if (rc)
-        live_dump(d);
-    cr_expect_eq(rc, 0);
-    live_free(d);
-    harness_rmtree(dir);
-    free(dir);
+    site_stop(&ws);
+    site_free(&ws);
 }

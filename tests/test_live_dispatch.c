@@ -17,31 +17,15 @@
 
 #include "harness.h"
 #include "harness_live.h"
+#include "harness_site.h"
 
 #define WAIT_MS 5000
 
 struct world {
-    char *dir;
+    struct site s;           /* s.root is DIR/site */
     char fake[PATH_MAX / 2]; /* the mirrored / */
-    char site[PATH_MAX / 2];
-    char ini[PATH_MAX];
     char channels[PATH_MAX];
-    struct live *d;
 };
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    struct run_result r;
-    cr_assert_eq(harness_sh(&r, "%s", cmd), 0);
-    cr_assert_eq(r.status, 0, "%s: %s", cmd, r.err);
-    run_result_free(&r);
-}
 
 /* The channels file with one kimaki bridge running COMMAND, replaced atomically (temp file
  * and rename, as the installer does). */
@@ -68,44 +52,37 @@ static void write_channels(const struct world *w, const char *command)
              command);
     snprintf(tmp, sizeof(tmp), "%s.tmp", w->channels);
     harness_write_file(tmp, text);
-    sh("chown www-data:www-data '%s' && chmod 0664 '%s' && mv '%s' '%s'", tmp, tmp, tmp,
-       w->channels);
+    site_sh("chown www-data:www-data '%s' && chmod 0664 '%s' && mv '%s' '%s'", tmp, tmp, tmp,
+            w->channels);
 }
 
 static void world_init_opts(struct world *w, const char *command_rel, const struct live_opts *opts)
 {
     memset(w, 0, sizeof(*w));
-    w->dir = harness_tempdir("live-dispatch");
-    snprintf(w->fake, sizeof(w->fake), "%s/fake", w->dir);
-    snprintf(w->site, sizeof(w->site), "%s/site", w->dir);
-    snprintf(w->ini, sizeof(w->ini), "%s/policy.ini", w->dir);
+    site_init(&w->s, "live-dispatch");
+    snprintf(w->fake, sizeof(w->fake), "%s/fake", w->s.dir);
     snprintf(w->channels, sizeof(w->channels),
-             "%s/wp-content/mu-plugins/wp-coding-agents-channels.php", w->site);
+             "%s/wp-content/mu-plugins/wp-coding-agents-channels.php", w->s.root);
     /* the two installs of kimaki: under a 0700 root home, and npm-global */
-    sh("set -e; f='%s'; mkdir -p $f/root/.kimaki/bin $f/usr/bin "
-       "$f/usr/lib/node_modules/kimaki/bin; chmod 0700 $f/root; "
-       "printf '#!/bin/sh\\necho kimaki\\n' > $f/root/.kimaki/bin/kimaki; "
-       "cp $f/root/.kimaki/bin/kimaki $f/usr/lib/node_modules/kimaki/bin/kimaki; "
-       "chmod 0755 $f/root/.kimaki/bin/kimaki $f/usr/lib/node_modules/kimaki/bin/kimaki; "
-       "ln -s ../lib/node_modules/kimaki/bin/kimaki $f/usr/bin/kimaki",
-       w->fake);
-    sh("set -e; umask 002; mkdir -p '%s/wp-content/mu-plugins'; chown -R www-data:www-data '%s'",
-       w->site, w->site);
+    site_sh("set -e; f='%s'; mkdir -p $f/root/.kimaki/bin $f/usr/bin "
+            "$f/usr/lib/node_modules/kimaki/bin; chmod 0700 $f/root; "
+            "printf '#!/bin/sh\\necho kimaki\\n' > $f/root/.kimaki/bin/kimaki; "
+            "cp $f/root/.kimaki/bin/kimaki $f/usr/lib/node_modules/kimaki/bin/kimaki; "
+            "chmod 0755 $f/root/.kimaki/bin/kimaki $f/usr/lib/node_modules/kimaki/bin/kimaki; "
+            "ln -s ../lib/node_modules/kimaki/bin/kimaki $f/usr/bin/kimaki",
+            w->fake);
+    site_sh(
+        "set -e; umask 002; mkdir -p '%s/wp-content/mu-plugins'; chown -R www-data:www-data '%s'",
+        w->s.root, w->s.root);
     char cmd[PATH_MAX];
     snprintf(cmd, sizeof(cmd), "%s/%s", w->fake, command_rel);
     write_channels(w, cmd);
-    char text[4096];
-    snprintf(text, sizeof(text),
-             "[site]\nroot = %s\nweb_user = www-data\n[daemon]\n"
-             "control_socket = %s/control.sock\nrescan_interval = 0\n"
-             "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\n",
-             w->site, w->dir);
-    harness_write_file(w->ini, text);
-    w->d = live_start(w->ini, opts);
-    if (!live_wait_notify(w->d, "READY=1", 20000)) {
-        live_dump(w->d);
-        cr_assert_fail("no READY=1");
-    }
+    site_policy(&w->s,
+                "[site]\nroot = %s\nweb_user = www-data\n[daemon]\n"
+                "control_socket = %s\nrescan_interval = 0\n"
+                "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\n",
+                w->s.root, w->s.sock);
+    site_start(&w->s, opts, 20000);
 }
 
 static void world_init(struct world *w, const char *command_rel)
@@ -115,21 +92,16 @@ static void world_init(struct world *w, const char *command_rel)
 
 static void world_free(struct world *w)
 {
-    int rc = live_stop(w->d);
-    if (rc != 0)
-        live_dump(w->d);
-    cr_expect_eq(rc, 0);
-    live_free(w->d);
-    harness_rmtree(w->dir);
-    free(w->dir);
+    site_stop(&w->s);
+    site_free(&w->s);
 }
 
 static json_t *wait_dispatch(struct world *w, const char *event, const char *command)
 {
-    json_t *e = live_wait_entry(w->d, WAIT_MS, "PERMWATCH_EVENT", event, "PERMWATCH_FINDING",
+    json_t *e = live_wait_entry(w->s.d, WAIT_MS, "PERMWATCH_EVENT", event, "PERMWATCH_FINDING",
                                 "dispatch_unreachable", "PERMWATCH_COMMAND", command, NULL);
     if (!e) {
-        live_dump(w->d);
+        live_dump(w->s.d);
         cr_assert_fail("no %s dispatch_unreachable entry for %s", event, command);
     }
     return e;
@@ -164,7 +136,7 @@ Test(live_dispatch, seed_scenario)
     cr_assert_not_null(reason);
     cr_expect(strstr(reason, "0700") && strstr(reason, "www-data"), "reason: %s", reason);
     /* never the args: they hold tokens */
-    json_t *all = live_entries(w.d);
+    json_t *all = live_entries(w.s.d);
     size_t i;
     json_t *it;
     json_array_foreach(all, i, it)
@@ -179,19 +151,19 @@ Test(live_dispatch, seed_scenario)
     wait_dispatch(&w, "resolved", root_cmd);
     uint64_t took = now_ms() - t0;
     cr_expect_lt(took, 1000, "resolved after %llu ms", (unsigned long long)took);
-    live_settle(w.d, 300);
+    live_settle(w.s.d, 300);
     cr_expect_eq(
-        live_count_entries(w.d, "PERMWATCH_EVENT", "finding", "PERMWATCH_COMMAND", npm_cmd, NULL),
+        live_count_entries(w.s.d, "PERMWATCH_EVENT", "finding", "PERMWATCH_COMMAND", npm_cmd, NULL),
         0, "the npm-global symlink is reachable");
 
-    sh("chmod 0750 '%s'", modules);
+    site_sh("chmod 0750 '%s'", modules);
     e = wait_dispatch(&w, "finding", npm_cmd);
     cr_expect_str_eq(live_field(e, "PERMWATCH_BLOCKED_AT"), modules);
-    sh("chmod 0755 '%s'", modules);
+    site_sh("chmod 0755 '%s'", modules);
     wait_dispatch(&w, "resolved", npm_cmd);
-    live_settle(w.d, 300);
+    live_settle(w.s.d, 300);
     cr_expect_eq(
-        live_count_entries(w.d, "PERMWATCH_EVENT", "finding", "PERMWATCH_COMMAND", npm_cmd, NULL),
+        live_count_entries(w.s.d, "PERMWATCH_EVENT", "finding", "PERMWATCH_COMMAND", npm_cmd, NULL),
         1, "logged once per change, not per event");
     world_free(&w);
 }
@@ -204,14 +176,14 @@ Test(live_dispatch, binary_deleted_and_reinstalled)
     char npm_cmd[PATH_MAX], target[PATH_MAX];
     snprintf(npm_cmd, sizeof(npm_cmd), "%s/usr/bin/kimaki", w.fake);
     snprintf(target, sizeof(target), "%s/usr/lib/node_modules/kimaki", w.fake);
-    live_settle(w.d, 200);
-    cr_expect_eq(live_count_entries(w.d, "PERMWATCH_FINDING", "dispatch_unreachable", NULL), 0);
-    sh("mv '%s' '%s.old'", target, target);
+    live_settle(w.s.d, 200);
+    cr_expect_eq(live_count_entries(w.s.d, "PERMWATCH_FINDING", "dispatch_unreachable", NULL), 0);
+    site_sh("mv '%s' '%s.old'", target, target);
     wait_dispatch(&w, "finding", npm_cmd);
-    sh("mv '%s.old' '%s'", target, target);
+    site_sh("mv '%s.old' '%s'", target, target);
     wait_dispatch(&w, "resolved", npm_cmd);
     /* a script the web user may execute but not read: the kernel refuses to run it */
-    sh("chmod 0711 '%s/bin/kimaki'", target);
+    site_sh("chmod 0711 '%s/bin/kimaki'", target);
     wait_dispatch(&w, "finding", npm_cmd);
     world_free(&w);
 }
@@ -224,19 +196,16 @@ Test(live_dispatch, invalid_channels_file)
     char tmp[PATH_MAX + 8];
     snprintf(tmp, sizeof(tmp), "%s.tmp", w.channels);
     harness_write_file(tmp, "<?php\n$channels['broken'] = [\n    'command' => '/usr/bin/x\n");
-    sh("mv '%s' '%s'", tmp, w.channels);
-    json_t *e = live_wait_entry(w.d, WAIT_MS, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
-                                "dispatch_invalid", NULL);
-    if (!e)
-        live_dump(w.d);
-    cr_assert_not_null(e);
+    site_sh("mv '%s' '%s'", tmp, w.channels);
+    json_t *e = site_expect_entry(&w.s, WAIT_MS, "no dispatch_invalid finding", "PERMWATCH_EVENT",
+                                  "finding", "PERMWATCH_FINDING", "dispatch_invalid", NULL);
     cr_expect_str_eq(live_field(e, "PERMWATCH_PATH"), w.channels);
     cr_expect(strstr(live_field(e, "PERMWATCH_REASON"), "line "), "%s",
               live_field(e, "PERMWATCH_REASON"));
     char good[PATH_MAX];
     snprintf(good, sizeof(good), "%s/usr/bin/kimaki", w.fake);
     write_channels(&w, good);
-    cr_assert_not_null(live_wait_entry(w.d, WAIT_MS, "PERMWATCH_EVENT", "resolved",
+    cr_assert_not_null(live_wait_entry(w.s.d, WAIT_MS, "PERMWATCH_EVENT", "resolved",
                                        "PERMWATCH_FINDING", "dispatch_invalid", NULL));
     world_free(&w);
 }
@@ -273,7 +242,7 @@ static void hostile_channels(const struct world *wp)
 {
     const struct world w = *wp;
     char script[PATH_MAX], gen[PATH_MAX * 3];
-    snprintf(script, sizeof(script), "%s/wp-content/gen.pl", w.site);
+    snprintf(script, sizeof(script), "%s/wp-content/gen.pl", w.s.root);
     harness_write_file(
         script, "my ($dir, $out) = @ARGV;\n"
                 "mkdir $dir or die;\n"
@@ -288,8 +257,8 @@ static void hostile_channels(const struct world *wp)
                 "print $f \"    // END bridges\\n    return \\$channels;\\n} );\\n\";\n"
                 "close($f) or die;\n");
     snprintf(gen, sizeof(gen), "chown www-data:www-data '%s'", script);
-    sh("%s", gen);
-    snprintf(gen, sizeof(gen), "perl '%s' '%s/wp-content/links' '%s.new'", script, w.site,
+    site_sh("%s", gen);
+    snprintf(gen, sizeof(gen), "perl '%s' '%s/wp-content/links' '%s.new'", script, w.s.root,
              w.channels);
     cr_assert_eq(live_as_user("www-data", gen), 0);
 }
@@ -305,25 +274,25 @@ Test(live_dispatch, hostile_channels_file_does_not_stall_the_loop)
     struct live_opts o = {.watchdog_usec = 1000000, .stop_timeout_ms = 30000};
     world_init_opts(&w, "usr/bin/kimaki", &o);
     hostile_channels(&w);
-    live_settle(w.d, 1500); /* the 20,000 new symlinks in the site are seen, then quiet */
+    live_settle(w.s.d, 1500); /* the 20,000 new symlinks in the site are seen, then quiet */
 
     uint64_t t0 = mono_usec();
     char mv[PATH_MAX * 2 + 16];
     snprintf(mv, sizeof(mv), "mv '%s.new' '%s'", w.channels, w.channels);
     cr_assert_eq(live_as_user("www-data", mv), 0);
     /* while it is judged (after the 50 ms debounce): root writes a file into the site */
-    live_pump(w.d, 150);
+    live_pump(w.s.d, 150);
     char rootfile[PATH_MAX];
-    snprintf(rootfile, sizeof(rootfile), "%s/wp-content/root-during-judging.php", w.site);
+    snprintf(rootfile, sizeof(rootfile), "%s/wp-content/root-during-judging.php", w.s.root);
     harness_write_file(rootfile, "<?php\n");
     uint64_t created = mono_usec();
-    json_t *e = live_wait_entry(w.d, 60000, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
+    json_t *e = live_wait_entry(w.s.d, 60000, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
                                 "root_owned", "PERMWATCH_PATH", rootfile, NULL);
     uint64_t seen = mono_usec();
     cr_expect_not_null(e, "the root file was never reported");
     cr_expect_lt(seen - created, 1000000, "root file reported %.1f ms after it was created",
                  (double)(seen - created) / 1e3);
-    json_t *cap = live_wait_entry(w.d, 60000, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
+    json_t *cap = live_wait_entry(w.s.d, 60000, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
                                   "dispatch_invalid", NULL);
     const char *reason = cap ? live_field(cap, "PERMWATCH_REASON") : NULL;
     cr_expect(reason && strstr(reason, "20000 bridges") && strstr(reason, "256") &&
@@ -332,10 +301,10 @@ Test(live_dispatch, hostile_channels_file_does_not_stall_the_loop)
     /* keep reading pings for a while after the judging */
     uint64_t until = mono_usec() + 2000000;
     while (mono_usec() < until)
-        live_pump(w.d, 100);
+        live_pump(w.s.d, 100);
     size_t pings;
-    uint64_t gap = watchdog_gap(w.d, t0, mono_usec(), &pings);
-    json_t *all = live_entries(w.d);
+    uint64_t gap = watchdog_gap(w.s.d, t0, mono_usec(), &pings);
+    json_t *all = live_entries(w.s.d);
     size_t i;
     json_t *it;
     json_array_foreach(all, i, it)
@@ -352,7 +321,7 @@ Test(live_dispatch, hostile_channels_file_does_not_stall_the_loop)
             (double)(seen - created) / 1e3, (double)gap / 1e3, pings,
             (double)(mono_usec() - t0) / 1e6);
     char status[64], line[256];
-    snprintf(status, sizeof(status), "/proc/%d/status", (int)live_pid(w.d));
+    snprintf(status, sizeof(status), "/proc/%d/status", (int)live_pid(w.s.d));
     FILE *f = fopen(status, "r");
     while (f && fgets(line, sizeof(line), f))
         if (strncmp(line, "VmHWM:", 6) == 0 || strncmp(line, "VmRSS:", 6) == 0)
@@ -361,15 +330,15 @@ Test(live_dispatch, hostile_channels_file_does_not_stall_the_loop)
         fclose(f);
     cr_expect_geq(pings, 4, "%zu pings", pings);
     cr_expect_lt(gap, 1000000, "watchdog gap %.1f ms", (double)gap / 1e3);
-    cr_expect_eq(live_count_entries(w.d, "PERMWATCH_FINDING", "dispatch_unreachable", NULL), 0);
+    cr_expect_eq(live_count_entries(w.s.d, "PERMWATCH_FINDING", "dispatch_unreachable", NULL), 0);
 
     /* SIGTERM while a judgement runs (the file rewritten just before): answered at once */
     snprintf(mv, sizeof(mv), "cp '%s' '%s.new' && mv '%s.new' '%s'", w.channels, w.channels,
              w.channels, w.channels);
     cr_assert_eq(live_as_user("www-data", mv), 0);
-    live_pump(w.d, 60);
+    live_pump(w.s.d, 60);
     uint64_t s0 = mono_usec();
-    int rc = live_stop(w.d);
+    int rc = live_stop(w.s.d);
     uint64_t took = mono_usec() - s0;
     fprintf(stderr, "# SIGTERM answered in %.1f ms\n", (double)took / 1e3);
     cr_expect_eq(rc, 0);
@@ -403,25 +372,23 @@ Test(live_dispatch, hard_linked_channels_file_is_refused_unread)
 {
     struct world w;
     world_init(&w, "usr/bin/kimaki");
-    live_settle(w.d, 300);
+    live_settle(w.s.d, 300);
     char secret[PATH_MAX];
-    snprintf(secret, sizeof(secret), "%s/root-only.php", w.dir);
+    snprintf(secret, sizeof(secret), "%s/root-only.php", w.s.dir);
     harness_write_file(secret,
                        "<?php\n$channels['leak'] = [ 'command' => '/root/SECRET-TOKEN-xyz' ];\n");
-    sh("chown root:root '%s' && chmod 0600 '%s' && ln -f '%s' '%s'", secret, secret, secret,
-       w.channels);
-    json_t *e = live_wait_entry(w.d, WAIT_MS, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
-                                "dispatch_invalid", NULL);
-    if (!e)
-        live_dump(w.d);
-    cr_assert_not_null(e, "no dispatch_invalid for a hard-linked channels file");
+    site_sh("chown root:root '%s' && chmod 0600 '%s' && ln -f '%s' '%s'", secret, secret, secret,
+            w.channels);
+    json_t *e = site_expect_entry(
+        &w.s, WAIT_MS, "no dispatch_invalid for a hard-linked channels file", "PERMWATCH_EVENT",
+        "finding", "PERMWATCH_FINDING", "dispatch_invalid", NULL);
     cr_expect_str_eq(live_field(e, "PERMWATCH_PATH"), w.channels);
     const char *reason = live_field(e, "PERMWATCH_REASON");
     cr_expect(reason && strstr(reason, "2 hard links"), "reason: %s", reason ? reason : "");
-    live_settle(w.d, 500);
+    live_settle(w.s.d, 500);
 
     const char *needle = "SECRET-TOKEN-xyz";
-    json_t *all = live_entries(w.d);
+    json_t *all = live_entries(w.s.d);
     size_t i;
     json_t *it;
     json_array_foreach(all, i, it)
@@ -430,25 +397,25 @@ Test(live_dispatch, hard_linked_channels_file_is_refused_unread)
         cr_expect_null(strstr(dump, needle), "the root file's content leaked: %s", dump);
         free(dump);
     }
-    char *err = live_stderr(w.d);
+    char *err = live_stderr(w.s.d);
     cr_expect_null(strstr(err, needle), "stderr: %s", err);
     free(err);
     char ctl[PATH_MAX], daemon[PATH_MAX];
     harness_build_path("permwatchctl", ctl, sizeof(ctl));
     harness_build_path("permwatchd", daemon, sizeof(daemon));
     int rc;
-    char *out = run_both(&rc, "'%s' -s '%s/control.sock' dispatch", ctl, w.dir);
+    char *out = run_both(&rc, "'%s' -s '%s/control.sock' dispatch", ctl, w.s.dir);
     cr_expect_null(strstr(out, needle), "permwatchctl dispatch: %s", out);
     free(out);
-    out = run_both(&rc, "'%s' -s '%s/control.sock' findings", ctl, w.dir);
+    out = run_both(&rc, "'%s' -s '%s/control.sock' findings", ctl, w.s.dir);
     cr_expect_null(strstr(out, needle), "permwatchctl findings: %s", out);
     cr_expect(strstr(out, "dispatch_invalid"), "permwatchctl findings: %s", out);
     free(out);
-    out = run_both(&rc, "'%s' -c '%s' --scan --log-target stderr", daemon, w.ini);
+    out = run_both(&rc, "'%s' -c '%s' --scan --log-target stderr", daemon, w.s.ini);
     cr_expect_null(strstr(out, needle), "--scan: %s", out);
     cr_expect(strstr(out, "hard links"), "--scan: %s", out);
     free(out);
-    out = run_both(&rc, "'%s' -c '%s' --scan --json --log-target stderr", daemon, w.ini);
+    out = run_both(&rc, "'%s' -c '%s' --scan --json --log-target stderr", daemon, w.s.ini);
     cr_expect_null(strstr(out, needle), "--scan --json: %s", out);
     cr_expect(strstr(out, "dispatch_invalid"), "--scan --json: %s", out);
     free(out);
@@ -457,10 +424,10 @@ Test(live_dispatch, hard_linked_channels_file_is_refused_unread)
     char good[PATH_MAX];
     snprintf(good, sizeof(good), "%s/usr/bin/kimaki", w.fake);
     write_channels(&w, good);
-    cr_assert_not_null(live_wait_entry(w.d, WAIT_MS, "PERMWATCH_EVENT", "resolved",
+    cr_assert_not_null(live_wait_entry(w.s.d, WAIT_MS, "PERMWATCH_EVENT", "resolved",
                                        "PERMWATCH_FINDING", "dispatch_invalid", NULL));
-    live_settle(w.d, 300);
-    out = run_both(&rc, "'%s' -s '%s/control.sock' dispatch", ctl, w.dir);
+    live_settle(w.s.d, 300);
+    out = run_both(&rc, "'%s' -s '%s/control.sock' dispatch", ctl, w.s.dir);
     cr_expect(strstr(out, good) && strstr(out, "kimaki"), "permwatchctl dispatch: %s", out);
     free(out);
     world_free(&w);
@@ -472,32 +439,30 @@ Test(live_dispatch, unreadable_or_foreign_channels_file_is_refused_unread)
 {
     struct world w;
     world_init(&w, "usr/bin/kimaki");
-    live_settle(w.d, 300);
+    live_settle(w.s.d, 300);
     char tmp[PATH_MAX + 8];
     snprintf(tmp, sizeof(tmp), "%s.tmp", w.channels);
     harness_write_file(tmp, "<?php\n$channels['x'] = [ 'command' => '/opt/HIDDEN-CMD' ];\n");
-    sh("chown root:root '%s' && chmod 0600 '%s' && mv '%s' '%s'", tmp, tmp, tmp, w.channels);
-    json_t *e = live_wait_entry(w.d, WAIT_MS, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
-                                "dispatch_invalid", NULL);
-    if (!e)
-        live_dump(w.d);
-    cr_assert_not_null(e);
+    site_sh("chown root:root '%s' && chmod 0600 '%s' && mv '%s' '%s'", tmp, tmp, tmp, w.channels);
+    json_t *e = site_expect_entry(&w.s, WAIT_MS, "no dispatch_invalid finding", "PERMWATCH_EVENT",
+                                  "finding", "PERMWATCH_FINDING", "dispatch_invalid", NULL);
     const char *reason = live_field(e, "PERMWATCH_REASON");
     cr_expect(reason && strstr(reason, "www-data cannot read it"), "reason: %s",
               reason ? reason : "");
     harness_write_file(tmp, "<?php\n$channels['x'] = [ 'command' => '/opt/HIDDEN-CMD' ];\n");
-    sh("chown nobody:www-data '%s' && chmod 0664 '%s' && mv '%s' '%s'", tmp, tmp, tmp, w.channels);
-    live_settle(w.d, 500);
+    site_sh("chown nobody:www-data '%s' && chmod 0664 '%s' && mv '%s' '%s'", tmp, tmp, tmp,
+            w.channels);
+    live_settle(w.s.d, 500);
     /* the finding's key is the path: it stays open, its reason now names the owner */
     char ctl[PATH_MAX];
     harness_build_path("permwatchctl", ctl, sizeof(ctl));
     int rc;
-    char *out = run_both(&rc, "'%s' -s '%s/control.sock' findings", ctl, w.dir);
+    char *out = run_both(&rc, "'%s' -s '%s/control.sock' findings", ctl, w.s.dir);
     cr_expect(strstr(out, "owned by nobody"), "permwatchctl findings: %s", out);
     cr_expect_null(strstr(out, "HIDDEN-CMD"), "permwatchctl findings: %s", out);
     free(out);
-    cr_expect_eq(live_count_entries(w.d, "PERMWATCH_COMMAND", "/opt/HIDDEN-CMD", NULL), 0);
-    json_t *all = live_entries(w.d);
+    cr_expect_eq(live_count_entries(w.s.d, "PERMWATCH_COMMAND", "/opt/HIDDEN-CMD", NULL), 0);
+    json_t *all = live_entries(w.s.d);
     size_t i;
     json_t *it;
     json_array_foreach(all, i, it)
@@ -517,25 +482,22 @@ Test(live_dispatch, reload_during_judging)
     struct live_opts o = {.watchdog_usec = 1000000};
     world_init_opts(&w, "usr/bin/kimaki", &o);
     hostile_channels(&w);
-    live_settle(w.d, 1500);
+    live_settle(w.s.d, 1500);
     uint64_t t0 = mono_usec();
     char mv[PATH_MAX * 2 + 16];
     snprintf(mv, sizeof(mv), "mv '%s.new' '%s'", w.channels, w.channels);
     cr_assert_eq(live_as_user("www-data", mv), 0);
-    live_pump(w.d, 100);
-    live_signal(w.d, SIGHUP);
-    cr_assert_not_null(live_wait_entry(w.d, WAIT_MS, "PERMWATCH_EVENT", "reloaded", NULL));
-    json_t *cap = live_wait_entry(w.d, 20000, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
-                                  "dispatch_invalid", NULL);
-    if (!cap)
-        live_dump(w.d);
-    cr_assert_not_null(cap);
-    live_settle(w.d, 1500);
-    cr_expect_eq(live_count_entries(w.d, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
+    live_pump(w.s.d, 100);
+    live_signal(w.s.d, SIGHUP);
+    cr_assert_not_null(live_wait_entry(w.s.d, WAIT_MS, "PERMWATCH_EVENT", "reloaded", NULL));
+    site_expect_entry(&w.s, 20000, "no dispatch_invalid finding", "PERMWATCH_EVENT", "finding",
+                      "PERMWATCH_FINDING", "dispatch_invalid", NULL);
+    live_settle(w.s.d, 1500);
+    cr_expect_eq(live_count_entries(w.s.d, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
                                     "dispatch_invalid", NULL),
                  1);
     size_t pings;
-    uint64_t gap = watchdog_gap(w.d, t0, mono_usec(), &pings);
+    uint64_t gap = watchdog_gap(w.s.d, t0, mono_usec(), &pings);
     cr_expect_lt(gap, 1000000, "watchdog gap %.1f ms", (double)gap / 1e3);
     world_free(&w);
 }

@@ -15,61 +15,29 @@
 
 #include "harness.h"
 #include "harness_live.h"
+#include "harness_site.h"
 
 #define WAIT_MS 5000
 
-struct site {
-    char *dir; /* temp dir: site/, policy.ini, control.sock */
-    char root[PATH_MAX / 2], ini[PATH_MAX / 2], sock[PATH_MAX / 2], ctl[PATH_MAX];
-    struct live *d;
-};
-
 /* A clean www-data site with a few directories; the policy wants everything owned by
  * www-data. EXTRA goes into [daemon]. */
-static void site_init(struct site *s, const char *tag, const char *extra)
+static void ev_init(struct site *s, const char *tag, const char *extra)
 {
-    memset(s, 0, sizeof(*s));
-    s->dir = harness_tempdir(tag);
-    snprintf(s->root, sizeof(s->root), "%s/site", s->dir);
-    snprintf(s->ini, sizeof(s->ini), "%s/policy.ini", s->dir);
-    snprintf(s->sock, sizeof(s->sock), "%s/control.sock", s->dir);
-    harness_build_path("permwatchctl", s->ctl, sizeof(s->ctl));
-    struct run_result r;
-    cr_assert_eq(harness_sh(&r,
-                            "set -e; umask 002; mkdir -p '%s/wp-content/uploads'; "
-                            "chown -R www-data:www-data '%s'",
-                            s->root, s->root),
-                 0);
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    run_result_free(&r);
-    char text[4096];
-    snprintf(text, sizeof(text),
-             "[site]\nroot = %s\nweb_user = www-data\n\n"
-             "[daemon]\ncontrol_socket = %s\nrescan_interval = 0\nlog_burst = 0\n%s\n"
-             "[dispatch]\nchannels_file = none.php\n\n"
-             "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\n",
-             s->root, s->sock, extra ? extra : "");
-    harness_write_file(s->ini, text);
+    site_init(s, tag);
+    site_make_uploads(s);
+    site_policy(s,
+                "[site]\nroot = %s\nweb_user = www-data\n\n"
+                "[daemon]\ncontrol_socket = %s\nrescan_interval = 0\nlog_burst = 0\n%s\n"
+                "[dispatch]\nchannels_file = none.php\n\n"
+                "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\n",
+                s->root, s->sock, extra ? extra : "");
 }
 
-static void site_start(struct site *s, const struct live_opts *o)
+/* Stop the daemon (expecting exit 0) and remove the site. */
+static void ev_free(struct site *s)
 {
-    s->d = live_start(s->ini, o);
-    if (!live_wait_notify(s->d, "READY=1", 20000)) {
-        live_dump(s->d);
-        cr_assert_fail("no READY=1");
-    }
-}
-
-static void site_free(struct site *s)
-{
-    int rc = live_stop(s->d);
-    if (rc != 0)
-        live_dump(s->d);
-    cr_expect_eq(rc, 0, "permwatchd exited %d", rc);
-    live_free(s->d);
-    harness_rmtree(s->dir);
-    free(s->dir);
+    site_stop(s);
+    site_free(s);
 }
 
 static uint64_t now_ms(void)
@@ -170,12 +138,12 @@ static size_t wait_findings(struct site *s, const char *substr, size_t count, in
 Test(live_events, watch_limit_reached_at_runtime_rescans_and_recovers)
 {
     struct site s;
-    site_init(&s, "live-ev-degraded", "degraded_rescan_interval = 1s\n");
+    ev_init(&s, "live-ev-degraded", "degraded_rescan_interval = 1s\n");
     char helper[PATH_MAX], pid[32];
     harness_build_path("tests/helper_watch_limit", helper, sizeof(helper));
     const char *wrapper[] = {helper, "30", NULL};
     struct live_opts o = {.wrapper = wrapper};
-    site_start(&s, &o);
+    site_start(&s, &o, 20000);
     snprintf(pid, sizeof(pid), "%d", (int)live_pid(s.d));
     size_t watched0 = 0;
     cr_assert_not(status_degraded(&s, &watched0), "room at the start");
@@ -206,10 +174,8 @@ Test(live_events, watch_limit_reached_at_runtime_rescans_and_recovers)
             (unsigned long long)t_found);
     cr_expect_eq(found, 100, "%zu of 100 root files in new directories found", found);
 
-    json_t *e = live_wait_entry(s.d, WAIT_MS, "PERMWATCH_EVENT", "degraded", NULL);
-    if (!e)
-        live_dump(s.d);
-    cr_assert_not_null(e, "a degraded entry at runtime");
+    json_t *e = site_expect_entry(&s, WAIT_MS, "a degraded entry at runtime", "PERMWATCH_EVENT",
+                                  "degraded", NULL);
     const char *count = live_field(e, "PERMWATCH_COUNT"),
                *reason = live_field(e, "PERMWATCH_REASON");
     cr_assert_not_null(count);
@@ -255,7 +221,7 @@ Test(live_events, watch_limit_reached_at_runtime_rescans_and_recovers)
     fprintf(stderr, "degraded at runtime: after recovery, found in %llu ms\n",
             (unsigned long long)(now_ms() - t0));
     close(t);
-    site_free(&s);
+    ev_free(&s);
 }
 
 /* A directory chain longer than PATH_MAX made while the daemon runs, then a root file at the
@@ -263,8 +229,8 @@ Test(live_events, watch_limit_reached_at_runtime_rescans_and_recovers)
 Test(live_events, root_file_deeper_than_path_max_found_at_runtime)
 {
     struct site s;
-    site_init(&s, "live-ev-deep", NULL);
-    site_start(&s, NULL);
+    ev_init(&s, "live-ev-deep", NULL);
+    site_start(&s, NULL, 20000);
     char comp[201];
     memset(comp, 'd', 200);
     comp[200] = '\0';
@@ -295,7 +261,7 @@ Test(live_events, root_file_deeper_than_path_max_found_at_runtime)
     fprintf(stderr, "deep root file (%zu bytes) found in %llu ms\n", strlen(full),
             (unsigned long long)took);
     free(full);
-    site_free(&s);
+    ev_free(&s);
 }
 
 /* Largest gap in ms between two WATCHDOG=1 datagrams of the daemon received after FROM_USEC
@@ -319,12 +285,12 @@ static uint64_t max_watchdog_gap_ms(const struct live *d, uint64_t from_usec)
 Test(live_events, many_unwatched_directories_do_not_stall_the_loop)
 {
     struct site s;
-    site_init(&s, "live-ev-stall", "degraded_rescan_interval = 1s\n");
+    ev_init(&s, "live-ev-stall", "degraded_rescan_interval = 1s\n");
     char helper[PATH_MAX];
     harness_build_path("tests/helper_watch_limit", helper, sizeof(helper));
     const char *wrapper[] = {helper, "20", NULL};
     struct live_opts o = {.wrapper = wrapper, .watchdog_usec = 400000};
-    site_start(&s, &o);
+    site_start(&s, &o, 20000);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t from = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
@@ -350,5 +316,5 @@ Test(live_events, many_unwatched_directories_do_not_stall_the_loop)
             (unsigned long long)gap);
     /* pings every 200 ms when the loop is free; old main measured 1,124 and 2,061 ms */
     cr_expect_lt(gap, 800, "the loop stalled %llu ms", (unsigned long long)gap);
-    site_free(&s);
+    ev_free(&s);
 }

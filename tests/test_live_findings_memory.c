@@ -15,15 +15,14 @@
 
 #include "harness.h"
 #include "harness_live.h"
+#include "harness_site.h"
 
 #define NFILES      20000
 #define MAX_RSS_KIB (64 * 1024)
 
 struct env {
-    char *dir;
-    char site[256], sock[300], ini[300], ctl[PATH_MAX];
+    struct site s;
     char deep[PATH_MAX]; /* the directory at the end of the chain */
-    struct live *d;
 };
 
 /* The site with NFILES root-owned files under a ~3,800-byte chain of www-data directories,
@@ -31,12 +30,8 @@ struct env {
 static void env_start(struct env *e, const char *extra)
 {
     memset(e, 0, sizeof(*e));
-    e->dir = harness_tempdir("live-fmem");
-    snprintf(e->site, sizeof(e->site), "%s/site", e->dir);
-    snprintf(e->sock, sizeof(e->sock), "%s/control.sock", e->dir);
-    snprintf(e->ini, sizeof(e->ini), "%s/policy.ini", e->dir);
-    harness_build_path("permwatchctl", e->ctl, sizeof(e->ctl));
-    size_t len = (size_t)snprintf(e->deep, sizeof(e->deep), "%s", e->site);
+    site_init(&e->s, "live-fmem");
+    size_t len = (size_t)snprintf(e->deep, sizeof(e->deep), "%s", e->s.root);
     cr_assert_eq(mkdir(e->deep, 0755), 0);
     cr_assert_eq(chown(e->deep, harness_uid("www-data"), harness_gid("www-data")), 0);
     for (int i = 0; i < 38; i++) {
@@ -47,7 +42,7 @@ static void env_start(struct env *e, const char *extra)
         cr_assert_eq(mkdir(e->deep, 0755), 0, "%s", strerror(errno));
         cr_assert_eq(chown(e->deep, harness_uid("www-data"), harness_gid("www-data")), 0);
     }
-    cr_assert_geq(len - strlen(e->site), 3790);
+    cr_assert_geq(len - strlen(e->s.root), 3790);
     for (int i = 0; i < NFILES; i++) {
         char p[PATH_MAX];
         cr_assert_lt((size_t)snprintf(p, sizeof(p), "%s/f%05d.php", e->deep, i), sizeof(p));
@@ -55,36 +50,24 @@ static void env_start(struct env *e, const char *extra)
         cr_assert_geq(fd, 0, "%s", strerror(errno));
         close(fd);
     }
-    char text[2048];
-    snprintf(text, sizeof(text),
-             "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s\nrescan_interval = 0\n"
-             "log_interval = 1s\n%s[dispatch]\nchannels_file = none.php\n"
-             "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\nrepair = never\n",
-             e->site, e->sock, extra);
-    harness_write_file(e->ini, text);
-    e->d = live_start(e->ini, NULL);
-    if (!live_wait_notify(e->d, "READY=1", 60000)) {
-        live_dump(e->d);
-        cr_assert_fail("no READY=1");
-    }
+    site_policy(&e->s,
+                "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s\nrescan_interval = 0\n"
+                "log_interval = 1s\n%s[dispatch]\nchannels_file = none.php\n"
+                "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\nrepair = never\n",
+                e->s.root, e->s.sock, extra);
+    site_start(&e->s, NULL, 60000);
 }
 
 static void env_stop(struct env *e)
 {
-    int rc = live_stop(e->d);
-    if (rc)
-        live_dump(e->d);
-    cr_expect_eq(rc, 0);
-    live_free(e->d);
-    harness_rmtree(e->dir);
-    free(e->dir);
+    site_stop(&e->s);
+    site_free(&e->s);
 }
 
 /* The daemon's open findings from `permwatchctl status`. */
 static long open_findings(const struct env *e)
 {
-    struct run_result r;
-    cr_assert_eq(harness_sh(&r, "'%s' -s '%s' status", e->ctl, e->sock), 0);
+    struct run_result r = site_ctl(&e->s, "status");
     const char *at = strstr(r.out, "open_findings:");
     cr_assert_not_null(at, "%s %s", r.out, r.err);
     long n = strtol(at + strlen("open_findings:"), NULL, 10);
@@ -92,36 +75,21 @@ static long open_findings(const struct env *e)
     return n;
 }
 
-/* VmHWM of PID in KiB. */
-static unsigned long peak_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    unsigned long v = 0;
-    while (f && fgets(line, sizeof(line), f))
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            v = strtoul(line + 6, NULL, 10);
-    if (f)
-        fclose(f);
-    return v;
-}
-
 Test(live_findings_memory, long_paths_are_stored_once)
 {
     struct env e;
     env_start(&e, "");
     long open = open_findings(&e);
-    unsigned long hwm = peak_kib(live_pid(e.d));
+    unsigned long hwm = harness_proc_kib(live_pid(e.s.d), "VmHWM:");
     fprintf(stderr,
             "findings memory: %ld open findings under a %zu-byte chain: daemon peak RSS %lu KiB\n",
-            open, strlen(e.deep) - strlen(e.site), hwm);
+            open, strlen(e.deep) - strlen(e.s.root), hwm);
     cr_expect_geq(open, NFILES, "%ld open", open);
 #if !defined(__SANITIZE_ADDRESS__) /* ASan's shadow and quarantine dwarf the bound */
     cr_expect_lt(hwm, MAX_RSS_KIB, "peak RSS %lu KiB", hwm);
 #endif
-    live_settle(e.d, 500);
-    cr_expect_eq(live_count_entries(e.d, "PERMWATCH_EVENT", "table_full", NULL), 0);
+    live_settle(e.s.d, 500);
+    cr_expect_eq(live_count_entries(e.s.d, "PERMWATCH_EVENT", "table_full", NULL), 0);
     env_stop(&e);
 }
 
@@ -129,9 +97,9 @@ Test(live_findings_memory, a_byte_cap_is_an_event_not_growth)
 {
     struct env e;
     env_start(&e, "max_findings_memory = 1M\n");
-    json_t *full = live_wait_entry(e.d, 20000, "PERMWATCH_EVENT", "table_full", NULL);
+    json_t *full = live_wait_entry(e.s.d, 20000, "PERMWATCH_EVENT", "table_full", NULL);
     if (!full)
-        live_dump(e.d);
+        live_dump(e.s.d);
     cr_assert_not_null(full, "no table_full entry");
     const char *count = live_field(full, "PERMWATCH_COUNT");
     cr_assert_not_null(count);

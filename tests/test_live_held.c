@@ -19,27 +19,12 @@
 
 #include "harness.h"
 #include "harness_live.h"
+#include "harness_site.h"
 
 struct env {
-    char *dir;
-    char mnt[PATH_MAX / 4], site[PATH_MAX / 4], sock[PATH_MAX / 4], ini[PATH_MAX / 4];
-    char ctl[PATH_MAX];
-    struct live *d;
+    struct site s; /* s.root is DIR/mnt/site */
+    char mnt[PATH_MAX / 4];
 };
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    struct run_result r;
-    cr_assert_eq(harness_sh(&r, "%s", cmd), 0);
-    cr_assert_eq(r.status, 0, "%s: %s", cmd, r.err);
-    run_result_free(&r);
-}
 
 /* A tmpfs (OPTS) at DIR/mnt in a private mount namespace, the site DIR/mnt/site made by
  * www-data with wp-content/uploads. */
@@ -48,52 +33,38 @@ static void env_mount(struct env *e, const char *tag, const char *opts)
     memset(e, 0, sizeof(*e));
     cr_assert(unshare(CLONE_NEWNS) == 0, "unshare: %s", strerror(errno));
     cr_assert(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
-    e->dir = harness_tempdir(tag);
-    snprintf(e->mnt, sizeof(e->mnt), "%s/mnt", e->dir);
-    snprintf(e->site, sizeof(e->site), "%s/site", e->mnt);
-    snprintf(e->sock, sizeof(e->sock), "%s/control.sock", e->dir);
-    snprintf(e->ini, sizeof(e->ini), "%s/policy.ini", e->dir);
-    harness_build_path("permwatchctl", e->ctl, sizeof(e->ctl));
+    site_init(&e->s, tag);
+    snprintf(e->mnt, sizeof(e->mnt), "%s/mnt", e->s.dir);
+    snprintf(e->s.root, sizeof(e->s.root), "%s/site", e->mnt);
     cr_assert(mkdir(e->mnt, 0755) == 0);
     cr_assert(mount("tmpfs", e->mnt, "tmpfs", 0, opts) == 0, "mount: %s", strerror(errno));
-    sh("set -e; umask 002; mkdir -p '%s/wp-content/uploads'; chown -R www-data:www-data '%s'",
-       e->site, e->site);
+    site_make_uploads(&e->s);
 }
 
 static void env_start(struct env *e)
 {
-    char text[4096];
-    snprintf(text, sizeof(text),
-             "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s\nrescan_interval = 0\n"
-             "log_burst = 0\nrepair_existing = yes\n[dispatch]\nchannels_file = none.php\n"
-             "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\n"
-             "file_require = 0660\ndir_require = 0770\nrepair = auto\n",
-             e->site, e->sock);
-    harness_write_file(e->ini, text);
-    e->d = live_start(e->ini, NULL);
-    if (!live_wait_notify(e->d, "READY=1", 20000)) {
-        live_dump(e->d);
-        cr_assert_fail("no READY=1");
-    }
+    /* repair_existing: these cases are about repairs at startup on odd filesystems */
+    site_policy(&e->s,
+                "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s\nrescan_interval = 0\n"
+                "log_burst = 0\nrepair_existing = yes\n[dispatch]\nchannels_file = none.php\n"
+                "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\n"
+                "file_require = 0660\ndir_require = 0770\nrepair = auto\n",
+                e->s.root, e->s.sock);
+    site_start(&e->s, NULL, 20000);
 }
 
 static void env_stop(struct env *e)
 {
-    int rc = live_stop(e->d);
-    if (rc)
-        live_dump(e->d);
-    cr_expect_eq(rc, 0, "the daemon's exit status");
-    live_free(e->d);
+    site_stop(&e->s);
+    live_free(e->s.d);
+    e->s.d = NULL;
     umount2(e->mnt, MNT_DETACH);
-    harness_rmtree(e->dir);
-    free(e->dir);
+    site_free(&e->s);
 }
 
 static struct run_result ctl(const struct env *e, const char *args)
 {
-    struct run_result r;
-    cr_assert_eq(harness_sh(&r, "'%s' -s '%s' %s", e->ctl, e->sock, args), 0);
-    return r;
+    return site_ctl(&e->s, args);
 }
 
 /* `permwatchctl --json status` as one JSON object (caller decrefs). */
@@ -120,23 +91,23 @@ Test(live_held, full_filesystem_detects_and_repairs)
     struct env e;
     env_mount(&e, "live-held-full", "size=256k,nr_inodes=48,mode=0755");
     char a[PATH_MAX], b[PATH_MAX], web[PATH_MAX];
-    snprintf(a, sizeof(a), "%s/root-a.php", e.site);
-    snprintf(b, sizeof(b), "%s/wp-content/uploads/root-b.png", e.site);
-    snprintf(web, sizeof(web), "%s/wp-content/uploads/web.png", e.site);
-    sh("set -e; umask 022; echo a > '%s'; echo b > '%s'", a, b);
+    snprintf(a, sizeof(a), "%s/root-a.php", e.s.root);
+    snprintf(b, sizeof(b), "%s/wp-content/uploads/root-b.png", e.s.root);
+    snprintf(web, sizeof(web), "%s/wp-content/uploads/web.png", e.s.root);
+    site_sh("set -e; umask 022; echo a > '%s'; echo b > '%s'", a, b);
     char cmd[PATH_MAX + 64];
     snprintf(cmd, sizeof(cmd), "umask 002; echo w > '%s'", web);
     cr_assert_eq(live_as_user("www-data", cmd), 0);
     /* fill it: data until ENOSPC, then inodes until ENOSPC (beside the site, not in it) */
-    sh("dd if=/dev/zero of='%s/fill' bs=4k 2>/dev/null; i=0; "
-       "while touch '%s/i'$i 2>/dev/null; do i=$((i+1)); done; true",
-       e.mnt, e.mnt);
+    site_sh("dd if=/dev/zero of='%s/fill' bs=4k 2>/dev/null; i=0; "
+            "while touch '%s/i'$i 2>/dev/null; do i=$((i+1)); done; true",
+            e.mnt, e.mnt);
     struct statvfs vfs;
     cr_assert_eq(statvfs(e.mnt, &vfs), 0);
     cr_assert_eq(vfs.f_bavail, 0, "%lu blocks still free", (unsigned long)vfs.f_bavail);
     cr_assert_eq(vfs.f_favail, 0, "%lu inodes still free", (unsigned long)vfs.f_favail);
     struct run_result r;
-    cr_assert_eq(harness_sh(&r, "touch '%s/x' && echo created", e.site), 0);
+    cr_assert_eq(harness_sh(&r, "touch '%s/x' && echo created", e.s.root), 0);
     cr_assert_neq(r.status, 0, "the filesystem is not full: %s", r.out);
     cr_expect(strstr(r.err, "No space left on device"), "%s", r.err);
     run_result_free(&r);
@@ -146,23 +117,23 @@ Test(live_held, full_filesystem_detects_and_repairs)
      * need no space */
     const char *paths[] = {a, b};
     for (size_t i = 0; i < 2; i++) {
-        json_t *j = live_wait_entry(e.d, 10000, "PERMWATCH_EVENT", "repaired", "PERMWATCH_PATH",
+        json_t *j = live_wait_entry(e.s.d, 10000, "PERMWATCH_EVENT", "repaired", "PERMWATCH_PATH",
                                     paths[i], NULL);
         if (!j)
-            live_dump(e.d);
+            live_dump(e.s.d);
         cr_assert_not_null(j, "%s not repaired", paths[i]);
         expect_owner(paths[i], 33, 0664);
     }
     /* live: root takes a www-data file on the full filesystem; seen and repaired */
-    sh("chown root:root '%s'", web);
+    site_sh("chown root:root '%s'", web);
     json_t *j =
-        live_wait_entry(e.d, 10000, "PERMWATCH_EVENT", "repaired", "PERMWATCH_PATH", web, NULL);
+        live_wait_entry(e.s.d, 10000, "PERMWATCH_EVENT", "repaired", "PERMWATCH_PATH", web, NULL);
     if (!j)
-        live_dump(e.d);
+        live_dump(e.s.d);
     cr_assert_not_null(j, "%s not repaired", web);
     expect_owner(web, 33, 0664);
-    live_settle(e.d, 300);
-    cr_expect_eq(live_count_entries(e.d, "PERMWATCH_EVENT", "repair_refused", NULL), 0,
+    live_settle(e.s.d, 300);
+    cr_expect_eq(live_count_entries(e.s.d, "PERMWATCH_EVENT", "repair_refused", NULL), 0,
                  "a repair needing no space was refused");
     cr_assert_eq(statvfs(e.mnt, &vfs), 0);
     cr_expect_eq(vfs.f_bavail, 0);
@@ -176,7 +147,7 @@ Test(live_held, full_filesystem_detects_and_repairs)
     cr_expect_eq(json_integer_value(json_object_get(s, "repair_refused")), 0);
     cr_expect(json_is_false(json_object_get(s, "site_read_only")));
     json_decref(s);
-    cr_expect(live_running(e.d), "the daemon died on a full filesystem");
+    cr_expect(live_running(e.s.d), "the daemon died on a full filesystem");
     fprintf(stderr, "live_held: full filesystem: 3 repairs, 0 refusals, daemon alive\n");
     env_stop(&e);
 }
@@ -186,32 +157,32 @@ Test(live_held, read_only_site_refuses_repairs_clearly)
     struct env e;
     env_mount(&e, "live-held-ro", "size=1m,mode=0755");
     char paths[3][PATH_MAX];
-    snprintf(paths[0], sizeof(paths[0]), "%s/root-a.php", e.site);
-    snprintf(paths[1], sizeof(paths[1]), "%s/wp-content/root-b.php", e.site);
-    snprintf(paths[2], sizeof(paths[2]), "%s/wp-content/uploads/root-c.png", e.site);
+    snprintf(paths[0], sizeof(paths[0]), "%s/root-a.php", e.s.root);
+    snprintf(paths[1], sizeof(paths[1]), "%s/wp-content/root-b.php", e.s.root);
+    snprintf(paths[2], sizeof(paths[2]), "%s/wp-content/uploads/root-c.png", e.s.root);
     for (size_t i = 0; i < 3; i++)
-        sh("umask 022; echo x > '%s'", paths[i]);
+        site_sh("umask 022; echo x > '%s'", paths[i]);
     cr_assert(mount(NULL, e.mnt, NULL, MS_REMOUNT | MS_RDONLY, NULL) == 0, "remount ro: %s",
               strerror(errno));
     env_start(&e);
     /* each auto-repair is refused, naming the read-only filesystem; the finding stays open */
     for (size_t i = 0; i < 3; i++) {
-        json_t *j = live_wait_entry(e.d, 10000, "PERMWATCH_EVENT", "repair_refused",
+        json_t *j = live_wait_entry(e.s.d, 10000, "PERMWATCH_EVENT", "repair_refused",
                                     "PERMWATCH_PATH", paths[i], NULL);
         if (!j)
-            live_dump(e.d);
+            live_dump(e.s.d);
         cr_assert_not_null(j, "%s: no repair_refused", paths[i]);
         const char *reason = live_field(j, "PERMWATCH_REASON");
         cr_expect(reason && strstr(reason, "Read-only file system"), "%s",
                   reason ? reason : "(no reason)");
-        cr_assert_not_null(live_wait_entry(e.d, 10000, "PERMWATCH_EVENT", "finding",
+        cr_assert_not_null(live_wait_entry(e.s.d, 10000, "PERMWATCH_EVENT", "finding",
                                            "PERMWATCH_FINDING", "root_owned", "PERMWATCH_PATH",
                                            paths[i], NULL));
         expect_owner(paths[i], 0, 0644);
     }
-    live_settle(e.d, 300);
-    cr_expect_eq(live_count_entries(e.d, "PERMWATCH_EVENT", "repaired", NULL), 0);
-    size_t refused = live_count_entries(e.d, "PERMWATCH_EVENT", "repair_refused", NULL);
+    live_settle(e.s.d, 300);
+    cr_expect_eq(live_count_entries(e.s.d, "PERMWATCH_EVENT", "repaired", NULL), 0);
+    size_t refused = live_count_entries(e.s.d, "PERMWATCH_EVENT", "repair_refused", NULL);
     cr_expect_eq(refused, 3);
 
     /* status says so, for humans and as JSON */

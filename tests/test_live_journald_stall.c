@@ -26,6 +26,7 @@
 
 #include "harness.h"
 #include "harness_live.h"
+#include "harness_site.h"
 
 #define STALL_MS      10000
 #define BURST         2000 /* files created right after the stop */
@@ -122,32 +123,20 @@ Test(live_journald_stall, stopped_journald_blocks_nothing)
     const char *jp = getenv("JOURNALD_PID");
     cr_assert(jp && atoi(jp) > 1, "runs inside tests/journald-ns.sh");
     pid_t journald = (pid_t)atoi(jp);
-    char *dir = harness_tempdir("live-stall");
-    char site[PATH_MAX / 2], up[PATH_MAX / 2], sock[PATH_MAX / 2], ini[PATH_MAX], ctl[PATH_MAX];
-    snprintf(site, sizeof(site), "%s/site", dir);
+    struct site st;
+    site_init(&st, "live-stall");
+    const char *site = st.root, *sock = st.sock, *ctl = st.ctl;
+    char up[PATH_MAX / 2];
     snprintf(up, sizeof(up), "%s/wp-content/uploads", site);
-    snprintf(sock, sizeof(sock), "%s/control.sock", dir);
-    snprintf(ini, sizeof(ini), "%s/policy.ini", dir);
-    harness_build_path("permwatchctl", ctl, sizeof(ctl));
-    struct run_result r;
-    cr_assert_eq(harness_sh(&r, "set -e; umask 002; mkdir -p '%s'; chown -R www-data:www-data '%s'",
-                            up, site),
-                 0);
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    run_result_free(&r);
-    char text[4096];
-    snprintf(text, sizeof(text),
-             "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s\nrescan_interval = 0\n"
-             "log_burst = 0\n[dispatch]\nchannels_file = none.php\n"
-             "[rule site]\nmatch = **\nowner = www-data\n",
-             site, sock);
-    harness_write_file(ini, text);
+    site_sh("set -e; umask 002; mkdir -p '%s'; chown -R www-data:www-data '%s'", up, site);
+    site_policy(&st,
+                "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s\nrescan_interval = 0\n"
+                "log_burst = 0\n[dispatch]\nchannels_file = none.php\n"
+                "[rule site]\nmatch = **\nowner = www-data\n",
+                site, sock);
     struct live_opts o = {.watchdog_usec = WATCHDOG_USEC};
-    struct live *d = live_start(ini, &o);
-    if (!live_wait_notify(d, "READY=1", 20000)) {
-        live_dump(d);
-        cr_assert_fail("no READY=1");
-    }
+    site_start(&st, &o, 20000);
+    struct live *d = st.d;
     cr_assert(live_sync(d, 10000));
 
     /* the stall */
@@ -241,11 +230,6 @@ Test(live_journald_stall, stopped_journald_blocks_nothing)
     cr_expect_leq(max_gap, MAX_GAP_USEC, "watchdog gap %.0f ms during the stall",
                   (double)max_gap / 1e3);
     cr_expect_geq(seen_burst, 0, "the burst was never counted during the stall");
-    int rc = live_stop(d);
-    if (rc)
-        live_dump(d);
-    cr_expect_eq(rc, 0);
-    live_free(d);
-    harness_rmtree(dir);
-    free(dir);
+    site_stop(&st);
+    site_free(&st);
 }

@@ -17,6 +17,7 @@
 #include "esc.h"
 #include "harness.h"
 #include "harness_live.h"
+#include "harness_site.h"
 
 /* The names www-data creates in wp-content/uploads. */
 static const char *const names[] = {
@@ -36,45 +37,32 @@ static const char *const names[] = {
 #define NNAMES (sizeof(names) / sizeof(names[0]))
 
 struct env {
-    char *dir;
-    char site[PATH_MAX / 2], uploads[PATH_MAX / 2], sock[PATH_MAX / 2], ini[PATH_MAX];
-    char ctl[PATH_MAX], daemon[PATH_MAX];
+    struct site s; /* its control socket in DIR/run */
+    char uploads[PATH_MAX / 2], daemon[PATH_MAX];
     char paths[NNAMES][PATH_MAX];
 };
 
 static void env_init(struct env *e, const char *tag)
 {
     memset(e, 0, sizeof(*e));
-    e->dir = harness_tempdir(tag);
-    snprintf(e->site, sizeof(e->site), "%s/site", e->dir);
-    snprintf(e->uploads, sizeof(e->uploads), "%s/wp-content/uploads", e->site);
-    snprintf(e->sock, sizeof(e->sock), "%s/run/control.sock", e->dir);
-    snprintf(e->ini, sizeof(e->ini), "%s/policy.ini", e->dir);
-    harness_build_path("permwatchctl", e->ctl, sizeof(e->ctl));
+    site_init(&e->s, tag);
+    snprintf(e->uploads, sizeof(e->uploads), "%s/wp-content/uploads", e->s.root);
+    snprintf(e->s.sock, sizeof(e->s.sock), "%s/run/control.sock", e->s.dir);
     harness_build_path("permwatchd", e->daemon, sizeof(e->daemon));
     for (size_t i = 0; i < NNAMES; i++)
         snprintf(e->paths[i], sizeof(e->paths[i]), "%s/%s", e->uploads, names[i]);
-    struct run_result r;
-    cr_assert_eq(harness_sh(&r,
-                            "set -e; umask 022; mkdir -p '%s'; chown -R www-data:www-data '%s'; "
-                            "chmod -R 2775 '%s'",
-                            e->uploads, e->site, e->site),
-                 0);
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    run_result_free(&r);
-    char text[4096];
-    snprintf(text, sizeof(text),
-             "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s\nrescan_interval = 0\n"
-             "log_burst = 0\n[dispatch]\nchannels_file = none.php\n"
-             "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\nfile_forbid = 0002\n",
-             e->site, e->sock);
-    harness_write_file(e->ini, text);
+    site_sh("set -e; umask 022; mkdir -p '%s'; chown -R www-data:www-data '%s'; chmod -R 2775 '%s'",
+            e->uploads, e->s.root, e->s.root);
+    site_policy(&e->s,
+                "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s\nrescan_interval = 0\n"
+                "log_burst = 0\n[dispatch]\nchannels_file = none.php\n"
+                "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\nfile_forbid = 0002\n",
+                e->s.root, e->s.sock);
 }
 
 static void env_free(struct env *e)
 {
-    harness_rmtree(e->dir);
-    free(e->dir);
+    site_free(&e->s);
 }
 
 /* www-data creates every name in uploads, mode 0666 (world writable: a mode_mismatch). */
@@ -192,7 +180,7 @@ Test(live_output, scan_escapes_hostile_names)
     struct env e;
     env_init(&e, "out-scan");
     make_names(&e);
-    char *plain[] = {e.daemon, "-c", e.ini, "--scan", NULL};
+    char *plain[] = {e.daemon, "-c", e.s.ini, "--scan", NULL};
     struct run_result r;
     cr_assert_eq(harness_run(plain, &r), 0);
     cr_expect_eq(r.status, 1, "findings: exit 1, got %d: %s", r.status, r.err);
@@ -201,7 +189,7 @@ Test(live_output, scan_escapes_hostile_names)
     expect_every_name(&e, "--scan stdout", r.out);
     run_result_free(&r);
 
-    char *json[] = {e.daemon, "-c", e.ini, "--scan", "--json", NULL};
+    char *json[] = {e.daemon, "-c", e.s.ini, "--scan", "--json", NULL};
     cr_assert_eq(harness_run(json, &r), 0);
     cr_expect_eq(r.status, 1, "%s", r.err);
     expect_json_rows(&e, "--scan --json", r.out);
@@ -218,11 +206,8 @@ Test(live_output, daemon_and_ctl_escape_hostile_names)
     /* auto: stderr (a file here) and the journal */
     const char *const extra[] = {"--log-target", "auto", NULL};
     struct live_opts opts = {.extra_argv = extra};
-    struct live *d = live_start(e.ini, &opts);
-    if (!live_wait_notify(d, "READY=1", 20000)) {
-        live_dump(d);
-        cr_assert_fail("no READY=1");
-    }
+    site_start(&e.s, &opts, 20000);
+    struct live *d = e.s.d;
     make_names(&e); /* live: through the event path */
     for (size_t i = 0; i < NNAMES; i++) {
         json_t *entry = live_wait_entry(d, 10000, "PERMWATCH_FINDING", "mode_mismatch",
@@ -241,29 +226,25 @@ Test(live_output, daemon_and_ctl_escape_hostile_names)
     }
 
     struct run_result r;
-    char *table[] = {e.ctl, "-s", e.sock, "findings", NULL};
+    char *table[] = {e.s.ctl, "-s", e.s.sock, "findings", NULL};
     cr_assert_eq(harness_run(table, &r), 0);
     cr_expect_eq(r.status, 1, "%s", r.err);
     expect_clean("permwatchctl findings", r.out);
     expect_every_name(&e, "permwatchctl findings", r.out);
     run_result_free(&r);
 
-    char *json[] = {e.ctl, "-s", e.sock, "--json", "findings", NULL};
+    char *json[] = {e.s.ctl, "-s", e.s.sock, "--json", "findings", NULL};
     cr_assert_eq(harness_run(json, &r), 0);
     cr_expect_eq(r.status, 1, "%s", r.err);
     expect_json_rows(&e, "permwatchctl --json findings", r.out);
     run_result_free(&r);
 
-    int rc = live_stop(d);
+    site_stop(&e.s);
     char *err = live_stderr(d);
     cr_assert(err);
     expect_clean("daemon stderr", err);
     expect_every_name(&e, "daemon stderr", err);
     free(err);
-    if (rc)
-        live_dump(d);
-    cr_expect_eq(rc, 0);
-    live_free(d);
     env_free(&e);
 }
 
@@ -286,7 +267,7 @@ Test(live_output, scan_lines_are_whole_for_long_paths)
     cr_assert_lt(n, sizeof(path));
     cr_assert_geq(n, 3800);
     harness_write_file(path, "<?php\n"); /* root's */
-    char *plain[] = {e.daemon, "-c", e.ini, "--scan", NULL};
+    char *plain[] = {e.daemon, "-c", e.s.ini, "--scan", NULL};
     struct run_result r;
     cr_assert_eq(harness_run(plain, &r), 0);
     cr_expect_eq(r.status, 1, "%s", r.err);
@@ -296,7 +277,7 @@ Test(live_output, scan_lines_are_whole_for_long_paths)
               r.out + (strlen(r.out) > 300 ? strlen(r.out) - 300 : 0));
     run_result_free(&r);
 
-    char *json[] = {e.daemon, "-c", e.ini, "--scan", "--json", NULL};
+    char *json[] = {e.daemon, "-c", e.s.ini, "--scan", "--json", NULL};
     cr_assert_eq(harness_run(json, &r), 0);
     snprintf(want, sizeof(want), "\"path\":\"%s\"", path);
     cr_expect(strstr(r.out, want), "no whole JSON path in:\n%.300s", r.out);

@@ -12,77 +12,33 @@
 
 #include "harness.h"
 #include "harness_live.h"
+#include "harness_site.h"
 
-struct env {
-    char *dir;
-    char site[PATH_MAX / 2], sock[PATH_MAX / 2], ini[PATH_MAX], ctl[PATH_MAX];
-    struct live *d;
-};
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
+static void env_start(struct site *e, const char *repair)
 {
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    struct run_result r;
-    cr_assert_eq(harness_sh(&r, "%s", cmd), 0);
-    cr_assert_eq(r.status, 0, "%s: %s", cmd, r.err);
-    run_result_free(&r);
+    site_init(e, "live-repair");
+    site_make_uploads(e);
+    site_policy_standard(e, repair);
+    site_start(e, NULL, 20000);
 }
 
-static void env_start(struct env *e, const char *repair)
+static void env_stop(struct site *e)
 {
-    memset(e, 0, sizeof(*e));
-    e->dir = harness_tempdir("live-repair");
-    snprintf(e->site, sizeof(e->site), "%s/site", e->dir);
-    snprintf(e->sock, sizeof(e->sock), "%s/control.sock", e->dir);
-    snprintf(e->ini, sizeof(e->ini), "%s/policy.ini", e->dir);
-    harness_build_path("permwatchctl", e->ctl, sizeof(e->ctl));
-    sh("set -e; umask 002; mkdir -p '%s/wp-content/uploads'; chown -R www-data:www-data '%s'",
-       e->site, e->site);
-    char text[4096];
-    snprintf(text, sizeof(text),
-             "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s\nrescan_interval = 0\n"
-             "log_burst = 0\n[dispatch]\nchannels_file = none.php\n"
-             "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\n"
-             "file_require = 0660\ndir_require = 0770\nrepair = %s\n",
-             e->site, e->sock, repair);
-    harness_write_file(e->ini, text);
-    e->d = live_start(e->ini, NULL);
-    if (!live_wait_notify(e->d, "READY=1", 20000)) {
-        live_dump(e->d);
-        cr_assert_fail("no READY=1");
-    }
-}
-
-static void env_stop(struct env *e)
-{
-    int rc = live_stop(e->d);
-    if (rc)
-        live_dump(e->d);
-    cr_expect_eq(rc, 0);
-    live_free(e->d);
-    harness_rmtree(e->dir);
-    free(e->dir);
+    site_stop(e);
+    site_free(e);
 }
 
 Test(live_repair, auto_repair_fixes_root_writes_at_once)
 {
-    struct env e;
+    struct site e;
     env_start(&e, "auto");
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/wp-content/uploads/by-root.png", e.site);
+    snprintf(path, sizeof(path), "%s/wp-content/uploads/by-root.png", e.root);
     /* written whole outside the site and moved in: one event, no chmod racing the repair */
-    sh("echo x > '%s/by-root.tmp' && chmod 0644 '%s/by-root.tmp' && mv '%s/by-root.tmp' '%s'",
-       e.dir, e.dir, e.dir, path);
-    json_t *r =
-        live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "repaired", "PERMWATCH_PATH", path, NULL);
-    if (!r)
-        live_dump(e.d);
-    cr_assert_not_null(r);
+    site_sh("echo x > '%s/by-root.tmp' && chmod 0644 '%s/by-root.tmp' && mv '%s/by-root.tmp' '%s'",
+            e.dir, e.dir, e.dir, path);
+    json_t *r = site_expect_entry(&e, 5000, "no repaired entry", "PERMWATCH_EVENT", "repaired",
+                                  "PERMWATCH_PATH", path, NULL);
     cr_expect_str_eq(live_field(r, "PRIORITY"), "5");
     cr_expect_str_eq(live_field(r, "PERMWATCH_OLD_UID"), "0");
     cr_expect_str_eq(live_field(r, "PERMWATCH_UID"), "33");
@@ -93,12 +49,12 @@ Test(live_repair, auto_repair_fixes_root_writes_at_once)
     cr_expect_eq(st.st_gid, 33);
     cr_expect_eq(st.st_mode & 07777, 0664);
     /* a root mkdir -p: every level repaired */
-    sh("mkdir -p '%s/wp-content/uploads/a/b' && touch '%s/wp-content/uploads/a/b/f'", e.site,
-       e.site);
-    snprintf(path, sizeof(path), "%s/wp-content/uploads/a/b/f", e.site);
+    site_sh("mkdir -p '%s/wp-content/uploads/a/b' && touch '%s/wp-content/uploads/a/b/f'", e.root,
+            e.root);
+    snprintf(path, sizeof(path), "%s/wp-content/uploads/a/b/f", e.root);
     cr_assert_not_null(
         live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "repaired", "PERMWATCH_PATH", path, NULL));
-    snprintf(path, sizeof(path), "%s/wp-content/uploads/a/b", e.site);
+    snprintf(path, sizeof(path), "%s/wp-content/uploads/a/b", e.root);
     cr_assert_not_null(
         live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "repaired", "PERMWATCH_PATH", path, NULL));
     cr_assert_eq(stat(path, &st), 0);
@@ -108,18 +64,15 @@ Test(live_repair, auto_repair_fixes_root_writes_at_once)
 
 Test(live_repair, fight_guard_pauses_a_path_that_flips_back)
 {
-    struct env e;
+    struct site e;
     env_start(&e, "auto");
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/wp-content/uploads/contested", e.site);
-    sh("touch '%s'", path);
+    snprintf(path, sizeof(path), "%s/wp-content/uploads/contested", e.root);
+    site_sh("touch '%s'", path);
     /* another process keeps making it root's again */
-    sh("for i in 1 2 3 4 5 6 7 8; do sleep 0.2; chown root:root '%s'; done", path);
-    json_t *r = live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "repair_refused", "PERMWATCH_PATH",
-                                path, NULL);
-    if (!r)
-        live_dump(e.d);
-    cr_assert_not_null(r);
+    site_sh("for i in 1 2 3 4 5 6 7 8; do sleep 0.2; chown root:root '%s'; done", path);
+    json_t *r = site_expect_entry(&e, 5000, "no repair_refused entry", "PERMWATCH_EVENT",
+                                  "repair_refused", "PERMWATCH_PATH", path, NULL);
     const char *reason = live_field(r, "PERMWATCH_REASON");
     cr_expect(reason && strstr(reason, "paused"), "%s", reason ? reason : "(none)");
     live_settle(e.d, 300);
@@ -137,22 +90,22 @@ Test(live_repair, fight_guard_pauses_a_path_that_flips_back)
 
 Test(live_repair, permwatchctl_repair_logs_the_caller)
 {
-    struct env e;
+    struct site e;
     env_start(&e, "manual");
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/wp-content/uploads/manual.png", e.site);
-    sh("touch '%s'", path);
+    snprintf(path, sizeof(path), "%s/wp-content/uploads/manual.png", e.root);
+    site_sh("touch '%s'", path);
     cr_assert_not_null(live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
                                        "root_owned", "PERMWATCH_PATH", path, NULL));
     struct run_result r;
-    cr_assert_eq(harness_sh(&r, "'%s' -s '%s' repair --dry-run '%s'", e.ctl, e.sock, e.site), 0);
+    cr_assert_eq(harness_sh(&r, "'%s' -s '%s' repair --dry-run '%s'", e.ctl, e.sock, e.root), 0);
     cr_expect_eq(r.status, 0, "%s", r.err);
     cr_expect(strstr(r.out, "would repair") && strstr(r.out, "manual.png"), "%s", r.out);
     run_result_free(&r);
     struct stat st;
     cr_assert_eq(stat(path, &st), 0);
     cr_expect_eq(st.st_uid, 0, "a dry run changes nothing");
-    cr_assert_eq(harness_sh(&r, "'%s' -s '%s' repair '%s'", e.ctl, e.sock, e.site), 0);
+    cr_assert_eq(harness_sh(&r, "'%s' -s '%s' repair '%s'", e.ctl, e.sock, e.root), 0);
     cr_expect_eq(r.status, 0, "%s", r.err);
     run_result_free(&r);
     json_t *j =

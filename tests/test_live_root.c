@@ -17,90 +17,50 @@
 
 #include "harness.h"
 #include "harness_live.h"
+#include "harness_site.h"
 
 struct env {
-    char *dir;
-    char parent[PATH_MAX / 4], site[PATH_MAX / 4], outside[PATH_MAX / 4];
-    char sock[PATH_MAX / 2], ini[PATH_MAX], ctl[PATH_MAX];
-    struct live *d;
+    struct site s; /* s.root is DIR/srv/www */
+    char parent[PATH_MAX / 4], outside[PATH_MAX / 4];
 };
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    struct run_result r;
-    cr_assert_eq(harness_sh(&r, "%s", cmd), 0);
-    cr_assert_eq(r.status, 0, "%s: %s", cmd, r.err);
-    run_result_free(&r);
-}
 
 /* DIR/srv (owned by PARENT_OWNER) holding the site www (www-data's), and DIR/outside with
  * root-only files (what an attacker wants the daemon to chown). */
 static void env_prepare(struct env *e, const char *parent_owner)
 {
     memset(e, 0, sizeof(*e));
-    e->dir = harness_tempdir("live-root");
-    snprintf(e->parent, sizeof(e->parent), "%s/srv", e->dir);
-    snprintf(e->site, sizeof(e->site), "%s/www", e->parent);
-    snprintf(e->outside, sizeof(e->outside), "%s/outside", e->dir);
-    snprintf(e->sock, sizeof(e->sock), "%s/control.sock", e->dir);
-    snprintf(e->ini, sizeof(e->ini), "%s/policy.ini", e->dir);
-    harness_build_path("permwatchctl", e->ctl, sizeof(e->ctl));
-    sh("set -e; umask 022; mkdir -p '%s/wp-content/uploads' '%s/etc'; chown -R www-data:www-data "
-       "'%s'; chown %s '%s'; echo secret > '%s/etc/shadow'; chmod 0600 '%s/etc/shadow'",
-       e->site, e->outside, e->site, parent_owner, e->parent, e->outside, e->outside);
-    char text[4096];
-    snprintf(text, sizeof(text),
-             "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s\nrescan_interval = 0\n"
-             "log_burst = 0\n[dispatch]\nchannels_file = none.php\n"
-             "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\n"
-             "file_require = 0660\ndir_require = 0770\nrepair = auto\n",
-             e->site, e->sock);
-    harness_write_file(e->ini, text);
+    site_init(&e->s, "live-root");
+    snprintf(e->parent, sizeof(e->parent), "%s/srv", e->s.dir);
+    snprintf(e->s.root, sizeof(e->s.root), "%s/www", e->parent);
+    snprintf(e->outside, sizeof(e->outside), "%s/outside", e->s.dir);
+    site_sh("set -e; umask 022; mkdir -p '%s/wp-content/uploads' '%s/etc'; chown -R "
+            "www-data:www-data '%s'; chown %s '%s'; echo secret > '%s/etc/shadow'; chmod 0600 "
+            "'%s/etc/shadow'",
+            e->s.root, e->outside, e->s.root, parent_owner, e->parent, e->outside, e->outside);
+    site_policy_standard(&e->s, "auto");
 }
 
 static void env_run(struct env *e)
 {
-    e->d = live_start(e->ini, NULL);
-    if (!live_wait_notify(e->d, "READY=1", 20000)) {
-        live_dump(e->d);
-        cr_assert_fail("no READY=1");
-    }
+    site_start(&e->s, NULL, 20000);
 }
 
 static void env_stop(struct env *e)
 {
-    int rc = live_stop(e->d);
-    if (rc)
-        live_dump(e->d);
-    cr_expect_eq(rc, 0);
-    live_free(e->d);
-    harness_rmtree(e->dir);
-    free(e->dir);
+    site_stop(&e->s);
+    site_free(&e->s);
 }
 
 /* permwatchctl ARGS as root. */
 static struct run_result ctl(const struct env *e, const char *args)
 {
-    struct run_result r;
-    cr_assert_eq(harness_sh(&r, "'%s' -s '%s' %s", e->ctl, e->sock, args), 0);
-    return r;
+    return site_ctl(&e->s, args);
 }
 
 /* The status row as JSON (caller decrefs). */
 static json_t *status(const struct env *e)
 {
-    struct run_result r = ctl(e, "--json status");
-    json_error_t je;
-    json_t *row = json_loads(r.out, JSON_DISABLE_EOF_CHECK, &je);
-    cr_assert_not_null(row, "status: %s %s", r.out, r.err);
-    run_result_free(&r);
-    return row;
+    return site_status_json(&e->s);
 }
 
 /* Nothing under OUTSIDE changed owner or mode. */
@@ -123,10 +83,10 @@ Test(live_root, web_user_swaps_the_site_root_for_a_symlink)
     struct env e;
     env_prepare(&e, "www-data"); /* `chown -R www-data /srv`, as on many hosts */
     env_run(&e);
-    json_t *u = live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "unsafe_ancestor", "PERMWATCH_PATH",
+    json_t *u = live_wait_entry(e.s.d, 5000, "PERMWATCH_EVENT", "unsafe_ancestor", "PERMWATCH_PATH",
                                 e.parent, NULL);
     if (!u)
-        live_dump(e.d);
+        live_dump(e.s.d);
     cr_assert_not_null(u, "no unsafe_ancestor entry for %s", e.parent);
     cr_expect_str_eq(live_field(u, "PRIORITY"), "4");
     cr_expect_str_eq(live_field(u, "PERMWATCH_OWNER"), "www-data");
@@ -149,21 +109,19 @@ Test(live_root, web_user_swaps_the_site_root_for_a_symlink)
     char cmd[2048];
     snprintf(cmd, sizeof(cmd), "cd '%s' && mv www www.old && ln -s '%s' www", e.parent, e.outside);
     cr_assert_eq(live_as_user("www-data", cmd), 0);
-    json_t *c = live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "site_root_changed", NULL);
-    if (!c)
-        live_dump(e.d);
-    cr_assert_not_null(c, "no site_root_changed entry");
-    cr_expect_str_eq(live_field(c, "PERMWATCH_PATH"), e.site);
+    json_t *c = site_expect_entry(&e.s, 5000, "no site_root_changed entry", "PERMWATCH_EVENT",
+                                  "site_root_changed", NULL);
+    cr_expect_str_eq(live_field(c, "PERMWATCH_PATH"), e.s.root);
     const char *reason = live_field(c, "PERMWATCH_REASON");
     cr_expect(reason && strstr(reason, "symbolic link owned by www-data"), "%s",
               reason ? reason : "(none)");
-    live_settle(e.d, 2500); /* the root poll runs every second */
+    live_settle(e.s.d, 2500); /* the root poll runs every second */
     assert_outside_untouched(&e);
-    cr_expect_eq(live_count_entries(e.d, "PERMWATCH_EVENT", "repaired", NULL), 0);
-    cr_expect_eq(live_count_entries(e.d, "PERMWATCH_EVENT", "site_root_changed", NULL), 1,
+    cr_expect_eq(live_count_entries(e.s.d, "PERMWATCH_EVENT", "repaired", NULL), 0);
+    cr_expect_eq(live_count_entries(e.s.d, "PERMWATCH_EVENT", "site_root_changed", NULL), 1,
                  "logged once, not at every poll");
     /* a requested repair is refused, saying why */
-    snprintf(cmd, sizeof(cmd), "repair '%s'", e.site);
+    snprintf(cmd, sizeof(cmd), "repair '%s'", e.s.root);
     r = ctl(&e, cmd);
     cr_expect_eq(r.status, 1, "%s %s", r.out, r.err);
     cr_expect(strstr(r.err, "refused"), "%s", r.err);
@@ -178,31 +136,29 @@ Test(live_root, replaced_root_stops_repairs_until_reload)
     env_prepare(&e, "root");
     env_run(&e);
     /* replaced by another directory (by root here: the chain itself is safe) */
-    sh("cd '%s' && mv www www.old && mkdir www && chown www-data:www-data www && chmod 0770 www",
-       e.parent);
-    json_t *c = live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "site_root_changed", NULL);
-    if (!c)
-        live_dump(e.d);
-    cr_assert_not_null(c);
+    site_sh(
+        "cd '%s' && mv www www.old && mkdir www && chown www-data:www-data www && chmod 0770 www",
+        e.parent);
+    json_t *c = site_expect_entry(&e.s, 5000, "no site_root_changed entry", "PERMWATCH_EVENT",
+                                  "site_root_changed", NULL);
     const char *reason = live_field(c, "PERMWATCH_REASON");
     cr_expect(reason && strstr(reason, "was dev") && strstr(reason, "now dev"), "%s",
               reason ? reason : "(none)");
     cr_expect_str_eq(live_field(c, "PRIORITY"), "3");
     /* detection goes on, repairs do not */
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/by-root.php", e.site);
-    sh("echo x > '%s/tmp.php' && mv '%s/tmp.php' '%s'", e.dir, e.dir, path);
-    cr_assert_not_null(live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
-                                       "root_owned", "PERMWATCH_PATH", path, NULL));
+    snprintf(path, sizeof(path), "%s/by-root.php", e.s.root);
+    site_sh("echo x > '%s/tmp.php' && mv '%s/tmp.php' '%s'", e.s.dir, e.s.dir, path);
+    cr_assert_not_null(live_wait_entry(e.s.d, 5000, "PERMWATCH_EVENT", "finding",
+                                       "PERMWATCH_FINDING", "root_owned", "PERMWATCH_PATH", path,
+                                       NULL));
     /* one refusal entry names the first path refused and why; later ones are counted */
-    json_t *rf = live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "repair_refused", NULL);
-    if (!rf)
-        live_dump(e.d);
-    cr_assert_not_null(rf);
+    json_t *rf = site_expect_entry(&e.s, 5000, "no repair_refused entry", "PERMWATCH_EVENT",
+                                   "repair_refused", NULL);
     const char *rr = live_field(rf, "PERMWATCH_REASON");
     cr_expect(rr && strstr(rr, "reload"), "%s", rr ? rr : "(none)");
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "repair '%s'", e.site);
+    snprintf(cmd, sizeof(cmd), "repair '%s'", e.s.root);
     struct run_result r = ctl(&e, cmd);
     cr_expect_eq(r.status, 1, "%s %s", r.out, r.err);
     cr_expect(strstr(r.err, "refused") && strstr(r.err, "reload"), "%s", r.err);
@@ -214,7 +170,7 @@ Test(live_root, replaced_root_stops_repairs_until_reload)
     cr_expect(json_is_true(json_object_get(s, "site_root_changed")));
     json_decref(s);
     cr_expect_eq(
-        live_count_entries(e.d, "PERMWATCH_EVENT", "repaired", "PERMWATCH_PATH", path, NULL), 0);
+        live_count_entries(e.s.d, "PERMWATCH_EVENT", "repaired", "PERMWATCH_PATH", path, NULL), 0);
     /* the operator reloads: the new root is pinned, repairs run again */
     r = ctl(&e, "reload");
     cr_expect_eq(r.status, 0, "%s %s", r.out, r.err);
@@ -237,14 +193,14 @@ Test(live_root, healthy_chain_is_quiet)
     env_prepare(&e, "root");
     env_run(&e);
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/wp-content/by-root.php", e.site);
-    sh("echo x > '%s/tmp.php' && mv '%s/tmp.php' '%s'", e.dir, e.dir, path);
+    snprintf(path, sizeof(path), "%s/wp-content/by-root.php", e.s.root);
+    site_sh("echo x > '%s/tmp.php' && mv '%s/tmp.php' '%s'", e.s.dir, e.s.dir, path);
     cr_assert_not_null(
-        live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "repaired", "PERMWATCH_PATH", path, NULL));
-    live_settle(e.d, 300);
-    cr_expect_eq(live_count_entries(e.d, "PERMWATCH_EVENT", "unsafe_ancestor", NULL), 0);
-    cr_expect_eq(live_count_entries(e.d, "PERMWATCH_EVENT", "site_root_changed", NULL), 0);
-    cr_expect_eq(live_count_entries(e.d, "PERMWATCH_EVENT", "mount_skipped", NULL), 0);
+        live_wait_entry(e.s.d, 5000, "PERMWATCH_EVENT", "repaired", "PERMWATCH_PATH", path, NULL));
+    live_settle(e.s.d, 300);
+    cr_expect_eq(live_count_entries(e.s.d, "PERMWATCH_EVENT", "unsafe_ancestor", NULL), 0);
+    cr_expect_eq(live_count_entries(e.s.d, "PERMWATCH_EVENT", "site_root_changed", NULL), 0);
+    cr_expect_eq(live_count_entries(e.s.d, "PERMWATCH_EVENT", "mount_skipped", NULL), 0);
     json_t *s = status(&e);
     cr_expect(json_is_null(json_object_get(s, "repairs_refused")), "repairs are allowed");
     cr_expect_eq(json_array_size(json_object_get(s, "unsafe_ancestors")), 0);
@@ -259,25 +215,22 @@ Test(live_root, ancestor_made_writable_while_running)
     struct env e;
     env_prepare(&e, "root");
     env_run(&e);
-    sh("chmod 0777 '%s'", e.parent);
+    site_sh("chmod 0777 '%s'", e.parent);
     /* every full rescan (periodic, requested, after an overflow) checks the chain again */
     struct run_result r = ctl(&e, "scan");
     run_result_free(&r);
-    json_t *u = live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "unsafe_ancestor", "PERMWATCH_PATH",
-                                e.parent, NULL);
-    if (!u)
-        live_dump(e.d);
-    cr_assert_not_null(u);
+    json_t *u = site_expect_entry(&e.s, 5000, "no unsafe_ancestor entry", "PERMWATCH_EVENT",
+                                  "unsafe_ancestor", "PERMWATCH_PATH", e.parent, NULL);
     const char *reason = live_field(u, "PERMWATCH_REASON");
     cr_expect(reason && strstr(reason, "others"), "%s", reason ? reason : "(none)");
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "repair '%s'", e.site);
+    snprintf(cmd, sizeof(cmd), "repair '%s'", e.s.root);
     r = ctl(&e, cmd);
     cr_expect_eq(r.status, 1, "%s %s", r.out, r.err);
     cr_expect(strstr(r.err, "refused"), "%s", r.err);
     run_result_free(&r);
     /* fixed: repairs come back with the operator's reload, not before */
-    sh("chmod 0755 '%s'", e.parent);
+    site_sh("chmod 0755 '%s'", e.parent);
     r = ctl(&e, "scan");
     run_result_free(&r);
     r = ctl(&e, cmd);
@@ -288,8 +241,8 @@ Test(live_root, ancestor_made_writable_while_running)
     r = ctl(&e, cmd);
     cr_expect_eq(r.status, 0, "%s %s", r.out, r.err);
     run_result_free(&r);
-    live_settle(e.d, 200);
-    cr_expect_eq(live_count_entries(e.d, "PERMWATCH_EVENT", "unsafe_ancestor", NULL), 1,
+    live_settle(e.s.d, 200);
+    cr_expect_eq(live_count_entries(e.s.d, "PERMWATCH_EVENT", "unsafe_ancestor", NULL), 1,
                  "logged once");
     env_stop(&e);
 }
@@ -302,32 +255,33 @@ Test(live_root, mount_points)
     struct env e;
     env_prepare(&e, "root");
     /* the site root is itself a tmpfs, with a root-owned file in it */
-    cr_assert(mount("tmpfs", e.site, "tmpfs", 0, "mode=0770,uid=33,gid=33") == 0, "%s",
+    cr_assert(mount("tmpfs", e.s.root, "tmpfs", 0, "mode=0770,uid=33,gid=33") == 0, "%s",
               strerror(errno));
     char root_file[PATH_MAX], mnt[PATH_MAX], bound[PATH_MAX], src[PATH_MAX];
-    snprintf(root_file, sizeof(root_file), "%s/by-root.php", e.site);
-    snprintf(mnt, sizeof(mnt), "%s/tmp-mnt", e.site);
-    snprintf(bound, sizeof(bound), "%s/bound", e.site);
-    snprintf(src, sizeof(src), "%s/bind-src", e.dir);
-    sh("set -e; echo x > '%s'; mkdir '%s' '%s' '%s'; chown www-data:www-data '%s' '%s'; "
-       "chmod 0770 '%s' '%s'; touch '%s/hidden-root-file'",
-       root_file, mnt, bound, src, mnt, bound, mnt, bound, src);
+    snprintf(root_file, sizeof(root_file), "%s/by-root.php", e.s.root);
+    snprintf(mnt, sizeof(mnt), "%s/tmp-mnt", e.s.root);
+    snprintf(bound, sizeof(bound), "%s/bound", e.s.root);
+    snprintf(src, sizeof(src), "%s/bind-src", e.s.dir);
+    site_sh("set -e; echo x > '%s'; mkdir '%s' '%s' '%s'; chown www-data:www-data '%s' '%s'; "
+            "chmod 0770 '%s' '%s'; touch '%s/hidden-root-file'",
+            root_file, mnt, bound, src, mnt, bound, mnt, bound, src);
     /* below it: a tmpfs and a bind mount, not crossed but reported */
     cr_assert(mount("tmpfs", mnt, "tmpfs", 0, "mode=0755") == 0, "%s", strerror(errno));
     cr_assert(mount(src, bound, NULL, MS_BIND, NULL) == 0, "%s", strerror(errno));
-    sh("touch '%s/inside-tmpfs'", mnt);
+    site_sh("touch '%s/inside-tmpfs'", mnt);
     /* repair = manual here: the finding stays open to be seen */
-    sh("sed -i 's/^repair = auto/repair = manual/' '%s'", e.ini);
+    site_sh("sed -i 's/^repair = auto/repair = manual/' '%s'", e.s.ini);
     env_run(&e);
-    cr_expect_not_null(live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
-                                       "root_owned", "PERMWATCH_PATH", root_file, NULL),
+    cr_expect_not_null(live_wait_entry(e.s.d, 5000, "PERMWATCH_EVENT", "finding",
+                                       "PERMWATCH_FINDING", "root_owned", "PERMWATCH_PATH",
+                                       root_file, NULL),
                        "the root-owned file on the site root's own mount is reported");
-    json_t *m1 =
-        live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "mount_skipped", "PERMWATCH_PATH", mnt, NULL);
-    json_t *m2 = live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "mount_skipped", "PERMWATCH_PATH",
+    json_t *m1 = live_wait_entry(e.s.d, 5000, "PERMWATCH_EVENT", "mount_skipped", "PERMWATCH_PATH",
+                                 mnt, NULL);
+    json_t *m2 = live_wait_entry(e.s.d, 5000, "PERMWATCH_EVENT", "mount_skipped", "PERMWATCH_PATH",
                                  bound, NULL);
     if (!m1 || !m2)
-        live_dump(e.d);
+        live_dump(e.s.d);
     cr_assert(m1 && m2);
     cr_expect_str_eq(live_field(m1, "PRIORITY"), "5");
     json_t *s = status(&e);
@@ -340,20 +294,21 @@ Test(live_root, mount_points)
     /* a full rescan does not log them again; what is below them is never a finding */
     struct run_result r = ctl(&e, "scan");
     run_result_free(&r);
-    live_settle(e.d, 300);
-    cr_expect_eq(live_count_entries(e.d, "PERMWATCH_EVENT", "mount_skipped", NULL), 2);
+    live_settle(e.s.d, 300);
+    cr_expect_eq(live_count_entries(e.s.d, "PERMWATCH_EVENT", "mount_skipped", NULL), 2);
     char hidden[PATH_MAX];
     snprintf(hidden, sizeof(hidden), "%s/hidden-root-file", bound);
-    cr_expect_eq(live_count_entries(e.d, "PERMWATCH_PATH", hidden, NULL), 0);
+    cr_expect_eq(live_count_entries(e.s.d, "PERMWATCH_PATH", hidden, NULL), 0);
     /* the live daemon watches the mounted root: a new root file is reported */
     char late[PATH_MAX];
-    snprintf(late, sizeof(late), "%s/late.php", e.site);
-    sh("touch '%s'", late);
-    cr_expect_not_null(live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
-                                       "root_owned", "PERMWATCH_PATH", late, NULL));
+    snprintf(late, sizeof(late), "%s/late.php", e.s.root);
+    site_sh("touch '%s'", late);
+    cr_expect_not_null(live_wait_entry(e.s.d, 5000, "PERMWATCH_EVENT", "finding",
+                                       "PERMWATCH_FINDING", "root_owned", "PERMWATCH_PATH", late,
+                                       NULL));
     /* unmounted before the temp tree is removed (the namespace goes with the test anyway) */
     umount2(bound, MNT_DETACH);
     umount2(mnt, MNT_DETACH);
-    umount2(e.site, MNT_DETACH);
+    umount2(e.s.root, MNT_DETACH);
     env_stop(&e);
 }

@@ -20,6 +20,7 @@
 #include "audit.h"
 #include "config.h"
 #include "harness.h"
+#include "harness_site.h"
 #include "perm.h"
 #include "permacl.h"
 #include "policy.h"
@@ -39,20 +40,6 @@ static void teardown(void)
 }
 
 TestSuite(perm, .init = setup, .fini = teardown);
-
-/* Run the shell command line FMT (setfacl, chown) and fail the test unless it succeeds. */
-__attribute__((format(printf, 1, 2))) static void sh(const char *fmt, ...)
-{
-    char cmd[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    struct run_result r;
-    cr_assert_eq(harness_sh(&r, "%s", cmd), 0);
-    cr_assert_eq(r.status, 0, "%s: %s", cmd, r.err);
-    run_result_free(&r);
-}
 
 /* Create the file (or directory when DIR_) NAME in dir with MODE, owner USER:GROUP. */
 static void mk(const char *name, bool is_dir, mode_t mode, const char *user, const char *group)
@@ -197,14 +184,14 @@ Test(perm, acl_grant_counts_and_mask_limits)
     struct users u;
     load_users(&u);
     mk("c.php", false, 0664, "www-data", "www-data");
-    sh("setfacl -m u:nobody:rw '%s/c.php'", dir);
+    site_sh("setfacl -m u:nobody:rw '%s/c.php'", dir);
     struct perm_verdict v;
     cr_assert(model_can(&u.nobody, "c.php", PERM_W, &v), "the ACL grants write");
     cr_assert_eq(v.cls, PERM_CLASS_ACL_USER);
     struct finding f[FINDING_KIND_COUNT];
     cr_assert_eq(evaluate("www-data, nobody", "c.php", f), 0);
 
-    sh("setfacl -m m::r '%s/c.php'", dir);
+    site_sh("setfacl -m m::r '%s/c.php'", dir);
     cr_assert_not(model_can(&u.nobody, "c.php", PERM_W, &v), "the mask takes it back");
     cr_assert_eq(v.cls, PERM_CLASS_ACL_USER);
     cr_assert_not(model_can(&u.oc, "c.php", PERM_W, &v), "group members too");
@@ -220,7 +207,7 @@ Test(perm, acl_group_entry_and_group_obj)
     struct users u;
     load_users(&u);
     mk("d.php", false, 0644, "root", "root");
-    sh("setfacl -m g:www-data:rw '%s/d.php'", dir);
+    site_sh("setfacl -m g:www-data:rw '%s/d.php'", dir);
     struct perm_verdict v;
     cr_assert(model_can(&u.oc, "d.php", PERM_W, &v), "via its supplementary group");
     cr_assert_eq(v.cls, PERM_CLASS_ACL_GROUP);
@@ -229,13 +216,13 @@ Test(perm, acl_group_entry_and_group_obj)
     cr_assert_eq(v.cls, PERM_CLASS_OTHER);
     /* group::r-- while the mask (the mode's group bits) shows rw: members are denied */
     mk("e.php", false, 0664, "root", "www-data");
-    sh("setfacl -m g::r,g:nogroup:rw '%s/e.php'", dir);
+    site_sh("setfacl -m g::r,g:nogroup:rw '%s/e.php'", dir);
     cr_assert_not(model_can(&u.www, "e.php", PERM_W, &v));
     cr_assert_eq(v.cls, PERM_CLASS_ACL_GROUP);
     cr_assert(model_can(&u.nobody, "e.php", PERM_W, &v), "nogroup entry");
     /* a named user entry decides alone, even against the owning group's rights */
     mk("f.php", false, 0664, "root", "www-data");
-    sh("setfacl -m u:opencode:r '%s/f.php'", dir);
+    site_sh("setfacl -m u:opencode:r '%s/f.php'", dir);
     cr_assert_not(model_can(&u.oc, "f.php", PERM_W, &v));
     cr_assert_eq(v.cls, PERM_CLASS_ACL_USER);
     cr_assert(model_can(&u.www, "f.php", PERM_W, &v));
@@ -260,7 +247,7 @@ Test(perm, directories_need_w_and_x)
     struct perm_verdict v;
     cr_assert_not(model_can(&u.oc, "d3", PERM_W | PERM_X, &v));
     cr_assert(model_can(&u.oc, "d1", PERM_W | PERM_X, &v));
-    sh("setfacl -m u:nobody:rwx '%s/d2'", dir);
+    site_sh("setfacl -m u:nobody:rwx '%s/d2'", dir);
     cr_assert(model_can(&u.nobody, "d2", PERM_W | PERM_X, &v));
     free_users(&u);
 }
@@ -280,7 +267,7 @@ Test(perm, table_against_kernel)
             snprintf(name, sizeof(name), "t%d", k++);
             mk(name, false, 0604 | (g << 3), "opencode", "www-data");
             if (*acls[a]) {
-                sh("setfacl -m '%s' '%s/%s'", acls[a], dir, name);
+                site_sh("setfacl -m '%s' '%s/%s'", acls[a], dir, name);
                 char p[512];
                 snprintf(p, sizeof(p), "%s/%s", dir, name);
                 struct stat st;
@@ -298,7 +285,7 @@ Test(perm, table_against_kernel)
 Test(perm, permacl_never_follows_nor_opens)
 {
     mk("g.php", false, 0664, "root", "root");
-    sh("setfacl -m u:nobody:rw '%s/g.php'", dir);
+    site_sh("setfacl -m u:nobody:rw '%s/g.php'", dir);
     char p[512];
     snprintf(p, sizeof(p), "%s/link", dir);
     cr_assert_eq(symlink("g.php", p), 0);
@@ -325,7 +312,7 @@ Test(perm, permacl_never_follows_nor_opens)
     size_t len = 0;
     for (int i = 0; i < 60; i++)
         len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "%su:%d:r", i ? "," : "", 20000 + i);
-    sh("setfacl -m '%s' '%s/h.php'", cmd, dir);
+    site_sh("setfacl -m '%s' '%s/h.php'", cmd, dir);
     snprintf(p, sizeof(p), "%s/h.php", dir);
     cr_assert_eq(permacl_read_path(p, &acl), 1);
     cr_assert_eq(acl.n, 60);

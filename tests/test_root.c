@@ -12,24 +12,11 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "harness_site.h"
 #include "root.h"
 
 static char *tmp;
 static char site[PATH_MAX / 2], parent[PATH_MAX / 2];
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    struct run_result r;
-    cr_assert_eq(harness_sh(&r, "%s", cmd), 0);
-    cr_assert_eq(r.status, 0, "%s: %s", cmd, r.err);
-    run_result_free(&r);
-}
 
 /* TMP/p/site: TMP and p root-owned 0755, the site www-data's. */
 static void setup(void)
@@ -37,7 +24,7 @@ static void setup(void)
     tmp = harness_tempdir("root");
     snprintf(parent, sizeof(parent), "%s/p", tmp);
     snprintf(site, sizeof(site), "%s/site", parent);
-    sh("mkdir -m 0755 '%s' && mkdir '%s' && chown www-data:www-data '%s'", parent, site, site);
+    site_sh("mkdir -m 0755 '%s' && mkdir '%s' && chown www-data:www-data '%s'", parent, site, site);
 }
 
 static void teardown(void)
@@ -75,7 +62,7 @@ Test(root, clean_chain_opens_and_pins_the_directory)
     open_chain(&c, &again);
     cr_expect(root_ident_eq(&id, &again));
     root_chain_free(&c);
-    sh("mv '%s' '%s.old' && mkdir '%s'", site, site, site);
+    site_sh("mv '%s' '%s.old' && mkdir '%s'", site, site, site);
     open_chain(&c, &again);
     cr_expect_not(root_ident_eq(&id, &again), "a new directory at the path is another root");
     root_chain_free(&c);
@@ -87,7 +74,7 @@ Test(root, clean_chain_opens_and_pins_the_directory)
 
 Test(root, parent_owned_by_the_web_user_is_unsafe)
 {
-    sh("chown www-data '%s'", parent);
+    site_sh("chown www-data '%s'", parent);
     struct root_chain c;
     cr_assert_eq(open_chain(&c, NULL), 1);
     cr_expect_str_eq(c.items[0].path, parent);
@@ -99,15 +86,15 @@ Test(root, parent_owned_by_the_web_user_is_unsafe)
 Test(root, group_and_other_write)
 {
     struct root_chain c;
-    sh("chgrp www-data '%s' && chmod 0775 '%s'", parent, parent);
+    site_sh("chgrp www-data '%s' && chmod 0775 '%s'", parent, parent);
     cr_assert_eq(open_chain(&c, NULL), 1);
     cr_expect(strstr(c.items[0].reason, "group www-data"), "%s", c.items[0].reason);
     root_chain_free(&c);
     /* group write by gid 0 is root's own */
-    sh("chgrp root '%s'", parent);
+    site_sh("chgrp root '%s'", parent);
     cr_expect_eq(open_chain(&c, NULL), 0);
     root_chain_free(&c);
-    sh("chmod 0757 '%s'", parent);
+    site_sh("chmod 0757 '%s'", parent);
     cr_assert_eq(open_chain(&c, NULL), 1);
     cr_expect(strstr(c.items[0].reason, "others"), "%s", c.items[0].reason);
     root_chain_free(&c);
@@ -116,7 +103,7 @@ Test(root, group_and_other_write)
 Test(root, sticky_is_safe_only_for_a_root_owned_next_component)
 {
     /* TMP/p 1777 and TMP/p/site www-data's: www-data may rename its own site away */
-    sh("chmod 1777 '%s'", parent);
+    site_sh("chmod 1777 '%s'", parent);
     struct root_chain c;
     cr_assert_eq(open_chain(&c, NULL), 1);
     cr_expect_str_eq(c.items[0].path, parent);
@@ -124,7 +111,7 @@ Test(root, sticky_is_safe_only_for_a_root_owned_next_component)
     /* TMP/p/d/site with d root-owned inside the sticky p: safe (like /tmp/x/site) */
     char deeper[PATH_MAX];
     snprintf(deeper, sizeof(deeper), "%s/d", parent);
-    sh("mkdir -m 0755 '%s' && mv '%s' '%s/site'", deeper, site, deeper);
+    site_sh("mkdir -m 0755 '%s' && mv '%s' '%s/site'", deeper, site, deeper);
     snprintf(site, sizeof(site), "%s/site", deeper);
     cr_expect_eq(open_chain(&c, NULL), 0, "%s", c.n ? c.items[0].reason : "");
     root_chain_free(&c);
@@ -132,17 +119,17 @@ Test(root, sticky_is_safe_only_for_a_root_owned_next_component)
 
 Test(root, acl_granting_write_is_unsafe)
 {
-    sh("setfacl -m u:www-data:rwx '%s'", parent);
+    site_sh("setfacl -m u:www-data:rwx '%s'", parent);
     struct root_chain c;
     cr_assert_eq(open_chain(&c, NULL), 1);
     cr_expect(strstr(c.items[0].reason, "user www-data") && strstr(c.items[0].reason, "ACL"), "%s",
               c.items[0].reason);
     root_chain_free(&c);
     /* a mask without write makes the entry ineffective */
-    sh("setfacl -m m::rx '%s'", parent);
+    site_sh("setfacl -m m::rx '%s'", parent);
     cr_expect_eq(open_chain(&c, NULL), 0, "%s", c.n ? c.items[0].reason : "");
     root_chain_free(&c);
-    sh("setfacl -b '%s' && setfacl -m g:www-data:rwx '%s'", parent, parent);
+    site_sh("setfacl -b '%s' && setfacl -m g:www-data:rwx '%s'", parent, parent);
     cr_assert_eq(open_chain(&c, NULL), 1);
     cr_expect(strstr(c.items[0].reason, "group www-data"), "%s", c.items[0].reason);
     root_chain_free(&c);
@@ -153,8 +140,8 @@ Test(root, symlink_of_the_web_user_is_refused)
     /* the attack: the web user's own symlink where the site was */
     char outside[PATH_MAX];
     snprintf(outside, sizeof(outside), "%s/outside", tmp);
-    sh("mkdir '%s' && mv '%s' '%s.old' && ln -s '%s' '%s' && chown -h www-data '%s'", outside, site,
-       site, outside, site, site);
+    site_sh("mkdir '%s' && mv '%s' '%s.old' && ln -s '%s' '%s' && chown -h www-data '%s'", outside,
+            site, site, outside, site, site);
     char why[PATH_MAX + 256];
     errno = 0;
     cr_assert_eq(root_open(site, NULL, NULL, why, sizeof(why)), -1);
@@ -166,7 +153,7 @@ Test(root, root_symlink_is_followed_only_in_a_safe_directory)
 {
     char real[PATH_MAX];
     snprintf(real, sizeof(real), "%s/real", tmp);
-    sh("mkdir '%s' && rmdir '%s' && ln -s '%s' '%s'", real, site, real, site);
+    site_sh("mkdir '%s' && rmdir '%s' && ln -s '%s' '%s'", real, site, real, site);
     struct root_chain c;
     struct root_ident id;
     cr_assert_eq(open_chain(&c, &id), 0);
@@ -175,12 +162,12 @@ Test(root, root_symlink_is_followed_only_in_a_safe_directory)
     cr_assert_eq(stat(real, &st), 0);
     cr_expect_eq(id.ino, st.st_ino, "the trusted link was followed");
     /* a relative root-owned link with '..' also resolves */
-    sh("rm '%s' && ln -s ../real '%s'", site, site);
+    site_sh("rm '%s' && ln -s ../real '%s'", site, site);
     cr_assert_eq(open_chain(&c, &id), 0);
     root_chain_free(&c);
     cr_expect_eq(id.ino, st.st_ino);
     /* the same link in a directory the web user can write: not followed */
-    sh("chown www-data '%s'", parent);
+    site_sh("chown www-data '%s'", parent);
     char why[PATH_MAX + 256];
     errno = 0;
     cr_assert_eq(root_open(site, NULL, NULL, why, sizeof(why)), -1);
