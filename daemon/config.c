@@ -249,24 +249,30 @@ static int set_root(struct loader *L, enum key_id id, const char *value)
     return 0;
 }
 
+/* Resolve the user NAME of [site] KEY into *P (all its groups); errors blame LINE and append
+ * NOTE to the name. Returns 0 or -1 (error recorded, *P untouched). */
+static int load_user(struct loader *L, const char *key, const char *name, unsigned line,
+                     const char *note, struct principal *p)
+{
+    if (account_principal_load(name, p) == 0)
+        return 0;
+    int e = errno;
+    if (e == ENOMEM)
+        return fail_nomem(L);
+    if (e == ENOENT)
+        return fail_at(L, line, "site", key, "user '%s'%s does not exist on this host", name, note);
+    if (e == EINVAL)
+        return fail_at(L, line, "site", key, "expected a user name or numeric uid, got '%s'", name);
+    return fail_at(L, line, "site", key, "cannot look up user '%s': %s", name, strerror(e));
+}
+
 /* Resolve NAME as the web user into L->c->web; errors blame LINE and append NOTE to the name.
  * Returns 0 or -1 (error recorded). */
 static int load_web_user(struct loader *L, const char *name, unsigned line, const char *note)
 {
     struct principal p;
-    if (account_principal_load(name, &p) < 0) {
-        int e = errno;
-        if (e == ENOMEM)
-            return fail_nomem(L);
-        if (e == ENOENT)
-            return fail_at(L, line, "site", "web_user", "user '%s'%s does not exist on this host",
-                           name, note);
-        if (e == EINVAL)
-            return fail_at(L, line, "site", "web_user",
-                           "expected a user name or numeric uid, got '%s'", name);
-        return fail_at(L, line, "site", "web_user", "cannot look up user '%s': %s", name,
-                       strerror(e));
-    }
+    if (load_user(L, "web_user", name, line, note, &p) < 0)
+        return -1;
     account_principal_free(&L->c->web);
     L->c->web = p;
     L->web_loaded = true;
@@ -295,19 +301,8 @@ static int add_writer(struct loader *L, const char *name, unsigned line, const c
 {
     struct config *c = L->c;
     struct principal p;
-    if (account_principal_load(name, &p) < 0) {
-        int e = errno;
-        if (e == ENOMEM)
-            return fail_nomem(L);
-        if (e == ENOENT)
-            return fail_at(L, line, "site", "writers", "user '%s'%s does not exist on this host",
-                           name, note);
-        if (e == EINVAL)
-            return fail_at(L, line, "site", "writers",
-                           "expected a user name or numeric uid, got '%s'", name);
-        return fail_at(L, line, "site", "writers", "cannot look up user '%s': %s", name,
-                       strerror(e));
-    }
+    if (load_user(L, "writers", name, line, note, &p) < 0)
+        return -1;
     for (size_t i = 0; i < c->nwriters; i++) {
         if (c->writers[i].uid == p.uid) {
             account_principal_free(&p);

@@ -16,26 +16,13 @@
 
 #include "harness.h"
 #include "harness_live.h"
+#include "harness_site.h"
 
 struct env {
     char *dir;
     char site[PATH_MAX / 2], sock[PATH_MAX / 2], ini[PATH_MAX], ctl[PATH_MAX];
     struct live *d;
 };
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    struct run_result r;
-    cr_assert_eq(harness_sh(&r, "%s", cmd), 0);
-    cr_assert_eq(r.status, 0, "%s: %s", cmd, r.err);
-    run_result_free(&r);
-}
 
 /* The policy file: every object www-data:www-data, files 0660, directories 0770, auto repair,
  * DAEMON_EXTRA appended to [daemon], FILE_REQUIRE for files. */
@@ -62,15 +49,16 @@ static void env_prepare(struct env *e, const char *daemon_extra)
     snprintf(e->sock, sizeof(e->sock), "%s/control.sock", e->dir);
     snprintf(e->ini, sizeof(e->ini), "%s/policy.ini", e->dir);
     harness_build_path("permwatchctl", e->ctl, sizeof(e->ctl));
-    sh("set -e; umask 002; mkdir -p '%s/wp-content/uploads' '%s/wp-admin'; "
-       "touch '%s/index.php' '%s/wp-content/uploads/a.png' '%s/wp-content/uploads/b.png' "
-       "'%s/wp-admin/admin.php'; "
-       "chown -R www-data:www-data '%s'; "
-       "chmod 0644 '%s/index.php' '%s/wp-content/uploads/a.png' '%s/wp-content/uploads/b.png'; "
-       "chmod 0755 '%s/wp-admin'; "
-       "umask 022; echo x > '%s/root1.php'; echo y > '%s/wp-content/root2.php'",
-       e->site, e->site, e->site, e->site, e->site, e->site, e->site, e->site, e->site, e->site,
-       e->site, e->site, e->site);
+    site_sh(
+        "set -e; umask 002; mkdir -p '%s/wp-content/uploads' '%s/wp-admin'; "
+        "touch '%s/index.php' '%s/wp-content/uploads/a.png' '%s/wp-content/uploads/b.png' "
+        "'%s/wp-admin/admin.php'; "
+        "chown -R www-data:www-data '%s'; "
+        "chmod 0644 '%s/index.php' '%s/wp-content/uploads/a.png' '%s/wp-content/uploads/b.png'; "
+        "chmod 0755 '%s/wp-admin'; "
+        "umask 022; echo x > '%s/root1.php'; echo y > '%s/wp-content/root2.php'",
+        e->site, e->site, e->site, e->site, e->site, e->site, e->site, e->site, e->site, e->site,
+        e->site, e->site, e->site);
     write_policy(e, daemon_extra, "0660");
 }
 
@@ -188,7 +176,7 @@ Test(live_first_start, first_start_rewrites_nothing_and_repairs_what_changes_aft
     struct run_result r = ctl(&e, "scan");
     run_result_free(&r);
     /* nor is new content in a file whose findings are open already */
-    sh("echo more >> '%s'", a);
+    site_sh("echo more >> '%s'", a);
     live_settle(e.d, 500);
     after = listing(&e);
     cr_expect_str_eq(after, before,
@@ -203,8 +191,8 @@ Test(live_first_start, first_start_rewrites_nothing_and_repairs_what_changes_aft
     json_decref(s);
 
     /* a change seen: a new root file is repaired at once, and found as a root_owned write */
-    sh("echo x > '%s/by-root.tmp' && chmod 0644 '%s/by-root.tmp' && mv '%s/by-root.tmp' '%s'",
-       e.dir, e.dir, e.dir, fresh);
+    site_sh("echo x > '%s/by-root.tmp' && chmod 0644 '%s/by-root.tmp' && mv '%s/by-root.tmp' '%s'",
+            e.dir, e.dir, e.dir, fresh);
     json_t *j = live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "repaired", "PERMWATCH_FINDING",
                                 "root_owned", "PERMWATCH_PATH", fresh, NULL);
     if (!j)
@@ -221,7 +209,7 @@ Test(live_first_start, first_start_rewrites_nothing_and_repairs_what_changes_aft
     cr_expect_eq(journalctl_count(&e, "mode_mismatch", "repaired", fresh), 1);
     /* an existing file taken by root: its root_owned finding is new, so it is repaired too
      * (with the mode it had since before the start) */
-    sh("chown root:root '%s'", b);
+    site_sh("chown root:root '%s'", b);
     cr_assert_not_null(live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "repaired",
                                        "PERMWATCH_FINDING", "root_owned", "PERMWATCH_PATH", b,
                                        NULL));
@@ -233,12 +221,12 @@ Test(live_first_start, first_start_rewrites_nothing_and_repairs_what_changes_aft
     char moved[PATH_MAX], cmd[2 * PATH_MAX + 16];
     snprintf(moved, sizeof(moved), "%s/wp-content/root1-moved.php", e.site);
     snprintf(cmd, sizeof(cmd), "mv '%s' '%s'", root1, moved);
-    sh("%s", cmd);
+    site_sh("%s", cmd);
     cr_assert_not_null(live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
                                        "root_owned", "PERMWATCH_PATH", moved, NULL));
     live_settle(e.d, 300);
     expect_mode(moved, 0, 0644);
-    sh("mv '%s' '%s'", moved, root1);
+    site_sh("mv '%s' '%s'", moved, root1);
     cr_assert_not_null(live_wait_nth_entry(e.d, 1, 5000, "PERMWATCH_EVENT", "finding",
                                            "PERMWATCH_FINDING", "root_owned", "PERMWATCH_PATH",
                                            root1, NULL));
@@ -311,9 +299,9 @@ Test(live_first_start, reload_rescan_repairs_nothing)
     struct env e;
     env_prepare(&e, "");
     /* start healthy */
-    sh("chown -R www-data:www-data '%s' && find '%s' -type f -exec chmod 0660 {} + && "
-       "find '%s' -type d -exec chmod 0770 {} +",
-       e.site, e.site, e.site);
+    site_sh("chown -R www-data:www-data '%s' && find '%s' -type f -exec chmod 0660 {} + && "
+            "find '%s' -type d -exec chmod 0770 {} +",
+            e.site, e.site, e.site);
     env_run(&e);
     /* a stricter policy, reloaded: every file is now a finding, none is repaired */
     write_policy(&e, "", "0664");
@@ -346,15 +334,17 @@ Test(live_first_start, auto_repaired_root_write_is_found_as_root_owned)
     struct env e;
     env_prepare(&e, "");
     /* a healthy site: nothing pending */
-    sh("rm '%s/root1.php' '%s/wp-content/root2.php' && chmod 0664 '%s/index.php' "
-       "'%s/wp-content/uploads/a.png' '%s/wp-content/uploads/b.png' && chmod 0775 '%s/wp-admin'",
-       e.site, e.site, e.site, e.site, e.site, e.site);
+    site_sh(
+        "rm '%s/root1.php' '%s/wp-content/root2.php' && chmod 0664 '%s/index.php' "
+        "'%s/wp-content/uploads/a.png' '%s/wp-content/uploads/b.png' && chmod 0775 '%s/wp-admin'",
+        e.site, e.site, e.site, e.site, e.site, e.site);
     env_run(&e);
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/wp-content/uploads/by-root.php", e.site);
-    sh("echo x > '%s/tmp.php' && chmod 0664 '%s/tmp.php' && chown root:www-data '%s/tmp.php' && "
-       "mv '%s/tmp.php' '%s'",
-       e.dir, e.dir, e.dir, e.dir, path);
+    site_sh(
+        "echo x > '%s/tmp.php' && chmod 0664 '%s/tmp.php' && chown root:www-data '%s/tmp.php' && "
+        "mv '%s/tmp.php' '%s'",
+        e.dir, e.dir, e.dir, e.dir, path);
     json_t *j =
         live_wait_entry(e.d, 5000, "PERMWATCH_EVENT", "repaired", "PERMWATCH_PATH", path, NULL);
     if (!j)
