@@ -107,7 +107,7 @@ Test(channels_php, every_file_agrees_with_php_or_is_invalid, .timeout = 300)
     cr_assert_not_null(d, "%s: %s", dir, strerror(errno));
     struct dirent *e;
     unsigned total = 0, agree = 0, invalid = 0, silent = 0, fixed = 0;
-    char report[16384] = "";
+    char report[32768] = "";
     while ((e = readdir(d)) != NULL) {
         size_t nl = strlen(e->d_name);
         if (nl < 5 || strcmp(e->d_name + nl - 4, ".php") != 0)
@@ -123,6 +123,13 @@ Test(channels_php, every_file_agrees_with_php_or_is_invalid, .timeout = 300)
         int php_fails = php_map(dump, path, php, &nphp, head, sizeof(head));
         total++;
         const char *verdict;
+        bool fatal = false;
+        for (size_t i = 0; i < c.nerrors; i++)
+            fatal |= c.errors[i].fatal;
+        /* a file PHP cannot compile must be called fatal (the site is down), and only then */
+        bool php_parse_error = strncmp(head, "PARSE_ERROR", 11) == 0;
+        cr_expect_eq(fatal, php_parse_error, "%s: PHP says %s, permwatch %s", e->d_name, head,
+                     fatal ? "cannot parse it" : "can parse it");
         if (c.nerrors > 0) {
             cr_assert_gt(c.errors[0].line, 0);
             invalid++;
@@ -153,8 +160,9 @@ Test(channels_php, every_file_agrees_with_php_or_is_invalid, .timeout = 300)
             cr_log_error("%s is listed in KNOWN but is now %s: take it out", e->d_name, verdict);
         }
         size_t rl = strlen(report);
-        snprintf(report + rl, sizeof(report) - rl, "  %-40s php %-16s %s\n", e->d_name, head,
-                 verdict);
+        snprintf(report + rl, sizeof(report) - rl, "  %-36s php %-16s %-7s %u %.60s\n", e->d_name,
+                 head, verdict, c.nerrors ? c.errors[0].line : 0,
+                 c.nerrors ? c.errors[0].message : "");
         for (size_t i = 0; i < nphp; i++)
             free(php[i]);
         channels_free(&c);
