@@ -591,13 +591,22 @@ size_t dispatch_findings(const struct config *c, const struct dispatch_set *s,
                                    s->beyond_cap);
         if (!s->refused[0] && !unreadable && s->nerrors && len < sizeof(f.reason)) {
             const char *sep = len ? "; " : "";
+            size_t first = 0; /* a syntax error first: the site is down */
+            for (size_t i = 0; i < s->nerrors; i++)
+                if (s->errors[i].fatal) {
+                    first = i;
+                    f.fatal = true;
+                    snprintf(f.expected, sizeof(f.expected),
+                             "a channels file PHP can parse (php -l)");
+                    break;
+                }
             if (s->nerrors == 1)
                 snprintf(f.reason + len, sizeof(f.reason) - len, "%sline %u: %s", sep,
-                         s->errors[0].line, s->errors[0].message);
+                         s->errors[first].line, s->errors[first].message);
             else
                 snprintf(f.reason + len, sizeof(f.reason) - len,
-                         "%sline %u: %s (and %zu more problems)", sep, s->errors[0].line,
-                         s->errors[0].message, s->nerrors - 1);
+                         "%sline %u: %s (and %zu more problems)", sep, s->errors[first].line,
+                         s->errors[first].message, s->nerrors - 1);
         }
         fn(ctx, &f);
         count++;
