@@ -249,6 +249,17 @@ Test(live_dispatch, invalid_channels_file)
               live_field(e, "MESSAGE"));
     cr_expect(strstr(live_field(e, "MESSAGE"), "every request of the site fails"), "%s",
               live_field(e, "MESSAGE"));
+    /* PHP itself was asked (php-cli is a test dependency), as the status says */
+    cr_expect(strstr(live_field(e, "PERMWATCH_REASON"), "(php -l): syntax error"), "%s",
+              live_field(e, "PERMWATCH_REASON"));
+    char ctl[PATH_MAX];
+    harness_build_path("permwatchctl", ctl, sizeof(ctl));
+    struct run_result st;
+    cr_assert_eq(harness_sh(&st, "'%s' -s '%s/control.sock' --json status", ctl, w.dir), 0);
+    cr_expect(strstr(st.out, "\"dispatch_syntax_check\": \"php -l (/usr/bin/php)\"") ||
+                  strstr(st.out, "\"dispatch_syntax_check\":\"php -l (/usr/bin/php)\""),
+              "%s", st.out);
+    run_result_free(&st);
     char good[PATH_MAX];
     snprintf(good, sizeof(good), "%s/usr/bin/kimaki", w.fake);
     write_channels(&w, good);
