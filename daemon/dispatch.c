@@ -459,12 +459,19 @@ static int round_lint(struct round *r, const char *buf, size_t len, struct chann
         return 0;
     }
     snprintf(why, whylen, "php -l (%.200s)", r->php);
+    if (lint.verdict == PHPLINT_ERROR) { /* PHP's parse error replaces the own ones */
+        size_t k = 0;
+        for (size_t i = 0; i < parsed->nerrors; i++)
+            if (!parsed->errors[i].fatal)
+                parsed->errors[k++] = parsed->errors[i];
+        parsed->nerrors = k;
+    }
     for (size_t i = 0; i < parsed->nerrors; i++) {
         struct channels_error *e = &parsed->errors[i];
         if (!e->fatal)
             continue;
         e->fatal = false;
-        if (lint.verdict == PHPLINT_OK) {
+        {
             char m[sizeof(e->message)];
             snprintf(m, sizeof(m), "%s", e->message);
             snprintf(e->message, sizeof(e->message),
