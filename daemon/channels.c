@@ -1394,6 +1394,15 @@ int channels_parse(const char *buf, size_t len, struct channels *out)
     if (!buf)
         len = 0;
     struct parser P = {.p = buf, .end = buf + len, .line = 1, .out = out};
+    /* A file with an open tag starts in inline HTML, as in PHP; without one it is a fragment
+     * of code (see channels.h). */
+    for (const char *q = buf; q && q < P.end && (q = memchr(q, '<', (size_t)(P.end - q))); q++)
+        if (open_tag_len(q, P.end)) {
+            P.html = true;
+            break;
+        }
+    bool starts_html = P.html;
+    P.tagged = starts_html;
     for (;;) {
         struct token t;
         next(&P, &t);
@@ -1415,7 +1424,8 @@ int channels_parse(const char *buf, size_t len, struct channels *out)
     if (!P.oom && !fatal) { /* the second pass, from the start (PHP stops at one error) */
         P.p = buf;
         P.line = 1;
-        P.html = P.halted = P.have_peek = false;
+        P.halted = P.have_peek = false;
+        P.html = starts_html;
         judge(&P);
     }
     free_assignments(&P);

@@ -40,7 +40,8 @@ struct channels {
  *   escape), double-quoted strings (\n \t \r \v \e \f \\ \$ \" \0-\777 \xHH
  *   \u{H...}; `$name`, `{$...}`, `${...}` are interpolations), backticks, heredocs and
  *   nowdocs, `?>` inline HTML up to the next `<?php`/`<?=`, nothing after __halt_compiler.
- *   The text before the first `<?php` is read as code, so a bare fragment parses.
+ *   A buffer holding an open tag starts in inline HTML, as PHP reads a file; one without any
+ *   is read as code from its first byte, so a bare fragment parses.
  * - A bridge: `$channels[STR] = [ ELEMENTS ]` or `= array( ELEMENTS )`, then `;` or `?>`,
  *   anywhere in the file (inside `// BEGIN bridge:NAME` ... `// END bridge:NAME` or not).
  *   ELEMENTS: `KEY => VALUE` or `VALUE`, comma separated, trailing comma allowed, any order.

@@ -779,7 +779,7 @@ Test(channels, unterminated_array)
     expect_error(&c, 7, "bridge c: unterminated array");
     channels_free(&c);
 
-    parse("$channels['a'] = [ 'command' => '/bin/a' ?>\n"
+    parse("<?php $channels['a'] = [ 'command' => '/bin/a' ?>\n"
           "<?php $channels['b'] = [ 'command' => '/bin/b' ]?>\n",
           &c);
     cr_assert_eq(c.n, 1, "`?>` ends a statement");
