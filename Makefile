@@ -11,7 +11,7 @@ CC         ?= cc
 
 # Debian packages: what building, testing and running need.
 DEPS_BUILD := gcc make pkg-config libsystemd-dev libev-dev libinih-dev libacl1-dev libjansson-dev libbsd-dev
-DEPS_TEST  := libcriterion-dev systemd util-linux acl passwd findutils clang-format valgrind groff-base \
+DEPS_TEST  := libcriterion-dev php-cli systemd util-linux acl passwd findutils clang-format valgrind groff-base \
               inotify-tools procps systemd-container debootstrap zstd
 DEPS_RUN   := systemd
 # `make fuzz` only (make check replays the corpora with gcc)

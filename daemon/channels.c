@@ -46,6 +46,8 @@ struct parser {
     bool have_peek;
     struct token peek;
     bool oom;
+    bool tagged; /* an open tag was seen */
+    bool quiet;  /* the second pass (judge): the lexer's errors are already recorded */
     bool nul_reported;
     struct channels *out;
     size_t items_cap, errors_cap;
@@ -127,9 +129,11 @@ static bool word_ieq(const char *s, size_t n, const char *word)
 static const char *show(char *dst, const char *s, size_t n)
 {
     size_t k = n > SHOWN ? SHOWN : n;
+    while (k < n && k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80)
+        k--; /* not inside a UTF-8 sequence */
     for (size_t i = 0; i < k; i++) {
         unsigned char c = (unsigned char)s[i];
-        dst[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+        dst[i] = c >= 0x20 && c != 0x7f ? (char)c : '?'; /* bytes >= 0x80 kept: esc_* shows them */
     }
     if (k < n)
         memcpy(dst + k, "...", 4);
@@ -140,14 +144,27 @@ static const char *show(char *dst, const char *s, size_t n)
 
 /* --- output ----------------------------------------------------------------------------- */
 
+static void vadd_error(struct parser *P, unsigned line, bool fatal, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
 /* Record an error at LINE. Sets P->oom when memory runs out. */
 static void add_error(struct parser *P, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void add_error(struct parser *P, unsigned line, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    vadd_error(P, line, false, fmt, ap);
+    va_end(ap);
+}
+
+/* Record an error at LINE that makes PHP refuse the file (fatal), or not. Ignored while
+ * P->quiet, unless FORCE. */
+static void vadd_error(struct parser *P, unsigned line, bool fatal, const char *fmt, va_list ap)
+{
     struct channels *out = P->out;
-    if (P->oom || out->nerrors > MAX_ERRORS)
+    if (P->oom || out->nerrors > MAX_ERRORS || P->quiet)
         return;
     if (out->nerrors == P->errors_cap) {
         size_t cap = P->errors_cap ? P->errors_cap * 2 : 8;
@@ -161,13 +178,23 @@ static void add_error(struct parser *P, unsigned line, const char *fmt, ...)
     }
     struct channels_error *e = &out->errors[out->nerrors++];
     e->line = line;
+    e->fatal = fatal;
     if (out->nerrors == MAX_ERRORS + 1) {
         snprintf(e->message, sizeof(e->message), "too many errors, the rest are not reported");
         return;
     }
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+}
+
+/* An error that makes PHP refuse the whole file (a syntax error: the site fatals). */
+static void add_fatal(struct parser *P, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void add_fatal(struct parser *P, unsigned line, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    vadd_error(P, line, true, fmt, ap);
     va_end(ap);
 }
 
@@ -215,14 +242,9 @@ static bool add_assignment(struct parser *P, char *name, size_t len, unsigned li
 /* Move P to Q (not before P->p), counting the newlines passed. */
 static void advance(struct parser *P, const char *q)
 {
-    const char *s = P->p;
-    while (s < q) {
-        const char *nl = memchr(s, '\n', (size_t)(q - s));
-        if (!nl)
-            break;
-        P->line++;
-        s = nl + 1;
-    }
+    for (const char *s = P->p; s < q; s++)
+        if (*s == '\n' || (*s == '\r' && (s + 1 >= P->end || s[1] != '\n')))
+            P->line++; /* LF, CRLF and a lone CR each end a line, as in PHP */
     P->p = q;
 }
 
@@ -262,6 +284,8 @@ static void marker(struct parser *P, const char *s, size_t n, unsigned line)
     static const char begin[] = "BEGIN bridge:", endm[] = "END bridge:";
     char a[SHOWN + 4], b[SHOWN + 4];
     bool is_begin;
+    if (P->quiet)
+        return;
     while (n && (*s == ' ' || *s == '\t')) {
         s++;
         n--;
@@ -277,9 +301,9 @@ static void marker(struct parser *P, const char *s, size_t n, unsigned line)
     } else {
         return;
     }
-    size_t len = 0;
-    while (len < n && !is_ws((unsigned char)s[len]))
-        len++;
+    size_t len = n; /* the name runs to the end of the comment: it may hold spaces */
+    while (len && is_ws((unsigned char)s[len - 1]))
+        len--;
     if (len == 0) {
         add_error(P, line, "%s marker without a bridge name", is_begin ? "BEGIN" : "END");
         return;
@@ -302,11 +326,27 @@ static void marker(struct parser *P, const char *s, size_t n, unsigned line)
     P->in_block = false;
 }
 
+/* Is the open marker's name (escaped as in a single-quoted string, as upstream writes it:
+ * `// BEGIN bridge:o\'neil`) the N bytes at NAME? */
+static bool marker_is(const struct parser *P, const char *name, size_t n)
+{
+    const char *m = P->block_name, *mend = m + P->block_len;
+    size_t i = 0;
+    while (m < mend) {
+        char c = *m++;
+        if (c == '\\' && m < mend && (*m == '\\' || *m == '\''))
+            c = *m++;
+        if (i >= n || name[i++] != c)
+            return false;
+    }
+    return i == n;
+}
+
 /* A `//` or `#` comment whose text starts at TEXT: skip to the end of the line or to `?>`. */
 static void line_comment(struct parser *P, const char *text)
 {
     const char *q = text;
-    while (q < P->end && *q != '\n' && !(*q == '?' && q + 1 < P->end && q[1] == '>'))
+    while (q < P->end && *q != '\n' && *q != '\r' && !(*q == '?' && q + 1 < P->end && q[1] == '>'))
         q++;
     marker(P, text, (size_t)(q - text), P->line);
     P->p = q;
@@ -319,7 +359,7 @@ static void block_comment(struct parser *P)
     unsigned line = P->line;
     const char *q = memmem(P->p + 2, (size_t)(P->end - P->p - 2), "*/", 2);
     if (!q) {
-        add_error(P, line, "unterminated comment");
+        add_fatal(P, line, "unterminated comment");
         advance(P, P->end);
         return;
     }
@@ -347,7 +387,7 @@ static void lex_single(struct parser *P, struct token *t)
     t->quote = '\'';
     if (!q) {
         t->bad = true;
-        add_error(P, t->line, "unterminated string");
+        add_fatal(P, t->line, "unterminated string");
         q = P->end;
     }
     t->n = (size_t)(q - P->p);
@@ -367,7 +407,7 @@ static void lex_double(struct parser *P, struct token *t)
     for (;;) {
         if (q >= end) {
             t->bad = true;
-            add_error(P, t->line, "unterminated string");
+            add_fatal(P, t->line, "unterminated string");
             break;
         }
         unsigned char c = (unsigned char)*q;
@@ -469,7 +509,7 @@ static bool lex_heredoc(struct parser *P, struct token *t)
         const char *nl = memchr(r, '\n', (size_t)(end - r));
         if (!nl) {
             t->bad = true;
-            add_error(P, t->line, "unterminated heredoc");
+            add_fatal(P, t->line, "unterminated heredoc");
             q = end;
             break;
         }
@@ -500,11 +540,10 @@ static void lex(struct parser *P, struct token *t)
         }
         if (P->html)
             skip_html(P);
-        while (P->p < end && is_ws((unsigned char)*P->p)) {
-            if (*P->p == '\n')
-                P->line++;
-            P->p++;
-        }
+        const char *w = P->p;
+        while (w < end && is_ws((unsigned char)*w))
+            w++;
+        advance(P, w);
         const char *q = P->p;
         size_t left = (size_t)(end - q);
         t->line = P->line;
@@ -537,6 +576,7 @@ static void lex(struct parser *P, struct token *t)
             size_t k = open_tag_len(q, end);
             if (k) { /* the file's own `<?php`: the lexer starts in PHP mode */
                 P->p += k;
+                P->tagged = true;
                 continue;
             }
             if (left > 2 && q[1] == '<' && q[2] == '<' && lex_heredoc(P, t))
@@ -575,7 +615,7 @@ static void lex(struct parser *P, struct token *t)
         }
         if (c == '\0') {
             if (!P->nul_reported)
-                add_error(P, P->line, "NUL byte outside a string");
+                add_fatal(P, P->line, "NUL byte outside a string");
             P->nul_reported = true;
             P->p++;
             continue;
@@ -772,7 +812,7 @@ static enum value_end skip_value(struct parser *P, struct bridge *b, const struc
         if (P->oom)
             return END_ABANDON;
         if (t.kind == T_EOF || t.kind == T_CLOSE_TAG || (is_op_c(&t, ';') && braces == 0)) {
-            add_error(P, b->line, "bridge %s: unterminated array", b->shown);
+            add_fatal(P, b->line, "bridge %s: unterminated array", b->shown);
             return END_ABANDON;
         }
         if (t.kind != T_OP || t.n != 1)
@@ -794,7 +834,7 @@ static enum value_end skip_value(struct parser *P, struct bridge *b, const struc
             braces += c == '{';
         } else if (c == ']' || c == ')' || c == '}') {
             if (depth == 0 || (depth <= MAX_DEPTH && want[depth - 1] != c)) {
-                add_error(P, t.line, "bridge %s: mismatched '%c'", b->shown, c);
+                add_fatal(P, t.line, "bridge %s: mismatched '%c'", b->shown, c);
                 return END_ABANDON;
             }
             depth--;
@@ -951,7 +991,7 @@ static void assignment(struct parser *P, const struct token *var)
     }
 
     struct bridge b = {.shown = name_ok ? show(shown, name, nlen) : "?", .line = var->line};
-    if (name_ok && P->in_block && (nlen != P->block_len || memcmp(name, P->block_name, nlen))) {
+    if (name_ok && P->in_block && !marker_is(P, name, nlen)) {
         char blk[SHOWN + 4];
         add_error(P, var->line, "bridge %s is inside BEGIN bridge:%s (line %u)", shown,
                   show(blk, P->block_name, P->block_len), P->block_line);
@@ -960,7 +1000,7 @@ static void assignment(struct parser *P, const struct token *var)
     if (closed && !P->oom) {
         next(P, &t);
         if (!is_op_c(&t, ';') && t.kind != T_CLOSE_TAG) {
-            add_error(P, t.line, "bridge %s: expected ';' after the array", b.shown);
+            add_fatal(P, t.line, "bridge %s: expected ';' after the array", b.shown);
             unget(P, &t);
         }
         if (!b.seen_cmd)
@@ -979,6 +1019,301 @@ static void assignment(struct parser *P, const struct token *var)
         free(name);
 }
 
+/* --- second pass: what PHP would do with the whole file -------------------------------- */
+
+#define JUDGE_DEPTH 1024
+#define FILTER      "datamachine_code_cli_channels" /* the filter the channels are given to */
+#define FILTER_OLD  "datamachine_channels"          /* its older name */
+
+struct judge {
+    char open[JUDGE_DEPTH];
+    unsigned line[JUDGE_DEPTH];
+    bool is_for[JUDGE_DEPTH];
+    size_t depth;
+    size_t reg_depth; /* inside a registration's array (depth of its opener), or 0 */
+    size_t cb_depth;  /* inside the '(' of add_filter('..._channels', ...), or 0 */
+    bool stop;        /* a fatal error was recorded: PHP stops at the first */
+    bool fragment;    /* no open tag in the buffer: read as the callback's body */
+};
+
+/* Is T the variable $channels? */
+static bool is_channels(const struct token *t)
+{
+    return t->kind == T_VAR && t->n == 8 && !memcmp(t->s, "channels", 8);
+}
+
+/* A value token: PHP never accepts two of them in a row. */
+static bool is_operand(const struct token *t)
+{
+    return t->kind == T_VAR || t->kind == T_NUM || t->kind == T_STR;
+}
+
+/* How T is named in a syntax error, into BUF (SHOWN + 4 bytes). */
+static const char *tok_word(const struct token *t, char *buf)
+{
+    switch (t->kind) {
+    case T_EOF:
+        return "end of file";
+    case T_VAR:
+        return "variable";
+    case T_NUM:
+        return "number";
+    case T_STR:
+        return "string";
+    case T_CLOSE_TAG:
+        return "'?>'";
+    default:
+        break;
+    }
+    char w[SHOWN + 4];
+    snprintf(buf, SHOWN + 4, "'%s'", show(w, t->s, t->n < 8 ? t->n : 8));
+    return buf;
+}
+
+/* Record a syntax error: the file is dead for PHP. */
+static void judge_fatal(struct parser *P, struct judge *J, const struct token *t)
+{
+    char w[SHOWN + 4];
+    P->quiet = false;
+    add_fatal(P, t->line, "PHP cannot parse it: unexpected %s", tok_word(t, w));
+    P->quiet = true;
+    J->stop = true;
+}
+
+/* Record something that cannot be judged without running PHP (unless the first pass already
+ * reported that line). */
+static void judge_static(struct parser *P, unsigned line, const char *what)
+{
+    for (size_t i = 0; i < P->out->nerrors; i++)
+        if (P->out->errors[i].line == line)
+            return;
+    P->quiet = false;
+    add_error(P, line, "cannot be judged statically: %s", what);
+    P->quiet = true;
+}
+
+/* Track the bracket T (opener or closer); a mismatch is fatal. PREV is the token before. */
+static void judge_bracket(struct parser *P, struct judge *J, const struct token *t,
+                          const struct token *prev)
+{
+    char c = t->s[0];
+    if (c == '(' || c == '[' || c == '{') {
+        if (J->depth < JUDGE_DEPTH) {
+            J->open[J->depth] = c == '(' ? ')' : c == '[' ? ']' : '}';
+            J->line[J->depth] = t->line;
+            J->is_for[J->depth] = prev->kind == T_IDENT && word_ieq(prev->s, prev->n, "for");
+        }
+        J->depth++;
+        return;
+    }
+    if (J->depth == 0 || (J->depth <= JUDGE_DEPTH && J->open[J->depth - 1] != c)) {
+        judge_fatal(P, J, t);
+        return;
+    }
+    J->depth--;
+    if (J->reg_depth && J->depth < J->reg_depth)
+        J->reg_depth = 0;
+    if (J->cb_depth && J->depth < J->cb_depth)
+        J->cb_depth = 0;
+}
+
+/* Words that make the map depend on running the code. */
+static const char *const judge_words[] = {
+    "if",
+    "else",
+    "elseif",
+    "switch",
+    "case",
+    "for",
+    "foreach",
+    "while",
+    "do",
+    "match",
+    "goto",
+    "unset",
+    "eval",
+    "include",
+    "include_once",
+    "require",
+    "global",
+    "require_once",
+    "static",
+    "yield",
+    "remove_filter",
+    "remove_all_filters",
+    "throw",
+    "array_merge",
+};
+
+/* The second pass over the whole file: PHP's syntax at the level of brackets and adjacent
+ * tokens (a violation is fatal), then everything that is not a plain literal registration in
+ * the channels filter's callback (cannot be judged statically). Errors go to P->out. */
+static void judge(struct parser *P)
+{
+    struct judge *j = calloc(1, sizeof(*j));
+    if (!j) {
+        P->oom = true;
+        return;
+    }
+    struct token prev = {.kind = T_OP, .s = ";", .n = 1}, prev2 = prev, t;
+    P->quiet = true;
+    /* a fragment without any open tag is read as the body of the callback (see channels.h) */
+    j->fragment = !P->tagged;
+    for (; !j->stop && !P->oom; prev2 = prev, prev = t) {
+        next(P, &t);
+        /* syntax */
+        if (is_operand(&prev) && is_operand(&t)) {
+            judge_fatal(P, j, &t);
+            break;
+        }
+        if ((is_op(&prev, "=") || is_op(&prev, "=>")) &&
+            (t.kind == T_EOF || t.kind == T_CLOSE_TAG || is_op_c(&t, ';') || is_op_c(&t, ',') ||
+             is_op_c(&t, ')') || is_op_c(&t, ']') || is_op_c(&t, '}'))) {
+            judge_fatal(P, j, &t);
+            break;
+        }
+        if (is_op_c(&t, '{') &&
+            (is_op(&prev, "=>") || is_op(&prev, "=") || is_op_c(&prev, ',') ||
+             is_op_c(&prev, '(') || is_op_c(&prev, '[') || is_op_c(&prev, '.'))) {
+            judge_fatal(P, j, &t);
+            break;
+        }
+        if (t.kind == T_EOF) {
+            if (j->depth) {
+                struct token e = t;
+                judge_fatal(P, j, &e);
+            }
+            break;
+        }
+        if (is_op_c(&t, ';') && j->depth && j->depth <= JUDGE_DEPTH &&
+            (j->open[j->depth - 1] == ']' ||
+             (j->open[j->depth - 1] == ')' && !j->is_for[j->depth - 1]))) {
+            judge_fatal(P, j, &t);
+            break;
+        }
+        if (t.kind == T_OP && t.n == 1 && strchr("([{)]}", t.s[0])) {
+            judge_bracket(P, j, &t, &prev);
+            continue;
+        }
+        if (j->reg_depth) /* inside a registration's array: pass 1 judged its contents */
+            continue;
+        /* what running the code would change */
+        if (t.kind == T_IDENT) {
+            if (word_ieq(t.s, t.n, "add_filter")) {
+                struct token a, name;
+                next(P, &a);
+                if (!is_op_c(&a, '(')) {
+                    unget(P, &a);
+                    continue;
+                }
+                judge_bracket(P, j, &a, &t);
+                next(P, &name);
+                unget(P, &name);
+                prev = a;
+                t = a;
+                char *v = NULL;
+                size_t vlen = 0;
+                if (is_literal(&name) && decode(&name, &v, &vlen) == 0 && !j->cb_depth &&
+                    ((vlen == strlen(FILTER) && !memcmp(v, FILTER, vlen)) ||
+                     (vlen == strlen(FILTER_OLD) && !memcmp(v, FILTER_OLD, vlen))))
+                    j->cb_depth = j->depth;
+                free(v);
+                continue;
+            }
+            if (word_ieq(t.s, t.n, "return")) {
+                struct token a, b, c;
+                next(P, &a);
+                if (is_channels(&a)) {
+                    next(P, &b);
+                    if (is_op_c(&b, ';')) {
+                        next(P, &c);
+                        unget(P, &c);
+                        if (is_op_c(&c, '}')) {
+                            t = b;
+                            continue;
+                        }
+                    } else {
+                        unget(P, &b);
+                    }
+                } else {
+                    unget(P, &a);
+                }
+                judge_static(P, t.line,
+                             "a 'return' other than the callback's last 'return $channels;'");
+                continue;
+            }
+            if (word_ieq(t.s, t.n, "exit") || word_ieq(t.s, t.n, "die")) {
+                if (!is_op(&prev, "||") &&
+                    !(prev.kind == T_IDENT && word_ieq(prev.s, prev.n, "or")))
+                    judge_static(P, t.line, "'exit' (the code may stop before the channels)");
+                continue;
+            }
+            for (size_t i = 0; i < sizeof(judge_words) / sizeof(judge_words[0]); i++)
+                if (word_ieq(t.s, t.n, judge_words[i])) {
+                    char msg[80];
+                    snprintf(msg, sizeof(msg), "'%s'", judge_words[i]);
+                    judge_static(P, t.line, msg);
+                    break;
+                }
+            continue;
+        }
+        if (!is_channels(&t))
+            continue;
+        if (is_op_c(&prev, '(') && prev2.kind == T_IDENT && word_ieq(prev2.s, prev2.n, "function"))
+            continue; /* the callback's parameter */
+        /* `$channels [ 'NAME' ] = [` or `= array (` */
+        struct token a, k, c, eq, o;
+        unsigned line = t.line;
+        next(P, &a);
+        if (!is_op_c(&a, '[')) {
+            unget(P, &a);
+            judge_static(P, line, "$channels used other than in a literal registration");
+            continue;
+        }
+        judge_bracket(P, j, &a, &t);
+        t = a;
+        next(P, &k);
+        if (!is_literal(&k)) {
+            unget(P, &k);
+            judge_static(P, line, "$channels used other than in a literal registration");
+            continue;
+        }
+        t = k;
+        next(P, &c);
+        if (!is_op_c(&c, ']')) {
+            unget(P, &c);
+            judge_static(P, line, "$channels used other than in a literal registration");
+            continue;
+        }
+        judge_bracket(P, j, &c, &k);
+        t = c;
+        next(P, &eq);
+        if (!is_op_c(&eq, '=')) {
+            unget(P, &eq);
+            judge_static(P, line, "$channels used other than in a literal registration");
+            continue;
+        }
+        t = eq;
+        next(P, &o);
+        if (o.kind == T_IDENT && word_ieq(o.s, o.n, "array")) {
+            t = o;
+            next(P, &o);
+        }
+        if (!is_op_c(&o, '[') && !is_op_c(&o, '(')) {
+            unget(P, &o);
+            judge_static(P, line, "$channels used other than in a literal registration");
+            continue;
+        }
+        judge_bracket(P, j, &o, &t);
+        t = o;
+        j->reg_depth = j->depth;
+        if (!j->cb_depth && !j->fragment)
+            judge_static(P, line, "a bridge outside the callback of the channels filter");
+    }
+    P->quiet = false;
+    free(j);
+}
+
 /* --- after the pass --------------------------------------------------------------------- */
 
 /* qsort order of assignments: by name bytes, then length, then file order. */
@@ -993,25 +1328,20 @@ static int asg_cmp(const void *x, const void *y)
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-/* Report every bridge named a second time and drop it: the first assignment stays. Sorting
- * (not hashing) keeps the worst case at n log n. */
+/* A bridge named again later is replaced, as PHP replaces the array element: every
+ * assignment but the last of a name is dropped (no error). Sorting (not hashing) keeps the
+ * worst case at n log n. */
 static void drop_duplicates(struct parser *P)
 {
     struct channels *out = P->out;
     bool dropped = false;
-    char shown[SHOWN + 4];
     if (P->nasg < 2)
         return;
     qsort(P->asg, P->nasg, sizeof(*P->asg), asg_cmp);
-    size_t f = 0; /* the first assignment of the current run of equal names */
-    for (size_t i = 1; i < P->nasg; i++) {
-        struct assignment *first = &P->asg[f], *a = &P->asg[i];
-        if (a->len != first->len || memcmp(a->name, first->name, a->len)) {
-            f = i;
+    for (size_t i = 0; i + 1 < P->nasg; i++) {
+        struct assignment *a = &P->asg[i], *later = &P->asg[i + 1];
+        if (a->len != later->len || memcmp(a->name, later->name, a->len))
             continue;
-        }
-        add_error(P, a->line, "duplicate bridge %s (first at line %u)",
-                  show(shown, a->name, a->len), first->line);
         if (a->item != SIZE_MAX) {
             free(out->items[a->item].command);
             out->items[a->item].command = NULL; /* the name is freed below, with the item */
@@ -1064,6 +1394,15 @@ int channels_parse(const char *buf, size_t len, struct channels *out)
     if (!buf)
         len = 0;
     struct parser P = {.p = buf, .end = buf + len, .line = 1, .out = out};
+    /* A file with an open tag starts in inline HTML, as in PHP; without one it is a fragment
+     * of code (see channels.h). */
+    for (const char *q = buf; q && q < P.end && (q = memchr(q, '<', (size_t)(P.end - q))); q++)
+        if (open_tag_len(q, P.end)) {
+            P.html = true;
+            break;
+        }
+    bool starts_html = P.html;
+    P.tagged = starts_html;
     for (;;) {
         struct token t;
         next(&P, &t);
@@ -1079,6 +1418,16 @@ int channels_parse(const char *buf, size_t len, struct channels *out)
     }
     if (!P.oom)
         drop_duplicates(&P);
+    bool fatal = false;
+    for (size_t i = 0; i < out->nerrors; i++)
+        fatal |= out->errors[i].fatal;
+    if (!P.oom && !fatal) { /* the second pass, from the start (PHP stops at one error) */
+        P.p = buf;
+        P.line = 1;
+        P.halted = P.have_peek = false;
+        P.html = starts_html;
+        judge(&P);
+    }
     free_assignments(&P);
     if (P.oom) {
         channels_free(out);

@@ -88,6 +88,7 @@ static int cmd_status(void *ctx, const struct control_request *req, struct contr
                             json_integer((json_int_t)s.by_kind[k]));
     const struct dispatch_set *ds = loop_dispatch(l);
     json_object_set_new(row, "dispatch_commands", json_integer(ds ? (json_int_t)ds->n : 0));
+    esc_json_set(row, "dispatch_syntax_check", ds ? ds->syntax_check : "");
     json_object_set_new(row, "degraded", json_boolean(s.degraded));
     json_object_set_new(row, "site_root_present", json_boolean(s.root_present));
     json_object_set_new(row, "overflows", json_integer((json_int_t)s.overflows));

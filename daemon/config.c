@@ -69,6 +69,7 @@ enum key_id {
     K_WRITERS,
     K_WRITABLE,
     K_REPAIR_EXISTING,
+    K_PHP,
     K_COUNT
 };
 
@@ -444,6 +445,7 @@ static const char *const key_names[K_COUNT] = {
     [K_CHANNELS_FILE] = "channels_file",
     [K_COMMAND] = "command",
     [K_PATH] = "path",
+    [K_PHP] = "php",
     [K_MATCH] = "match",
     [K_OWNER] = "owner",
     [K_GROUP] = "group",
@@ -560,6 +562,18 @@ static int set_dispatch_path(struct loader *L, enum key_id id, const char *value
         p = e + 1;
     }
     return set_str(L, &L->c->dispatch_path, value);
+}
+
+/* [dispatch] php: the PHP binary asked whether the channels file is valid PHP (`php -l`), an
+ * absolute path, or `no` (the own syntax check only). Unset: php found on the default PATH. */
+static int set_php(struct loader *L, enum key_id id, const char *value)
+{
+    if (!strcmp(value, "no"))
+        return set_str(L, &L->c->dispatch_php, "");
+    if (*value != '/')
+        return fail(L, "php", "expected an absolute path such as /usr/bin/php, or no, got '%s'",
+                    value);
+    return set_str(L, &L->c->dispatch_php, value);
 }
 
 /* ---- [rule NAME] --------------------------------------------------------------------- */
@@ -767,6 +781,7 @@ static const struct key_def keys[] = {
     {SEC_DISPATCH, K_CHANNELS_FILE, "channels_file", false, set_channels_file},
     {SEC_DISPATCH, K_COMMAND, "command", true, set_command},
     {SEC_DISPATCH, K_PATH, "path", false, set_dispatch_path},
+    {SEC_DISPATCH, K_PHP, "php", false, set_php},
     {SEC_RULE, K_MATCH, "match", true, set_match},
     {SEC_RULE, K_OWNER, "owner", false, set_ids},
     {SEC_RULE, K_GROUP, "group", false, set_ids},
@@ -1186,6 +1201,7 @@ void config_free(struct config *c)
     free(c->channels_file);
     free_strv(c->commands, c->ncommands);
     free(c->dispatch_path);
+    free(c->dispatch_php);
     free(c);
 }
 
@@ -1332,6 +1348,8 @@ void config_print(const struct config *c, FILE *out)
     fprintf(out, "\n[dispatch]\n");
     print_kv(out, "channels_file", c->channels_file);
     print_kv(out, "path", c->dispatch_path);
+    if (c->dispatch_php)
+        print_kv(out, "php", *c->dispatch_php ? c->dispatch_php : "no");
     for (size_t i = 0; i < c->ncommands; i++)
         print_kv(out, "command", c->commands[i]);
 

@@ -70,6 +70,7 @@ struct config {
     char **commands;     /* extra dispatch commands from `command =` */
     size_t ncommands;
     char *dispatch_path; /* PATH used to resolve bare command names for the web user */
+    char *dispatch_php;  /* `php =`: NULL unset (php on the default PATH), "" no, else a path */
 
     struct rule *rules; /* in file order */
     size_t nrules;

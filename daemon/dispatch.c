@@ -28,6 +28,7 @@
 #include <ev.h>
 
 #include "log.h"
+#include "phplint.h"
 #include "policy.h"
 #include "root.h"
 
@@ -187,7 +188,9 @@ struct round {
     char *path_env;
     char **commands;
     size_t ncommands;
-    int fd;         /* the channels file, opened and found safe; -1 when not to be read */
+    int fd;             /* the channels file, opened and found safe; -1 when not to be read */
+    char php[PATH_MAX]; /* PHP asked for the syntax (`php -l`), "" none: PHP_WHY says why */
+    const char *php_why;
     int inotify_fd; /* round_run adds the watches here; -1: none (one-shot) */
     atomic_bool cancel;
     atomic_bool finished;
@@ -257,6 +260,14 @@ static struct round *round_new(const struct config *c)
     for (; r->ncommands < c->ncommands; r->ncommands++)
         if (!(r->commands[r->ncommands] = strdup(c->commands[r->ncommands])))
             goto nomem;
+    if (c->dispatch_php && !*c->dispatch_php) {
+        r->php_why = "php = no";
+    } else if (c->dispatch_php) {
+        snprintf(r->php, sizeof(r->php), "%s", c->dispatch_php);
+    } else if (!phplint_find(CONFIG_DEFAULT_DISPATCH_PATH, r->php, sizeof(r->php))) {
+        r->php[0] = '\0';
+        r->php_why = "no php on " CONFIG_DEFAULT_DISPATCH_PATH;
+    }
     r->fd = open_channels(c, abs);
     if (r->fd < 0) {
         r->set.channels_errno = errno;
@@ -424,6 +435,69 @@ static int round_watches(struct round *r, const size_t *same)
     return 0;
 }
 
+/* Ask PHP (`php -l` as the web user, phplint.h) whether BUF (LEN bytes) is valid PHP; its
+ * answer replaces the own syntax check in *PARSED: a parse error becomes the one fatal error,
+ * an accepted file has no fatal error (the own check's become ordinary ones). Without an
+ * answer the own check stands. Says which was used in R->set.syntax_check. Returns 0, or -1
+ * (ENOMEM). Blocks up to PHPLINT_SECONDS: worker thread only. */
+static int round_lint(struct round *r, const char *buf, size_t len, struct channels *parsed)
+{
+    char *why = r->set.syntax_check;
+    size_t whylen = sizeof(r->set.syntax_check);
+    struct phplint_result lint;
+    if (!r->php[0]) {
+        snprintf(why, whylen, "permwatch's own (%s)", r->php_why ? r->php_why : "no php");
+        return 0;
+    }
+    if (phplint_run(r->php, &r->who, buf, len, &lint) < 0) {
+        snprintf(why, whylen, "permwatch's own (cannot start %.200s: %.60s)", r->php,
+                 strerror(errno));
+        return 0;
+    }
+    if (lint.verdict == PHPLINT_UNKNOWN) {
+        snprintf(why, whylen, "permwatch's own (%.120s -l: %.120s)", r->php, lint.message);
+        return 0;
+    }
+    snprintf(why, whylen, "php -l (%.200s)", r->php);
+    if (lint.verdict == PHPLINT_ERROR) { /* PHP's parse error replaces the own ones */
+        size_t k = 0;
+        for (size_t i = 0; i < parsed->nerrors; i++)
+            if (!parsed->errors[i].fatal)
+                parsed->errors[k++] = parsed->errors[i];
+        parsed->nerrors = k;
+    }
+    for (size_t i = 0; i < parsed->nerrors; i++) {
+        struct channels_error *e = &parsed->errors[i];
+        if (!e->fatal)
+            continue;
+        e->fatal = false;
+        {
+            char m[sizeof(e->message)];
+            snprintf(m, sizeof(m), "%s", e->message);
+            snprintf(e->message, sizeof(e->message),
+                     "not understood by permwatch (php -l accepts it): %.100s", m);
+        }
+    }
+    if (lint.verdict == PHPLINT_OK)
+        return 0;
+    struct channels_error *grown =
+        realloc(parsed->errors, (parsed->nerrors + 1) * sizeof(*parsed->errors));
+    if (!grown)
+        return -1;
+    parsed->errors = grown;
+    struct channels_error add = {.line = lint.line ? lint.line : 1, .fatal = true};
+    snprintf(add.message, sizeof(add.message), "PHP cannot parse it (php -l): %.120s",
+             lint.message);
+    size_t at = parsed->nerrors; /* keep them sorted by line */
+    while (at > 0 && parsed->errors[at - 1].line > add.line) {
+        parsed->errors[at] = parsed->errors[at - 1];
+        at--;
+    }
+    parsed->errors[at] = add;
+    parsed->nerrors++;
+    return 0;
+}
+
 /* Read and parse the channels file (R->fd), keep its first DISPATCH_MAX_COMMANDS bridges and
  * the policy's commands, judge each distinct command once with the model and the kernel, and
  * add the watches. Touches nothing but R: runs on any thread. Sets R->err on failure; stops
@@ -441,6 +515,8 @@ static void round_run(struct round *r)
         close(r->fd);
         r->fd = -1;
         int rc = buf ? channels_parse(buf, len, &parsed) : 0;
+        if (rc == 0 && buf && round_lint(r, buf, len, &parsed) < 0)
+            rc = -1;
         free(buf);
         if (rc < 0)
             goto nomem;
@@ -591,13 +667,22 @@ size_t dispatch_findings(const struct config *c, const struct dispatch_set *s,
                                    s->beyond_cap);
         if (!s->refused[0] && !unreadable && s->nerrors && len < sizeof(f.reason)) {
             const char *sep = len ? "; " : "";
+            size_t first = 0; /* a syntax error first: the site is down */
+            for (size_t i = 0; i < s->nerrors; i++)
+                if (s->errors[i].fatal) {
+                    first = i;
+                    f.fatal = true;
+                    snprintf(f.expected, sizeof(f.expected),
+                             "a channels file PHP can parse (php -l)");
+                    break;
+                }
             if (s->nerrors == 1)
                 snprintf(f.reason + len, sizeof(f.reason) - len, "%sline %u: %s", sep,
-                         s->errors[0].line, s->errors[0].message);
+                         s->errors[first].line, s->errors[first].message);
             else
                 snprintf(f.reason + len, sizeof(f.reason) - len,
-                         "%sline %u: %s (and %zu more problems)", sep, s->errors[0].line,
-                         s->errors[0].message, s->nerrors - 1);
+                         "%sline %u: %s (and %zu more problems)", sep, s->errors[first].line,
+                         s->errors[first].message, s->nerrors - 1);
         }
         fn(ctx, &f);
         count++;

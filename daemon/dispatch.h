@@ -50,6 +50,8 @@ struct dispatch_set {
     size_t n;
     struct channels_error *errors; /* problems of the channels file */
     size_t nerrors;
+    char syntax_check[300]; /* who judged the file's syntax: "php -l (PATH)" or "permwatch's
+                             * own (WHY php was not asked or gave no answer)"; "" unread */
 };
 
 /* Read and parse C's channels file (never through a symlink, only when safe to read; at most

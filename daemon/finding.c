@@ -160,6 +160,16 @@ static void put_reason(char *buf, size_t len, size_t *pos, const struct finding 
 /* Dispatch findings: "dispatch command CMD of channel CH is ...". */
 static void put_dispatch(char *buf, size_t len, size_t *pos, const struct finding *f)
 {
+    if (f->kind == FINDING_DISPATCH_INVALID && empty(f->command) && empty(f->channel)) {
+        /* the file itself, not one of its commands */
+        put_fmt(buf, len, pos, "%s",
+                f->fatal ? "PHP cannot parse the channels file " : "the channels file ");
+        finding_append_escaped(buf, len, pos, empty(f->path) ? "(none)" : f->path);
+        put_fmt(buf, len, pos, "%s",
+                f->fatal ? ": every request of the site fails" : " is invalid");
+        put_reason(buf, len, pos, f, ": ", "");
+        return;
+    }
     put_fmt(buf, len, pos, "dispatch command ");
     if (!empty(f->command))
         finding_append_escaped(buf, len, pos, f->command);

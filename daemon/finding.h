@@ -40,6 +40,7 @@ struct finding {
     const char *command;
     const char *blocked_at;
     const char *web_user; /* dispatch findings: who was checked */
+    bool fatal; /* dispatch_invalid: PHP cannot parse the channels file (every request fails) */
 };
 
 /* "root_owned" ... ; NULL for an out-of-range kind. */

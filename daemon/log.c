@@ -859,7 +859,7 @@ static int finding_priority(enum log_event ev, const struct finding *f, const ch
     switch (ev) {
     case LOG_EVENT_NONE:
     case LOG_EVENT_FINDING:
-        return f->kind == FINDING_DISPATCH_UNREACHABLE ? LOG_ERR : LOG_WARNING;
+        return f->kind == FINDING_DISPATCH_UNREACHABLE || f->fatal ? LOG_ERR : LOG_WARNING;
     case LOG_EVENT_RESOLVED:
         *prefix = "resolved: ";
         return LOG_INFO;

@@ -23,8 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct channels a, b;
     unsigned lines = 1;
-    for (size_t i = 0; i < size; i++)
-        lines += data[i] == '\n';
+    for (size_t i = 0; i < size; i++) /* LF, CRLF or a lone CR */
+        lines += data[i] == '\n' || (data[i] == '\r' && (i + 1 == size || data[i + 1] != '\n'));
     if (channels_parse((const char *)data, size, &a) != 0)
         return 0; /* ENOMEM: nothing to check */
     for (size_t i = 0; i < a.n; i++) {

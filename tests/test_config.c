@@ -1268,3 +1268,19 @@ Test(daemon, repair_existing)
     load_err(SITE "[rule a]\nmatch = **\nrepair_existing = yes\n", 5, "rule a", "repair_existing",
              "unknown key");
 }
+
+/* [dispatch] php (issue 11): unset = php found on the default PATH; `no`; an absolute path. */
+Test(config, dispatch_php)
+{
+    struct config *c = load_ok(SITE);
+    cr_assert_null(c->dispatch_php);
+    config_free(c);
+    c = load_ok(SITE "[dispatch]\nphp = no\n");
+    cr_assert_str_eq(c->dispatch_php, "");
+    config_free(c);
+    c = load_ok(SITE "[dispatch]\nphp = /opt/php8/bin/php\n");
+    cr_assert_str_eq(c->dispatch_php, "/opt/php8/bin/php");
+    config_free(c);
+    load_err(SITE "[dispatch]\nphp = php\n", 4, "dispatch", "php",
+             "expected an absolute path such as /usr/bin/php, or no, got 'php'");
+}

@@ -188,20 +188,45 @@ Test(live_dispatch, binary_deleted_and_reinstalled)
     world_free(&w);
 }
 
-/* A channels file that cannot be parsed is a finding naming the line, and the daemon goes on. */
+/* A channels file that cannot be parsed is a finding naming the line, and the daemon goes on.
+ * Here PHP itself cannot parse it (issue 11: an installer version skew passes an env JSON as
+ * the timeout): the site fatals on every request, so the finding is of priority err and says
+ * so. (On the old code the two commands were listed and nothing was reported.) */
 Test(live_dispatch, invalid_channels_file)
 {
     struct world w;
     world_init(&w, "usr/bin/kimaki");
     char tmp[PATH_MAX + 8];
     snprintf(tmp, sizeof(tmp), "%s.tmp", w.channels);
-    harness_write_file(tmp, "<?php\n$channels['broken'] = [\n    'command' => '/usr/bin/x\n");
+    harness_write_file(tmp, "<?php\n"
+                            "add_filter( 'datamachine_channels', function ( $channels ) {\n"
+                            "    $channels['kimaki'] = [\n"
+                            "        'command' => '/usr/bin/kimaki',\n"
+                            "        'detach' => 600,\n"
+                            "        'timeout' => {\"HOME\":\"/home/opencode\"},\n"
+                            "    ];\n"
+                            "    return $channels;\n"
+                            "} );\n");
     site_sh("mv '%s' '%s'", tmp, w.channels);
     json_t *e = site_expect_entry(&w.s, WAIT_MS, "no dispatch_invalid finding", "PERMWATCH_EVENT",
                                   "finding", "PERMWATCH_FINDING", "dispatch_invalid", NULL);
     cr_expect_str_eq(live_field(e, "PERMWATCH_PATH"), w.channels);
-    cr_expect(strstr(live_field(e, "PERMWATCH_REASON"), "line "), "%s",
+    cr_expect(strstr(live_field(e, "PERMWATCH_REASON"), "line 6: PHP cannot parse it"), "%s",
               live_field(e, "PERMWATCH_REASON"));
+    cr_expect_str_eq(live_field(e, "PRIORITY"), "3");
+    cr_expect(strstr(live_field(e, "MESSAGE"), "PHP cannot parse the channels file "), "%s",
+              live_field(e, "MESSAGE"));
+    cr_expect(strstr(live_field(e, "MESSAGE"), "every request of the site fails"), "%s",
+              live_field(e, "MESSAGE"));
+    /* PHP itself was asked (php-cli is a test dependency), as the status says */
+    cr_expect(strstr(live_field(e, "PERMWATCH_REASON"), "(php -l): syntax error"), "%s",
+              live_field(e, "PERMWATCH_REASON"));
+    struct run_result st;
+    cr_assert_eq(harness_sh(&st, "'%s' -s '%s' --json status", w.s.ctl, w.s.sock), 0);
+    cr_expect(strstr(st.out, "\"dispatch_syntax_check\": \"php -l (/usr/bin/php)\"") ||
+                  strstr(st.out, "\"dispatch_syntax_check\":\"php -l (/usr/bin/php)\""),
+              "%s", st.out);
+    run_result_free(&st);
     char good[PATH_MAX];
     snprintf(good, sizeof(good), "%s/usr/bin/kimaki", w.fake);
     write_channels(&w, good);
