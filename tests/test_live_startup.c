@@ -124,3 +124,41 @@ Test(live_startup, every_entry_identified_and_counted, .timeout = 180)
     }
     site_free(&s);
 }
+
+/* Item 2, at start: a broken policy and a site root that cannot be opened (not a directory)
+ * stop the daemon with exit code 2 after entries that carry MESSAGE_ID and PERMWATCH_EVENT. */
+static void expect_identified_exit(const char *tag, const char *tail, const char *event)
+{
+    struct site s;
+    site_init(&s, tag);
+    site_sh("echo file > '%s'", s.root); /* a file where the root should be */
+    site_policy(&s, "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s\n%s", s.root, s.sock, tail);
+    s.d = live_start(s.ini, NULL);
+    for (int t = 0; t < 200 && live_running(s.d); t++) /* it exits by itself */
+        live_pump(s.d, 50);
+    int rc = live_stop(s.d);
+    cr_expect_eq(rc, 2, "%s: exit code %d", tag, rc);
+    live_sync(s.d, 10000);
+    json_t *all = live_entries(s.d), *e;
+    size_t i;
+    cr_expect_gt(json_array_size(all), 0, "%s: no entry", tag);
+    json_array_foreach(all, i, e)
+    {
+        const char *msg = live_field(e, "MESSAGE");
+        cr_expect(live_field(e, "MESSAGE_ID"), "%s: no MESSAGE_ID: %s", tag, msg ? msg : "?");
+        cr_expect(live_field(e, "PERMWATCH_EVENT"), "%s: no PERMWATCH_EVENT: %s", tag,
+                  msg ? msg : "?");
+    }
+    cr_expect_geq(live_count_entries(s.d, "PERMWATCH_EVENT", event, NULL), 1, "%s: no %s", tag,
+                  event);
+    site_free(&s);
+}
+
+Test(live_startup, start_errors_identified, .timeout = 120)
+{
+    expect_identified_exit("live-startup-badconf", "[rule broken\n", "config_error");
+    expect_identified_exit("live-startup-badroot",
+                           "[dispatch]\nchannels_file = none.php\n"
+                           "[rule site]\nmatch = **\nowner = www-data\n",
+                           "error");
+}
