@@ -1499,10 +1499,14 @@ int loop_run(struct loop *l)
     char fields_dirs[32];
     snprintf(fields_dirs, sizeof(fields_dirs), "%zu", watch_count(l->watch));
     struct log_field fields[] = {{"PATH", l->cfg->site_root}, {"WATCHED_DIRS", fields_dirs}};
-    log_event(LOG_EVENT_STARTED, LOG_INFO, fields, 2,
-              "watching %s: %" PRIu64 " directories, %" PRIu64 " files crawled in %.2fs; %s",
-              l->cfg->site_root, l->crawl_dirs, l->crawl_files, (double)(mono_usec() - t0) / 1e6,
-              summary(l, buf, sizeof(buf)));
+    if (waiting)
+        log_event(LOG_EVENT_STARTED, LOG_INFO, fields, 2,
+                  "started; waiting for the site root %s to exist", l->cfg->site_root);
+    else
+        log_event(LOG_EVENT_STARTED, LOG_INFO, fields, 2,
+                  "watching %s: %" PRIu64 " directories, %" PRIu64 " files crawled in %.2fs; %s",
+                  l->cfg->site_root, l->crawl_dirs, l->crawl_files,
+                  (double)(mono_usec() - t0) / 1e6, summary(l, buf, sizeof(buf)));
     if (waiting)
         notify_ready("waiting for the site root %s to exist", l->cfg->site_root);
     else
