@@ -454,11 +454,12 @@ static int cmd_metrics(void *ctx, const struct control_request *req, struct cont
         text_add(&t, &len, &cap, "permwatch_open_findings{kind=\"%s\"} %zu\n",
                  finding_kind_name((enum finding_kind)k), s.by_kind[k]);
     text_add(&t, &len, &cap,
-             "# HELP permwatch_events_total Journal events by kind (before rate limiting).\n"
+             "# HELP permwatch_events_total Journal entries written by event (after rate "
+             "limiting: one per entry).\n"
              "# TYPE permwatch_events_total counter\n");
     for (int e = 1; e < LOG_EVENT_COUNT; e++)
         text_add(&t, &len, &cap, "permwatch_events_total{event=\"%s\"} %" PRIu64 "\n",
-                 log_event_name((enum log_event)e), s.events[e]);
+                 log_event_name((enum log_event)e), log_event_count((enum log_event)e));
     text_add(&t, &len, &cap,
              "# HELP permwatch_suppressed_total Entries held back by the rate limit.\n"
              "# TYPE permwatch_suppressed_total counter\n"

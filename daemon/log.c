@@ -125,6 +125,9 @@ static const char *const event_names[LOG_EVENT_COUNT] = {
     [LOG_EVENT_MOUNT_SKIPPED] = "mount_skipped",
     [LOG_EVENT_TABLE_FULL] = "table_full",
     [LOG_EVENT_REPAIR_PENDING] = "repair_pending",
+    [LOG_EVENT_ROOT_WAITING] = "root_waiting",
+    [LOG_EVENT_NOTICE] = "notice",
+    [LOG_EVENT_ERROR] = "error",
 };
 
 /* Generated once with systemd-id128 new; explained in packaging/permwatch.catalog. */
@@ -146,6 +149,9 @@ static const char *const event_ids[LOG_EVENT_COUNT] = {
     [LOG_EVENT_MOUNT_SKIPPED] = "323356082cc84bdd9076208c17fa5794",
     [LOG_EVENT_TABLE_FULL] = "eb6536f2290c4d7a874dfddac7f96bcb",
     [LOG_EVENT_REPAIR_PENDING] = "39142fa860364193a642b734d167ddce",
+    [LOG_EVENT_ROOT_WAITING] = "8eb735ab5414429cb0b0e122f61b982e",
+    [LOG_EVENT_NOTICE] = "7bb35cbc849d4dc58358f189e7837921",
+    [LOG_EVENT_ERROR] = "e12a34e540d14980b508f1876534268a",
 };
 
 static const char *const finding_ids[FINDING_KIND_COUNT] = {
@@ -800,10 +806,20 @@ static void journal_write(enum log_event ev, int priority, const char *id, int e
 
 /* Write one entry to every target: MSG is the raw message (escaped already when FLAGS has
  * ESC_KEEP_BACKSLASH); it is escaped to one printable line, after PREFIX, for both. */
+/* Entries written per event since start (log_event_count). */
+static _Atomic uint64_t event_counts[LOG_EVENT_COUNT];
+
+uint64_t log_event_count(enum log_event ev)
+{
+    return (unsigned)ev < LOG_EVENT_COUNT ? atomic_load(&event_counts[ev]) : 0;
+}
+
 static void emit(enum log_event ev, int priority, const char *id, int err,
                  const struct log_field *fields, size_t nfields, const char *prefix,
                  const char *msg, unsigned flags, const char *suffix)
 {
+    if ((unsigned)ev < LOG_EVENT_COUNT)
+        atomic_fetch_add(&event_counts[ev], 1);
     unsigned t = targets;
     if (!(t & (LOG_TO_STDERR | LOG_TO_JOURNAL)))
         return;
@@ -935,7 +951,7 @@ void log_info(const char *fmt, ...)
     int saved = errno;
     va_list ap;
     va_start(ap, fmt);
-    vlog(LOG_EVENT_NONE, LOG_INFO, NULL, 0, NULL, 0, fmt, ap);
+    vlog(LOG_EVENT_NOTICE, LOG_INFO, event_ids[LOG_EVENT_NOTICE], 0, NULL, 0, fmt, ap);
     va_end(ap);
     errno = saved;
 }
@@ -945,7 +961,7 @@ void log_warn(const char *fmt, ...)
     int saved = errno;
     va_list ap;
     va_start(ap, fmt);
-    vlog(LOG_EVENT_NONE, LOG_WARNING, NULL, 0, NULL, 0, fmt, ap);
+    vlog(LOG_EVENT_ERROR, LOG_WARNING, event_ids[LOG_EVENT_ERROR], 0, NULL, 0, fmt, ap);
     va_end(ap);
     errno = saved;
 }
@@ -956,8 +972,8 @@ void log_warn_errno(int err, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     /* also accepts a negative errno, as returned by sd-* functions */
-    vlog(LOG_EVENT_NONE, LOG_WARNING, NULL, err < 0 && err > -100000 ? -err : err, NULL, 0, fmt,
-         ap);
+    vlog(LOG_EVENT_ERROR, LOG_WARNING, event_ids[LOG_EVENT_ERROR],
+         err < 0 && err > -100000 ? -err : err, NULL, 0, fmt, ap);
     va_end(ap);
     errno = saved;
 }
@@ -967,7 +983,7 @@ void log_error(const char *fmt, ...)
     int saved = errno;
     va_list ap;
     va_start(ap, fmt);
-    vlog(LOG_EVENT_NONE, LOG_ERR, NULL, 0, NULL, 0, fmt, ap);
+    vlog(LOG_EVENT_ERROR, LOG_ERR, event_ids[LOG_EVENT_ERROR], 0, NULL, 0, fmt, ap);
     va_end(ap);
     errno = saved;
 }
@@ -976,7 +992,7 @@ void fatal(int exit_code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vlog(LOG_EVENT_NONE, LOG_ERR, NULL, 0, NULL, 0, fmt, ap);
+    vlog(LOG_EVENT_ERROR, LOG_ERR, event_ids[LOG_EVENT_ERROR], 0, NULL, 0, fmt, ap);
     va_end(ap);
     exit(exit_code);
 }

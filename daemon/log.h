@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "finding.h"
 
@@ -28,6 +29,9 @@ enum log_event {
     LOG_EVENT_MOUNT_SKIPPED,     /* a mount point inside the site, not crossed */
     LOG_EVENT_TABLE_FULL,        /* findings not stored: the findings table is at a cap */
     LOG_EVENT_REPAIR_PENDING,    /* startup/reload: objects auto-repair left as findings */
+    LOG_EVENT_ROOT_WAITING,      /* start: the site root does not exist yet; waiting for it */
+    LOG_EVENT_NOTICE,            /* a diagnostic at info/notice (log_info) */
+    LOG_EVENT_ERROR,             /* a diagnostic at warning/err (log_warn*, log_error, fatal) */
     LOG_EVENT_COUNT
 };
 
@@ -74,6 +78,10 @@ void fatal(int exit_code, const char *fmt, ...) __attribute__((format(printf, 2,
 const char *log_event_message_id(enum log_event ev);
 const char *log_finding_message_id(enum finding_kind k);
 const char *log_event_name(enum log_event ev);
+
+/* Entries of event EV written (to any target, or none) since start: one per log_event,
+ * log_finding, log_info... call; the journal writer's own drop summaries are not counted. */
+uint64_t log_event_count(enum log_event ev);
 
 /* Entries the journal refused since start (journald down or gone, an oversized entry), and
  * entries that could not be built or queued. */

@@ -1448,15 +1448,29 @@ int loop_run(struct loop *l)
     ev_signal_start(l->ev, &l->sigint);
     ev_signal_start(l->ev, &l->sighup);
     l->pin_next = true;
+    bool waiting = false;
     if (site_root_open(l) < 0) {
-        log_error("cannot open the site root %s: %s", l->cfg->site_root, l->root_err);
-        return 2;
+        if (errno != ENOENT) {
+            log_error("cannot open the site root %s: %s", l->cfg->site_root, l->root_err);
+            return 2;
+        }
+        /* not created yet: wait for it (the root timer and the parent's watch); the first
+         * open pins it and runs the startup crawl (existing_due) */
+        waiting = true;
+        l->existing_due = true;
+        struct log_field wf[] = {{"PATH", l->cfg->site_root}, {"REASON", l->root_err}};
+        log_event(LOG_EVENT_ROOT_WAITING, LOG_WARNING, wf, 2,
+                  "site root %s does not exist (%s): waiting for it, checking every %gs",
+                  l->cfg->site_root, l->root_err, ROOT_POLL);
+        ev_timer_set(&l->root_timer, ROOT_POLL, ROOT_POLL);
+        ev_timer_start(l->ev, &l->root_timer);
     }
     ev_io_start(l->ev, &l->inotify_io);
     parent_watch(l);
     notify_status("crawling %s", l->cfg->site_root);
     uint64_t t0 = mono_usec();
-    existing_rescan(l, "startup");
+    if (!waiting)
+        existing_rescan(l, "startup");
     l->ready = true;
     uint64_t wd = notify_watchdog_usec();
     if (wd) {
@@ -1485,11 +1499,18 @@ int loop_run(struct loop *l)
     char fields_dirs[32];
     snprintf(fields_dirs, sizeof(fields_dirs), "%zu", watch_count(l->watch));
     struct log_field fields[] = {{"PATH", l->cfg->site_root}, {"WATCHED_DIRS", fields_dirs}};
-    log_event(LOG_EVENT_STARTED, LOG_INFO, fields, 2,
-              "watching %s: %" PRIu64 " directories, %" PRIu64 " files crawled in %.2fs; %s",
-              l->cfg->site_root, l->crawl_dirs, l->crawl_files, (double)(mono_usec() - t0) / 1e6,
-              summary(l, buf, sizeof(buf)));
-    notify_ready("%s", summary(l, buf, sizeof(buf)));
+    if (waiting)
+        log_event(LOG_EVENT_STARTED, LOG_INFO, fields, 2,
+                  "started; waiting for the site root %s to exist", l->cfg->site_root);
+    else
+        log_event(LOG_EVENT_STARTED, LOG_INFO, fields, 2,
+                  "watching %s: %" PRIu64 " directories, %" PRIu64 " files crawled in %.2fs; %s",
+                  l->cfg->site_root, l->crawl_dirs, l->crawl_files,
+                  (double)(mono_usec() - t0) / 1e6, summary(l, buf, sizeof(buf)));
+    if (waiting)
+        notify_ready("waiting for the site root %s to exist", l->cfg->site_root);
+    else
+        notify_ready("%s", summary(l, buf, sizeof(buf)));
 
     ev_run(l->ev, 0);
 

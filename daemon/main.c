@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <syslog.h>
 
 #include "account.h"
 #include "config.h"
@@ -148,7 +149,10 @@ int main(int argc, char **argv)
     struct config_error err;
     if (config_load_file(config_path, &c, &err) < 0) {
         char buf[1024];
-        fatal(2, "%s", config_error_format(&err, buf, sizeof(buf)));
+        config_error_format(&err, buf, sizeof(buf));
+        struct log_field f[] = {{"REASON", buf}, {"PATH", config_path}};
+        log_event(LOG_EVENT_CONFIG_ERROR, LOG_ERR, f, 2, "not starting: %s", buf);
+        exit(2);
     }
     raise_nofile_limit();
 

@@ -52,6 +52,9 @@ static const char *const event_ids[LOG_EVENT_COUNT] = {
     [LOG_EVENT_MOUNT_SKIPPED] = "323356082cc84bdd9076208c17fa5794",
     [LOG_EVENT_TABLE_FULL] = "eb6536f2290c4d7a874dfddac7f96bcb",
     [LOG_EVENT_REPAIR_PENDING] = "39142fa860364193a642b734d167ddce",
+    [LOG_EVENT_ROOT_WAITING] = "8eb735ab5414429cb0b0e122f61b982e",
+    [LOG_EVENT_NOTICE] = "7bb35cbc849d4dc58358f189e7837921",
+    [LOG_EVENT_ERROR] = "e12a34e540d14980b508f1876534268a",
 };
 
 static const char *const event_names[LOG_EVENT_COUNT] = {
@@ -72,6 +75,9 @@ static const char *const event_names[LOG_EVENT_COUNT] = {
     [LOG_EVENT_MOUNT_SKIPPED] = "mount_skipped",
     [LOG_EVENT_TABLE_FULL] = "table_full",
     [LOG_EVENT_REPAIR_PENDING] = "repair_pending",
+    [LOG_EVENT_ROOT_WAITING] = "root_waiting",
+    [LOG_EVENT_NOTICE] = "notice",
+    [LOG_EVENT_ERROR] = "error",
 };
 
 /* ---- the emitted sequence ------------------------------------------------------------- */
@@ -651,14 +657,20 @@ static struct want want_of(size_t i)
         break;
     case E_INFO:
         snprintf(w.message, sizeof(w.message), "plain diagnostic 42");
+        w.id = event_ids[LOG_EVENT_NOTICE];
+        w.event = "notice";
         break;
     case E_WARN_ERRNO:
         snprintf(w.message, sizeof(w.message), "cannot open /nonexistent: %s", strerror(ENOENT));
         w.priority = LOG_WARNING;
+        w.id = event_ids[LOG_EVENT_ERROR];
+        w.event = "error";
         break;
     case E_ERROR_NEWLINE:
         snprintf(w.message, sizeof(w.message), "error with\\x0anewline");
         w.priority = LOG_ERR;
+        w.id = event_ids[LOG_EVENT_ERROR];
+        w.event = "error";
         break;
     case E_LONG_FIELD:
         snprintf(w.message, sizeof(w.message), "long field");
