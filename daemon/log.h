@@ -28,6 +28,8 @@ enum log_event {
     LOG_EVENT_MOUNT_SKIPPED,     /* a mount point inside the site, not crossed */
     LOG_EVENT_TABLE_FULL,        /* findings not stored: the findings table is at a cap */
     LOG_EVENT_REPAIR_PENDING,    /* startup/reload: objects auto-repair left as findings */
+    LOG_EVENT_RELOAD_PARTIAL,    /* reload: a [daemon] key not applied (needs a restart) */
+    LOG_EVENT_SITE_READ_ONLY,    /* the site's mount is read-only to the daemon: no repair */
     LOG_EVENT_COUNT
 };
 

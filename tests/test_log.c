@@ -52,6 +52,8 @@ static const char *const event_ids[LOG_EVENT_COUNT] = {
     [LOG_EVENT_MOUNT_SKIPPED] = "323356082cc84bdd9076208c17fa5794",
     [LOG_EVENT_TABLE_FULL] = "eb6536f2290c4d7a874dfddac7f96bcb",
     [LOG_EVENT_REPAIR_PENDING] = "39142fa860364193a642b734d167ddce",
+    [LOG_EVENT_RELOAD_PARTIAL] = "7c5e7333702b40f6a38e135893178d25",
+    [LOG_EVENT_SITE_READ_ONLY] = "220e7869ed8d4a019549d7408dda703d",
 };
 
 static const char *const event_names[LOG_EVENT_COUNT] = {
@@ -72,6 +74,8 @@ static const char *const event_names[LOG_EVENT_COUNT] = {
     [LOG_EVENT_MOUNT_SKIPPED] = "mount_skipped",
     [LOG_EVENT_TABLE_FULL] = "table_full",
     [LOG_EVENT_REPAIR_PENDING] = "repair_pending",
+    [LOG_EVENT_RELOAD_PARTIAL] = "reload_partial",
+    [LOG_EVENT_SITE_READ_ONLY] = "site_read_only",
 };
 
 /* ---- the emitted sequence ------------------------------------------------------------- */
