@@ -733,11 +733,37 @@ static void log_pending(struct loop *l, const char *why)
               why, l->pending_objects, kinds);
 }
 
+/* Whether the daemon can change the site, probed without changing it: the root's mount is
+ * read-only (statvfs ST_RDONLY), or the kernel answers EROFS to a write-access check (which
+ * it does even for root). When it cannot, one site_read_only entry naming the drop-in that
+ * fixes it (ProtectSystem=strict hides every path outside ReadWritePaths=). */
+static void site_write_probe(struct loop *l, const char *why)
+{
+    if (l->root_fd < 0)
+        return;
+    const char *reason = NULL;
+    struct statvfs vfs;
+    if (fstatvfs(l->root_fd, &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
+        reason = "its mount is read-only to the daemon (statvfs: ST_RDONLY)";
+    else if (faccessat(l->root_fd, ".", W_OK, AT_EACCESS) < 0 && errno == EROFS)
+        reason = "Read-only file system (access check)";
+    if (!reason)
+        return;
+    struct log_field fields[] = {{"PATH", l->cfg->site_root}, {"REASON", reason}};
+    l->events[LOG_EVENT_SITE_READ_ONLY]++;
+    log_event(LOG_EVENT_SITE_READ_ONLY, LOG_WARNING, fields, 2,
+              "%s: the site %s is read-only to permwatchd (%s): no repair can work; when the "
+              "unit's ProtectSystem=strict is the cause, add the site with `systemctl edit "
+              "permwatchd`: [Service] ReadWritePaths=%s",
+              why, l->cfg->site_root, reason, l->cfg->site_root);
+}
+
 /* The full crawl at startup or reload (WHY): what it finds existed before, so it repairs only
  * with repair_existing = yes; otherwise one repair_pending entry says what a repair would
  * change under `repair = auto` rules (none when nothing). */
 static void existing_rescan(struct loop *l, const char *why)
 {
+    site_write_probe(l, why);
     l->existing_pass = true;
     l->existing_due = false;
     l->pending_objects = 0;

@@ -57,6 +57,8 @@ Test(live_reload, control_group_applied_and_control_socket_named)
     cr_expect_eq(live_as_user("www-data", cmd), 0, "a member of the new control_group");
     live_settle(s.d, 200);
     cr_expect_eq(live_count_entries(s.d, "PERMWATCH_EVENT", "reload_partial", NULL), 0);
+    cr_expect_eq(live_count_entries(s.d, "PERMWATCH_EVENT", "site_read_only", NULL), 0,
+                 "a writable site is not read-only");
 
     /* control_group removed again: root's alone */
     policy_with(&s, s.sock, "");
@@ -79,5 +81,44 @@ Test(live_reload, control_group_applied_and_control_socket_named)
     cr_expect(live_field(e, "MESSAGE_ID"), "no MESSAGE_ID");
     cr_expect_eq(live_as_user("root", cmd), 0, "still served on the old socket");
     site_stop(&s);
+    site_free(&s);
+}
+
+/* Issue 12: a site the daemon cannot change (here a read-only bind mount, as systemd's
+ * ProtectSystem=strict makes a site outside ReadWritePaths=) is said at start, once, in a
+ * site_read_only entry naming the drop-in, and in status; again at reload. The old code said
+ * nothing until every repair failed with "Read-only file system". */
+Test(live_reload, read_only_site_said_at_start_and_reload)
+{
+    cr_assert(unshare(CLONE_NEWNS) == 0, "unshare: %s", strerror(errno));
+    cr_assert(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
+    struct site s;
+    site_init(&s, "live-rosite");
+    site_make_uploads(&s);
+    site_policy_standard(&s, "auto");
+    cr_assert(mount(s.root, s.root, NULL, MS_BIND, NULL) == 0, "%s", strerror(errno));
+    cr_assert(mount(NULL, s.root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) == 0, "%s",
+              strerror(errno));
+    site_start(&s, NULL, 15000);
+    json_t *e = site_expect_entry(&s, 5000, "no site_read_only entry", "PERMWATCH_EVENT",
+                                  "site_read_only", NULL);
+    const char *msg = live_field(e, "MESSAGE");
+    cr_expect(msg && strstr(msg, "ReadWritePaths=") && strstr(msg, "systemctl edit permwatchd") &&
+                  strstr(msg, s.root),
+              "%s", msg);
+    cr_expect(live_field(e, "MESSAGE_ID"), "no MESSAGE_ID");
+    live_settle(s.d, 300);
+    cr_expect_eq(live_count_entries(s.d, "PERMWATCH_EVENT", "site_read_only", NULL), 1, "once");
+    json_t *st = site_status_json(&s);
+    json_t *row = json_is_array(st) ? json_array_get(st, 0) : st;
+    cr_expect(json_is_true(json_object_get(row, "site_read_only")), "status: %s",
+              json_dumps(st, 0));
+    json_decref(st);
+    live_signal(s.d, SIGHUP);
+    cr_expect_not_null(
+        live_wait_nth_entry(s.d, 1, 10000, "PERMWATCH_EVENT", "site_read_only", NULL),
+        "said again at reload");
+    site_stop(&s);
+    umount2(s.root, MNT_DETACH);
     site_free(&s);
 }
