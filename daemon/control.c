@@ -726,6 +726,36 @@ struct control *control_new(struct ev_loop *ev, const struct config *c,
     return ctl;
 }
 
+int control_reconfigure(struct control *ctl, const struct config *c, char *why, size_t len)
+{
+    why[0] = '\0';
+    bool use_group = c->control_group != NULL && c->control_gid != (gid_t)-1;
+    gid_t gid = use_group ? c->control_gid : (gid_t)-1;
+    if (use_group == ctl->use_group && (!use_group || gid == ctl->gid))
+        return 0;
+    /* the daemon's own check first: it alone decides who is served */
+    ctl->use_group = use_group;
+    ctl->gid = gid;
+    if (!ctl->path) {
+        snprintf(why, len,
+                 "the socket came from systemd: its file keeps the socket unit's SocketGroup= and "
+                 "SocketMode= (edit the unit to match control_group)");
+        return -1;
+    }
+    struct stat st;
+    if (lstat(ctl->path, &st) < 0 || st.st_dev != ctl->dev || st.st_ino != ctl->ino) {
+        snprintf(why, len, "%s is not the socket this daemon bound any more", ctl->path);
+        return -1;
+    }
+    /* narrow first: never a moment where the old group or a wider mode reaches the socket */
+    if (chmod(ctl->path, 0600) < 0 || lchown(ctl->path, (uid_t)-1, use_group ? gid : 0) < 0 ||
+        (use_group && chmod(ctl->path, 0660) < 0)) {
+        snprintf(why, len, "cannot change %s: %s", ctl->path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 size_t control_clients(const struct control *ctl)
 {
     return ctl ? ctl->nclients : 0;

@@ -117,6 +117,12 @@ struct control;
 struct control *control_new(struct ev_loop *ev, const struct config *c,
                             const struct control_command *table, size_t n, void *ctx);
 
+/* Reload: apply C's control_group to CTL (the daemon's own check at once; the socket file's
+ * group and mode, 0660 or 0600, when this server bound it). Returns 0 (applied or unchanged),
+ * or -1 with WHY (LEN bytes) saying what stays as it was (a socket from systemd, a file not
+ * ours any more, a failed chown/chmod); the daemon's check is applied in every case. */
+int control_reconfigure(struct control *ctl, const struct config *c, char *why, size_t len);
+
 /* Connected clients right now. */
 size_t control_clients(const struct control *ctl);
 

@@ -128,6 +128,8 @@ static const char *const event_names[LOG_EVENT_COUNT] = {
     [LOG_EVENT_ROOT_WAITING] = "root_waiting",
     [LOG_EVENT_NOTICE] = "notice",
     [LOG_EVENT_ERROR] = "error",
+    [LOG_EVENT_RELOAD_PARTIAL] = "reload_partial",
+    [LOG_EVENT_SITE_READ_ONLY] = "site_read_only",
 };
 
 /* Generated once with systemd-id128 new; explained in packaging/permwatch.catalog. */
@@ -152,6 +154,8 @@ static const char *const event_ids[LOG_EVENT_COUNT] = {
     [LOG_EVENT_ROOT_WAITING] = "8eb735ab5414429cb0b0e122f61b982e",
     [LOG_EVENT_NOTICE] = "7bb35cbc849d4dc58358f189e7837921",
     [LOG_EVENT_ERROR] = "e12a34e540d14980b508f1876534268a",
+    [LOG_EVENT_RELOAD_PARTIAL] = "7c5e7333702b40f6a38e135893178d25",
+    [LOG_EVENT_SITE_READ_ONLY] = "220e7869ed8d4a019549d7408dda703d",
 };
 
 static const char *const finding_ids[FINDING_KIND_COUNT] = {

@@ -32,6 +32,8 @@ enum log_event {
     LOG_EVENT_ROOT_WAITING,      /* start: the site root does not exist yet; waiting for it */
     LOG_EVENT_NOTICE,            /* a diagnostic at info/notice (log_info) */
     LOG_EVENT_ERROR,             /* a diagnostic at warning/err (log_warn*, log_error, fatal) */
+    LOG_EVENT_RELOAD_PARTIAL,    /* reload: a [daemon] key not applied (needs a restart) */
+    LOG_EVENT_SITE_READ_ONLY,    /* the site's mount is read-only to the daemon: no repair */
     LOG_EVENT_COUNT
 };
 

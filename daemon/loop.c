@@ -733,11 +733,37 @@ static void log_pending(struct loop *l, const char *why)
               why, l->pending_objects, kinds);
 }
 
+/* Whether the daemon can change the site, probed without changing it: the root's mount is
+ * read-only (statvfs ST_RDONLY), or the kernel answers EROFS to a write-access check (which
+ * it does even for root). When it cannot, one site_read_only entry naming the drop-in that
+ * fixes it (ProtectSystem=strict hides every path outside ReadWritePaths=). */
+static void site_write_probe(struct loop *l, const char *why)
+{
+    if (l->root_fd < 0)
+        return;
+    const char *reason = NULL;
+    struct statvfs vfs;
+    if (fstatvfs(l->root_fd, &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
+        reason = "its mount is read-only to the daemon (statvfs: ST_RDONLY)";
+    else if (faccessat(l->root_fd, ".", W_OK, AT_EACCESS) < 0 && errno == EROFS)
+        reason = "Read-only file system (access check)";
+    if (!reason)
+        return;
+    struct log_field fields[] = {{"PATH", l->cfg->site_root}, {"REASON", reason}};
+    l->events[LOG_EVENT_SITE_READ_ONLY]++;
+    log_event(LOG_EVENT_SITE_READ_ONLY, LOG_WARNING, fields, 2,
+              "%s: the site %s is read-only to permwatchd (%s): no repair can work; when the "
+              "unit's ProtectSystem=strict is the cause, add the site with `systemctl edit "
+              "permwatchd`: [Service] ReadWritePaths=%s",
+              why, l->cfg->site_root, reason, l->cfg->site_root);
+}
+
 /* The full crawl at startup or reload (WHY): what it finds existed before, so it repairs only
  * with repair_existing = yes; otherwise one repair_pending entry says what a repair would
  * change under `repair = auto` rules (none when nothing). */
 static void existing_rescan(struct loop *l, const char *why)
 {
+    site_write_probe(l, why);
     l->existing_pass = true;
     l->existing_due = false;
     l->pending_objects = 0;
@@ -1314,6 +1340,47 @@ static int site_root_repin(struct loop *l)
     return 0;
 }
 
+/* One reload_partial entry: [daemon] KEY of the new policy is not applied, WHY says what
+ * stays (and what to do). */
+static void reload_partial(struct loop *l, const char *key, const char *why)
+{
+    struct log_field fields[] = {{"KEY", key}, {"REASON", why}, {"PATH", l->config_path}};
+    l->events[LOG_EVENT_RELOAD_PARTIAL]++;
+    log_event(LOG_EVENT_RELOAD_PARTIAL, LOG_WARNING, fields, 3,
+              "reload: [daemon] %s not applied: %s", key, why);
+}
+
+/* Reload of the [daemon] keys of NC against the running L->cfg: each is applied here (control
+ * group, degraded rescan interval), by the caller (rescan_interval, log_burst, log_interval,
+ * max_findings_memory, repair_existing), or named in a reload_partial entry. */
+static void reload_daemon_keys(struct loop *l, const struct config *nc)
+{
+    char why[512];
+    const char *was = l->cfg->control_socket ? l->cfg->control_socket : CONFIG_DEFAULT_SOCKET;
+    const char *now = nc->control_socket ? nc->control_socket : CONFIG_DEFAULT_SOCKET;
+    if (strcmp(was, now) != 0) {
+        snprintf(why, sizeof(why),
+                 "the daemon still listens on %s; %s takes effect at the next "
+                 "restart (systemctl restart permwatchd)",
+                 was, now);
+        reload_partial(l, "control_socket", why);
+    }
+    if (l->ctl && control_reconfigure(l->ctl, nc, why, sizeof(why)) < 0)
+        reload_partial(l, "control_group", why);
+    if (nc->max_findings != l->cfg->max_findings) {
+        snprintf(why, sizeof(why), "takes effect at the next restart (still %zu)",
+                 l->cfg->max_findings);
+        reload_partial(l, "max_findings", why);
+    }
+    if (nc->degraded_rescan_usec != l->cfg->degraded_rescan_usec &&
+        ev_is_active(&l->degraded_timer)) {
+        double every = (double)nc->degraded_rescan_usec / 1e6;
+        ev_timer_stop(l->ev, &l->degraded_timer);
+        ev_timer_set(&l->degraded_timer, every, every);
+        ev_timer_start(l->ev, &l->degraded_timer);
+    }
+}
+
 static void on_reload(struct ev_loop *loop, ev_signal *s, int revents)
 {
     loop_reload(s->data);
@@ -1343,8 +1410,7 @@ void loop_reload(struct loop *l)
         return;
     }
     bool moved = strcmp(nc->site_root, l->cfg->site_root) != 0;
-    if (nc->max_findings != l->cfg->max_findings)
-        log_warn("max_findings changes at the next restart (still %zu)", l->cfg->max_findings);
+    reload_daemon_keys(l, nc);
     ftable_set_max_memory(l->table, nc->max_findings_memory);
     ratelimit_flush(l->rl, mono_usec(), true, on_summary, l);
     ratelimit_free(l->rl);

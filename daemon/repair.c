@@ -1,8 +1,9 @@
 /* repair: the policy applied to the disk. The walk is scan_walk (directory fds opened
  * O_RDONLY|O_DIRECTORY|O_NOFOLLOW from the site root, each re-checked by inode and mount
  * before it is read, mounts never entered). Each object to change is then opened O_PATH|
- * O_NOFOLLOW under the directory fd the walk holds, its identity (type, st_dev, st_ino) and
- * mount re-checked on that fd, and changed through that fd only. */
+ * O_NOFOLLOW under the directory fd the walk holds, its identity (type, mount id, st_ino,
+ * st_dev) and mount re-checked on that fd, and changed through that fd only. The site's mount
+ * is told by mount id, never by st_dev: overlayfs shows files on their layer's device. */
 #include "repair.h"
 
 #include <errno.h>
@@ -161,7 +162,7 @@ struct rctx {
     const struct config *c;
     const struct repair_options *o;
     struct repair_stats *st;
-    dev_t dev; /* the site's filesystem */
+    uint64_t mnt; /* the site's mount (scan_stat's mount key) */
     int protected_hardlinks;
     char *abspath;
     size_t abscap;
@@ -218,12 +219,13 @@ static void repair_object(struct rctx *x, const struct scan_entry *e, const stru
     }
     struct stat now;
     bool mount_root;
+    uint64_t mnt;
     const char *why = NULL;
-    if (scan_stat(fd, "", &now, &mount_root) < 0) {
+    if (scan_stat(fd, "", &now, &mount_root, &mnt) < 0) {
         snprintf(reason, sizeof(reason), "cannot stat: %s; not touched", strerror(errno));
         why = reason;
     } else if ((now.st_mode & S_IFMT) != (e->st->st_mode & S_IFMT) || now.st_ino != e->st->st_ino ||
-               now.st_dev != e->st->st_dev) {
+               now.st_dev != e->st->st_dev || mnt != e->mnt) {
         snprintf(reason, sizeof(reason),
                  "replaced while the repair ran (a %s was seen, now a %s, inode %llu -> %llu): "
                  "not touched",
@@ -233,7 +235,7 @@ static void repair_object(struct rctx *x, const struct scan_entry *e, const stru
     } else if (!S_ISREG(now.st_mode) && !S_ISDIR(now.st_mode)) {
         snprintf(reason, sizeof(reason), "a %s: never touched", policy_type_name(now.st_mode));
         why = reason;
-    } else if ((mount_root && *e->relpath) || now.st_dev != x->dev) { /* the root may be one */
+    } else if ((mount_root && *e->relpath) || mnt != x->mnt) { /* the root may be one */
         why = "a mount point or another filesystem: never crossed";
     } else if (S_ISREG(now.st_mode) && now.st_nlink > 1 &&
                !(x->o->allow_hardlinks && x->protected_hardlinks == 1)) {
@@ -330,9 +332,9 @@ int repair_run(const struct config *c, int root_fd, const char *subpath,
     struct rctx x = {.c = c, .o = opts, .st = st ? st : &dummy};
     memset(x.st, 0, sizeof(*x.st));
     struct stat rs;
-    if (fstat(root_fd, &rs) < 0)
+    bool root_mount_root;
+    if (scan_stat(root_fd, "", &rs, &root_mount_root, &x.mnt) < 0)
         return -1;
-    x.dev = rs.st_dev;
     x.protected_hardlinks = read_protected_hardlinks();
     if (audit_ancestor_ignored(c, subpath)) {
         x.st->skipped++;

@@ -14,7 +14,12 @@
 
 #include "log.h"
 
-#define STATX_WANT     (STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_NLINK | STATX_INO)
+#ifndef STATX_MNT_ID_UNIQUE
+#define STATX_MNT_ID_UNIQUE 0x00004000U /* Linux 6.8: never reused while the system runs */
+#endif
+#define STATX_WANT                                                                                 \
+    (STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_NLINK | STATX_INO | STATX_MNT_ID |    \
+     STATX_MNT_ID_UNIQUE)
 #define OPEN_DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
 
 struct frame {
@@ -24,7 +29,7 @@ struct frame {
 
 struct walk {
     int root_fd;
-    dev_t dev; /* the site's filesystem */
+    uint64_t mnt; /* the site's mount (scan_stat's mount key) */
     scan_visit_fn visit;
     scan_opened_fn opened;
     scan_mount_fn mount;
@@ -67,8 +72,6 @@ static int path_set(struct walk *w, size_t base, const char *name)
     return 0;
 }
 
-/* statx NAME under DIRFD without following symlinks or automounts, into *st. Sets
- * *mount_root when the entry is the root of a mount. Returns 0 or -1 with errno. */
 const char *scan_strerror(int err)
 {
     if (err == ELOOP)
@@ -78,7 +81,7 @@ const char *scan_strerror(int err)
     return strerror(err);
 }
 
-int scan_stat(int dirfd, const char *name, struct stat *st, bool *mount_root)
+int scan_stat(int dirfd, const char *name, struct stat *st, bool *mount_root, uint64_t *mnt)
 {
     struct statx sx;
     int flags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_SYNC_AS_STAT;
@@ -96,14 +99,20 @@ int scan_stat(int dirfd, const char *name, struct stat *st, bool *mount_root)
     st->st_rdev = makedev(sx.stx_rdev_major, sx.stx_rdev_minor); /* device nodes' numbers */
     *mount_root = (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
                   (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+    /* the mount, not st_dev: overlayfs shows a file's layer device but its directory's overlay
+     * device; kernels before 5.8 have no mount id, st_dev (top bit set) stands in */
+    if (sx.stx_mask & (STATX_MNT_ID | STATX_MNT_ID_UNIQUE))
+        *mnt = sx.stx_mnt_id & ~SCAN_MNT_DEV;
+    else
+        *mnt = SCAN_MNT_DEV | (uint64_t)st->st_dev;
     return 0;
 }
 
-/* Whether a directory with stat ST may be entered: same filesystem as the site, not a
- * mount point (bind mounts of the same filesystem included). */
-static bool same_mount(const struct walk *w, const struct stat *st, bool mount_root)
+/* Whether a directory on mount MNT may be entered: the site's mount, not a mount point (bind
+ * mounts of the same filesystem included). */
+static bool same_mount(const struct walk *w, uint64_t mnt, bool mount_root)
 {
-    return st->st_dev == w->dev && !mount_root;
+    return mnt == w->mnt && !mount_root;
 }
 
 static void count_error(struct walk *w, int err, const char *what)
@@ -131,8 +140,9 @@ static int push_dir(struct walk *w, int dirfd, const char *name, const struct st
     }
     struct stat now;
     bool mount_root;
-    if (scan_stat(fd, "", &now, &mount_root) < 0 || now.st_ino != st->st_ino ||
-        !same_mount(w, &now, mount_root && !start)) {
+    uint64_t mnt;
+    if (scan_stat(fd, "", &now, &mount_root, &mnt) < 0 || now.st_ino != st->st_ino ||
+        now.st_dev != st->st_dev || !same_mount(w, mnt, mount_root && !start)) {
         /* swapped for another directory or a mount between statx and open */
         close(fd);
         w->stats->vanished++;
@@ -197,12 +207,13 @@ static int walk_stack(struct walk *w)
         int dfd = dirfd(f->dir);
         struct stat st;
         bool mount_root;
-        if (scan_stat(dfd, name, &st, &mount_root) < 0) {
+        uint64_t mnt;
+        if (scan_stat(dfd, name, &st, &mount_root, &mnt) < 0) {
             count_error(w, errno, "stat");
             continue;
         }
         bool is_dir = S_ISDIR(st.st_mode);
-        if (is_dir && !same_mount(w, &st, mount_root)) {
+        if (is_dir && !same_mount(w, mnt, mount_root)) {
             w->stats->mounts_skipped++;
             if (w->mount)
                 w->mount(w->ctx, w->path, &st);
@@ -214,7 +225,7 @@ static int walk_stack(struct walk *w)
             w->stats->files++;
         else
             w->stats->others++;
-        struct scan_entry e = {w->path, w->len, dfd, name, &st};
+        struct scan_entry e = {w->path, w->len, dfd, name, &st, mnt};
         enum scan_verdict v = w->visit(w->ctx, &e);
         if (v == SCAN_STOP) {
             errno = ECANCELED;
@@ -273,9 +284,10 @@ static int reach_parent(struct walk *w, const char *subpath, char **last)
         fd = sub;
         struct stat st;
         bool mount_root;
-        if (scan_stat(fd, "", &st, &mount_root) < 0)
+        uint64_t mnt;
+        if (scan_stat(fd, "", &st, &mount_root, &mnt) < 0)
             goto fail;
-        if (!same_mount(w, &st, mount_root)) {
+        if (!same_mount(w, mnt, mount_root)) {
             errno = EXDEV;
             goto fail;
         }
@@ -323,18 +335,19 @@ int scan_run(int root_fd, const char *subpath, const struct scan_hooks *h, struc
 
     struct stat st;
     bool mount_root;
-    if (scan_stat(root_fd, "", &st, &mount_root) < 0)
+    uint64_t mnt;
+    if (scan_stat(root_fd, "", &st, &mount_root, &mnt) < 0)
         return -1;
-    w.dev = st.st_dev;
+    w.mnt = mnt;
 
     char *last = NULL;
     int parent = reach_parent(&w, subpath ? subpath : "", &last);
     if (parent < 0)
         goto out;
-    if (scan_stat(parent, last, &st, &mount_root) < 0)
+    if (scan_stat(parent, last, &st, &mount_root, &mnt) < 0)
         goto out;
     bool is_dir = S_ISDIR(st.st_mode);
-    if (*last && is_dir && !same_mount(&w, &st, mount_root)) {
+    if (*last && is_dir && !same_mount(&w, mnt, mount_root)) {
         errno = EXDEV;
         goto out;
     }
@@ -344,7 +357,7 @@ int scan_run(int root_fd, const char *subpath, const struct scan_hooks *h, struc
         w.stats->files++;
     else
         w.stats->others++;
-    struct scan_entry entry = {w.path, w.len, parent, last, &st};
+    struct scan_entry entry = {w.path, w.len, parent, last, &st, mnt};
     enum scan_verdict v = visit(ctx, &entry);
     if (v == SCAN_STOP) {
         errno = ECANCELED;

@@ -1,6 +1,7 @@
 /* scan: walk a site tree through directory fds, never following a symlink and never leaving
- * the site's filesystem (other devices and mount points below the start, bind mounts
- * included, are skipped and reported to the mount hook; the start may be a mount point). */
+ * the site's mount (mount points below the start, other filesystems and bind mounts alike, are
+ * skipped and reported to the mount hook; the start may be a mount point). Mounts are told
+ * apart by mount id (statx STATX_MNT_ID), not st_dev, which overlayfs varies inside a mount. */
 #ifndef PERMWATCH_SCAN_H
 #define PERMWATCH_SCAN_H
 
@@ -25,6 +26,7 @@ struct scan_entry {
     int dirfd;
     const char *name;
     const struct stat *st; /* st_mode, st_uid, st_gid, st_nlink, st_ino, st_dev, st_rdev set */
+    uint64_t mnt;          /* the entry's mount (scan_stat's *MNT): the site's, or the root's */
 };
 
 typedef enum scan_verdict (*scan_visit_fn)(void *ctx, const struct scan_entry *e);
@@ -50,10 +52,14 @@ int scan_tree(int root_fd, const char *subpath, scan_visit_fn visit, void *ctx,
  * ELOOP and EXDEV name the rule that refused, others are strerror. Static string. */
 const char *scan_strerror(int err);
 
+/* Set in a scan_stat mount key that is SCAN_MNT_DEV | st_dev (kernels without STATX_MNT_ID). */
+#define SCAN_MNT_DEV (UINT64_C(1) << 63)
+
 /* statx NAME under DIRFD ("" for DIRFD itself) without following symlinks or automounts into
  * *ST (type, mode, ids, nlink, ino, dev, rdev); *MOUNT_ROOT tells whether it is the root of a
- * mount. Returns 0 or -1 with errno. */
-int scan_stat(int dirfd, const char *name, struct stat *st, bool *mount_root);
+ * mount; *MNT receives its mount's key (the mount id; equal keys: same mount). Returns 0 or -1
+ * with errno. */
+int scan_stat(int dirfd, const char *name, struct stat *st, bool *mount_root, uint64_t *mnt);
 
 /* Called for each directory the walk descends into, once it is open (FD, verified to be the
  * directory that was visited, on the site's mount) and before its entries are read: a watch

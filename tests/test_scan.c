@@ -462,3 +462,70 @@ Test(scan, repair_refused_when_an_ancestor_is_writable_by_the_web_user)
     assert_findings(r.out, expected_all, NEXPECTED);
     run_result_free(&r);
 }
+
+/* Issue 12 item 8: a site on overlayfs (containers), lower layer on another filesystem and
+ * xino off, so files report their layer's st_dev and directories the overlay's: the scan finds
+ * the root-owned files and `--scan --repair` repairs them (the old code refused every repair
+ * as "a mount point or another filesystem"); a bind mount inside the overlay is still not
+ * crossed. */
+Test(scan, overlay_site_is_scanned_and_repaired)
+{
+    private_mounts();
+    char lower[600], upper[600], work[600], opts[2200];
+    snprintf(lower, sizeof(lower), "%s/lower", tmp);
+    snprintf(upper, sizeof(upper), "%s/upper", tmp);
+    snprintf(work, sizeof(work), "%s/work", tmp);
+    cr_assert(mkdir(lower, 0755) == 0 && mkdir(upper, 0775) == 0 && mkdir(work, 0755) == 0);
+    /* the overlay's root shows the upper directory's owner and mode: the site's */
+    cr_assert(chown(upper, harness_uid("www-data"), harness_gid("www-data")) == 0);
+    cr_assert(chmod(upper, 0775) == 0);
+    cr_assert(mount("tmpfs", lower, "tmpfs", 0, "mode=0755") == 0, "%s", strerror(errno));
+    remember_mount(lower);
+    struct run_result s;
+    cr_assert(harness_sh(&s, "cp -a '%s'/. '%s'/ && rm -rf '%s' && mkdir '%s'", site, lower, site,
+                         site) == 0);
+    cr_assert_eq(s.status, 0, "%s", s.err);
+    run_result_free(&s);
+    snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,xino=off", lower, upper, work);
+    cr_assert(mount("overlay", site, "overlay", 0, opts) == 0, "overlay: %s", strerror(errno));
+    remember_mount(site);
+    char file[700], dir[700];
+    snprintf(file, sizeof(file), "%s/wp-content/uploads/2026/11/agent-upload.png", site);
+    snprintf(dir, sizeof(dir), "%s/wp-content/uploads/2026/11", site);
+    struct stat fst, dst;
+    cr_assert(stat(file, &fst) == 0 && stat(dir, &dst) == 0);
+    cr_assert_neq(fst.st_dev, dst.st_dev,
+                  "the overlay should show a file and its directory on "
+                  "different st_dev (xino off, lower on tmpfs)");
+    /* a bind mount inside the overlay site, root-owned inside: never crossed */
+    char bind_src[600], bind_dst[700];
+    snprintf(bind_src, sizeof(bind_src), "%s/outside", tmp);
+    snprintf(bind_dst, sizeof(bind_dst), "%s/wp-content/mnt", site);
+    cr_assert(harness_sh(&s, "mkdir '%s' && touch '%s/root-inside'", bind_src, bind_src) == 0);
+    run_result_free(&s);
+    cr_assert(mount(bind_src, bind_dst, NULL, MS_BIND, NULL) == 0, "%s", strerror(errno));
+    remember_mount(bind_dst);
+
+    struct run_result r = scan(NULL, "--json");
+    cr_expect_eq(r.status, 1, "exit %d, stderr: %s", r.status, r.err);
+    assert_findings(r.out, expected_all, NEXPECTED);
+    run_result_free(&r);
+
+    char *argv[] = {daemon_bin, "-c", ini, "--scan", "--repair", "--log-target", "stderr", NULL};
+    cr_assert(harness_run(argv, &r) == 0);
+    cr_expect_eq(r.status, 0, "exit %d: %s\n%s", r.status, r.err, r.out);
+    cr_expect(!strstr(r.err, "another filesystem") && !strstr(r.out, "another filesystem"),
+              "%s\n%s", r.out, r.err);
+    cr_expect(strstr(r.out, "agent-upload.png: owner 0 -> 33"), "%s\n%s", r.out, r.err);
+    cr_expect(!strstr(r.out, "root-inside") && !strstr(r.err, "root-inside"), "%s\n%s", r.out,
+              r.err);
+    run_result_free(&r);
+    cr_assert(stat(file, &fst) == 0);
+    cr_expect_eq(fst.st_uid, harness_uid("www-data"), "uid %u", fst.st_uid);
+    snprintf(file, sizeof(file), "%s/root-inside", bind_dst);
+    cr_assert(stat(file, &fst) == 0);
+    cr_expect_eq(fst.st_uid, 0, "the bind mount was crossed");
+    r = scan(NULL, "--json");
+    cr_expect_eq(r.status, 0, "findings left: %s\n%s", r.out, r.err);
+    run_result_free(&r);
+}
