@@ -92,7 +92,7 @@ static bool known(const char *list, const char *name)
     return false;
 }
 
-Test(channels_php, every_file_agrees_with_php_or_is_invalid, .timeout = 300)
+Test(channels_php, every_file_agrees_with_php_or_is_invalid)
 {
     char dir[4096], dump[4096], kpath[4096];
     harness_tests_path("fixtures/channels-php", dir, sizeof(dir));

@@ -15,7 +15,7 @@
 
 /* Item 1: the site root does not exist at start: READY=1, one root_waiting entry, STATUS=
  * says it waits; once the root and a root-owned file appear, a finding within seconds. */
-Test(live_startup, waits_for_a_missing_root, .timeout = 120)
+Test(live_startup, waits_for_a_missing_root)
 {
     struct site s;
     site_init(&s, "live-startup-wait");
@@ -58,7 +58,7 @@ static long long metric_events(const char *m, const char *ev)
 /* Items 2 and 3: a scenario with findings, repairs, resolutions, a bad and a good reload:
  * every metric counter equals the entries of its event; after the stop, every entry has
  * MESSAGE_ID and PERMWATCH_EVENT. */
-Test(live_startup, every_entry_identified_and_counted, .timeout = 180)
+Test(live_startup, every_entry_identified_and_counted)
 {
     struct site s;
     site_init(&s, "live-startup-count");
@@ -154,7 +154,7 @@ static void expect_identified_exit(const char *tag, const char *tail, const char
     site_free(&s);
 }
 
-Test(live_startup, start_errors_identified, .timeout = 120)
+Test(live_startup, start_errors_identified)
 {
     expect_identified_exit("live-startup-badconf", "[rule broken\n", "config_error");
     expect_identified_exit("live-startup-badroot",
