@@ -57,27 +57,8 @@ f 0600 "$agent":www-data wp-content/mu-plugins/wp-coding-agents-cli-transport.ph
 
 # the channels mu-plugin (field-notes.md): one bridge with a bare command name that the web
 # user reaches on its PATH; the args hold a token that must never be logged
-cat >"$site/wp-content/mu-plugins/wp-coding-agents-channels.php" <<'PHP'
-<?php
-/**
- * Plugin Name: WP Coding Agents Channels
- * Description: Registers the chat bridges Data Machine dispatches to.
- */
-add_filter( 'datamachine_channels', function ( $channels ) {
-    // BEGIN bridges
-    // BEGIN bridge:roadie
-    $channels['roadie'] = [
-        'command' => 'env',
-        'args'    => [ 'roadie', 'send', '--token', 'fixture-token-do-not-log', '{message}' ],
-        'env'     => [ 'HOME' => '/var/lib/roadie' ],
-        'detach'  => true,
-        'timeout' => 600,
-    ];
-    // END bridge:roadie
-    // END bridges
-    return $channels;
-} );
-PHP
+cp "$(dirname "$0")/fixtures/channels/roadie-bridge.php" \
+    "$site/wp-content/mu-plugins/wp-coding-agents-channels.php"
 
 # hostile but harmless: symlinks out of the tree are never followed
 ln -s /etc "$site/wp-content/uploads/escape"

@@ -101,27 +101,7 @@ php wp-content/mu-plugins/wp-coding-agents-runtimes.php \
     wp-content/mu-plugins/wp-coding-agents-cli-transport.php
 [ -e "$site/wp-config.php" ] || php wp-config.php
 ch=wp-content/mu-plugins/wp-coding-agents-channels.php
-cat >"$site/$ch" <<'PHP'
-<?php
-/**
- * Plugin Name: WP Coding Agents Channels
- * Description: Registers the chat bridges Data Machine dispatches to.
- */
-add_filter( 'datamachine_channels', function ( $channels ) {
-    // BEGIN bridges
-    // BEGIN bridge:roadie
-    $channels['roadie'] = [
-        'command' => 'env',
-        'args'    => [ 'roadie', 'send', '--token', 'fixture-token-do-not-log', '{message}' ],
-        'env'     => [ 'HOME' => '/var/lib/roadie' ],
-        'detach'  => true,
-        'timeout' => 600,
-    ];
-    // END bridge:roadie
-    // END bridges
-    return $channels;
-} );
-PHP
+cp "$(dirname "$0")/fixtures/channels/roadie-bridge.php" "$site/$ch"
 
 # the shape
 chown -R www-data:www-data "$site"
