@@ -2,6 +2,7 @@
 #include "account.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -212,8 +213,9 @@ struct name_entry {
 };
 static struct name_entry *cache;
 static size_t cache_len, cache_cap;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER; /* walks run on several threads */
 
-static const char *cache_lookup(bool is_group, unsigned id)
+static const char *cache_lookup_locked(bool is_group, unsigned id)
 {
     for (size_t i = 0; i < cache_len; i++)
         if (cache[i].is_group == is_group && cache[i].id == id)
@@ -249,6 +251,15 @@ static const char *cache_lookup(bool is_group, unsigned id)
     return name;
 }
 
+/* The cached name of ID; the string lives until account_cache_clear. */
+static const char *cache_lookup(bool is_group, unsigned id)
+{
+    pthread_mutex_lock(&cache_lock);
+    const char *name = cache_lookup_locked(is_group, id);
+    pthread_mutex_unlock(&cache_lock);
+    return name;
+}
+
 const char *account_user_name(uid_t uid)
 {
     return cache_lookup(false, (unsigned)uid);
@@ -261,9 +272,11 @@ const char *account_group_name(gid_t gid)
 
 void account_cache_clear(void)
 {
+    pthread_mutex_lock(&cache_lock);
     for (size_t i = 0; i < cache_len; i++)
         free(cache[i].name);
     free(cache);
     cache = NULL;
     cache_len = cache_cap = 0;
+    pthread_mutex_unlock(&cache_lock);
 }

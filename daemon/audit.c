@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ struct audit_ctx {
     audit_sink_fn sink;
     void *sink_ctx;
     struct audit_result *res;
+    pthread_mutex_t *sink_lock; /* one sink for every thread of the walk */
     char *abspath;
     size_t abscap;
 };
@@ -135,6 +137,7 @@ static enum scan_verdict audit_visit(void *arg, const struct scan_entry *e)
         a->abscap = need * 2;
     }
     audit_abspath(a->c, e->relpath, a->abspath, a->abscap);
+    pthread_mutex_lock(a->sink_lock);
     for (size_t i = 0; i < n; i++) {
         f[i].path = a->abspath;
         f[i].owner = account_user_name(f[i].uid);
@@ -143,6 +146,7 @@ static enum scan_verdict audit_visit(void *arg, const struct scan_entry *e)
         a->res->findings++;
         a->sink(a->sink_ctx, &f[i]);
     }
+    pthread_mutex_unlock(a->sink_lock);
     return SCAN_CONTINUE;
 }
 
@@ -150,7 +154,9 @@ static enum scan_verdict audit_visit(void *arg, const struct scan_entry *e)
 static void audit_on_mount(void *arg, const char *relpath, const struct stat *st)
 {
     struct audit_ctx *a = arg;
+    pthread_mutex_lock(a->sink_lock);
     a->mount(a->sink_ctx, relpath, st);
+    pthread_mutex_unlock(a->sink_lock);
 }
 
 bool audit_ancestor_ignored(const struct config *c, const char *relpath)
@@ -179,17 +185,48 @@ int audit_run(const struct config *c, int root_fd, const char *subpath, audit_si
               scan_mount_fn mount, void *ctx, struct audit_result *res)
 {
     struct audit_result dummy;
-    struct audit_ctx a = {.c = c, .sink = sink, .sink_ctx = ctx, .res = res ? res : &dummy};
-    memset(a.res, 0, sizeof(*a.res));
+    if (!res)
+        res = &dummy;
+    memset(res, 0, sizeof(*res));
     if (audit_ancestor_ignored(c, subpath)) {
-        a.res->ignored++;
+        res->ignored++;
         return 0;
     }
-    a.mount = mount;
-    struct scan_hooks h = {.visit = audit_visit, .mount = mount ? audit_on_mount : NULL, .ctx = &a};
-    int rc = scan_run(root_fd, subpath, &h, &a.res->scan);
+    unsigned threads = config_scan_threads(c);
+    struct audit_ctx *a = calloc(threads, sizeof(*a));
+    struct audit_result *part = calloc(threads, sizeof(*part));
+    struct scan_hooks *h = calloc(threads, sizeof(*h));
+    if (!a || !part || !h) {
+        free(a);
+        free(part);
+        free(h);
+        return errno = ENOMEM, -1;
+    }
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    for (unsigned i = 0; i < threads; i++) {
+        a[i] = (struct audit_ctx){.c = c,
+                                  .mount = mount,
+                                  .sink = sink,
+                                  .sink_ctx = ctx,
+                                  .res = i ? &part[i] : res,
+                                  .sink_lock = &lock};
+        h[i] = (struct scan_hooks){
+            .visit = audit_visit, .mount = mount ? audit_on_mount : NULL, .ctx = &a[i]};
+    }
+    int rc = scan_run_parallel(root_fd, subpath, h, threads, &res->scan);
     int e = errno;
-    free(a.abspath);
+    for (unsigned i = 0; i < threads; i++) {
+        if (i) {
+            res->findings += part[i].findings;
+            res->ignored += part[i].ignored;
+            for (size_t k = 0; k < FINDING_KIND_COUNT; k++)
+                res->by_kind[k] += part[i].by_kind[k];
+        }
+        free(a[i].abspath);
+    }
+    free(a);
+    free(part);
+    free(h);
     errno = e;
     return rc;
 }

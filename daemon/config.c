@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 
 #include "glob.h"
 #include "parse.h"
+#include "scan.h"
 
 #define MAX_FILE_SIZE (1024 * 1024)
 #define STRING_NAME   "<string>"
@@ -69,6 +71,7 @@ enum key_id {
     K_WRITERS,
     K_WRITABLE,
     K_REPAIR_EXISTING,
+    K_SCAN_THREADS,
     K_PHP,
     K_COUNT
 };
@@ -459,6 +462,7 @@ static const char *const key_names[K_COUNT] = {
     [K_WRITERS] = "writers",
     [K_WRITABLE] = "writable",
     [K_REPAIR_EXISTING] = "repair_existing",
+    [K_SCAN_THREADS] = "scan_threads",
 };
 
 /* [daemon] degraded_rescan_interval, log_interval: a duration above zero (and at most a
@@ -490,6 +494,32 @@ static int set_count(struct loader *L, enum key_id id, const char *value)
     else
         L->c->log_burst = (unsigned)v;
     return 0;
+}
+
+/* [daemon] scan_threads: auto (0: the CPUs this process may run on) or 1..SCAN_MAX_THREADS. */
+static int set_scan_threads(struct loader *L, enum key_id id, const char *value)
+{
+    if (!strcmp(value, "auto")) {
+        L->c->scan_threads = 0;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(value, &end, 10);
+    if (!*value || *value == '-' || *end || errno || v < 1 || v > SCAN_MAX_THREADS)
+        return fail(L, key_names[id], "expected auto or a count from 1 to %d, got '%s'",
+                    SCAN_MAX_THREADS, value);
+    L->c->scan_threads = (unsigned)v;
+    return 0;
+}
+
+unsigned config_scan_threads(const struct config *c)
+{
+    if (c->scan_threads)
+        return c->scan_threads;
+    cpu_set_t set;
+    int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+    return n < 1 ? 1 : n > SCAN_MAX_THREADS ? SCAN_MAX_THREADS : (unsigned)n;
 }
 
 /* [daemon] repair_existing: yes or no. */
@@ -778,6 +808,7 @@ static const struct key_def keys[] = {
     {SEC_DAEMON, K_LOG_INTERVAL, "log_interval", false, set_positive_duration},
     {SEC_DAEMON, K_MAX_FINDINGS_MEMORY, "max_findings_memory", false, set_size},
     {SEC_DAEMON, K_REPAIR_EXISTING, "repair_existing", false, set_repair_existing},
+    {SEC_DAEMON, K_SCAN_THREADS, "scan_threads", false, set_scan_threads},
     {SEC_DISPATCH, K_CHANNELS_FILE, "channels_file", false, set_channels_file},
     {SEC_DISPATCH, K_COMMAND, "command", true, set_command},
     {SEC_DISPATCH, K_PATH, "path", false, set_dispatch_path},
@@ -1344,6 +1375,10 @@ void config_print(const struct config *c, FILE *out)
             parse_format_duration(c->log_interval_usec, dur, sizeof(dur)));
     fprintf(out, "max_findings_memory = %zu\n", c->max_findings_memory);
     fprintf(out, "repair_existing = %s\n", c->repair_existing ? "yes" : "no");
+    if (c->scan_threads)
+        fprintf(out, "scan_threads = %u\n", c->scan_threads);
+    else
+        fprintf(out, "scan_threads = auto ; %u here\n", config_scan_threads(c));
 
     fprintf(out, "\n[dispatch]\n");
     print_kv(out, "channels_file", c->channels_file);

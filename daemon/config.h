@@ -64,7 +64,8 @@ struct config {
     size_t max_findings_memory;    /* bytes of the findings table, 0 = no limit */
     unsigned log_burst;            /* entries per event kind per log_interval, 0 = no limit */
     uint64_t log_interval_usec;
-    bool repair_existing; /* the startup and reload crawls repair too (default: findings only) */
+    bool repair_existing;  /* the startup and reload crawls repair too (default: findings only) */
+    unsigned scan_threads; /* threads of a one-shot walk; 0 = auto (config_scan_threads) */
 
     char *channels_file; /* relative to site_root unless absolute */
     char **commands;     /* extra dispatch commands from `command =` */
@@ -105,5 +106,9 @@ const char *config_error_format(const struct config_error *err, char *buf, size_
 void config_print(const struct config *c, FILE *out);
 
 const char *config_repair_mode_name(enum repair_mode m);
+
+/* Threads a one-shot walk of C uses: scan_threads, or for auto the CPUs this process may run
+ * on (sched_getaffinity), at least 1 and at most SCAN_MAX_THREADS. */
+unsigned config_scan_threads(const struct config *c);
 
 #endif

@@ -4,6 +4,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,7 +110,7 @@ struct target {
 };
 
 #ifdef SYS_getxattrat
-static bool no_getxattrat; /* the kernel said ENOSYS once */
+static atomic_bool no_getxattrat; /* the kernel said ENOSYS once */
 #endif
 
 /* One getxattr of the ACL of T into BUF (CAP bytes; 0: ask for the size), as getxattr(2). */

@@ -14,6 +14,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +57,26 @@ struct scan_dirent {
     char d_name[];
 };
 
+/* A directory handed from one thread of a parallel walk to another: open, visited, hooked. */
+struct pitem {
+    int fd;
+    char *relpath;
+};
+
+/* What the threads of a parallel walk share. Only `want` and `stop` are read without LOCK. */
+struct pshared {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct pitem items[SCAN_MAX_THREADS * 4]; /* bounded: at most this many fds in transit */
+    size_t n;
+    unsigned nthreads, idle;
+    bool done;
+    atomic_uint want; /* threads waiting for work: a walker hands a directory over then */
+    atomic_bool stop; /* a visitor stopped the walk */
+};
+
 struct walk {
+    struct pshared *shared; /* NULL: a walk on one thread */
     int root_fd;
     uint64_t mnt; /* the site's mount (scan_stat's mount key) */
     scan_visit_fn visit;
@@ -183,7 +205,26 @@ static int frame_push(struct walk *w, int fd)
     return 0;
 }
 
-/* Hand the directory FD just opened (relpath w->path) to the opened hook, then push it.
+/* Hand the open directory FD (RELPATH) to a waiting thread of the walk S. Returns 0 (FD is
+ * theirs now), or -1 when nobody waits or the hand-over slots are full (FD stays the caller's). */
+static int pshared_give(struct pshared *s, int fd, const char *relpath)
+{
+    int rc = -1;
+    pthread_mutex_lock(&s->lock);
+    if (s->idle && s->n < sizeof(s->items) / sizeof(s->items[0])) {
+        char *copy = strdup(relpath);
+        if (copy) {
+            s->items[s->n++] = (struct pitem){fd, copy};
+            pthread_cond_signal(&s->cond);
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* Hand the directory FD just opened (relpath w->path) to the opened hook, then push it (or
+ * give it to a waiting thread of a parallel walk).
  * Returns 0, -1 when skipped (FD closed; errno ECANCELED when the hook refused), or -2 with
  * errno ECANCELED when the hook stopped the walk. */
 static int descend(struct walk *w, int fd)
@@ -196,6 +237,9 @@ static int descend(struct walk *w, int fd)
             return v == SCAN_STOP ? -2 : -1;
         }
     }
+    if (w->shared && atomic_load_explicit(&w->shared->want, memory_order_relaxed) &&
+        pshared_give(w->shared, fd, w->path) == 0)
+        return 0;
     return frame_push(w, fd);
 }
 
@@ -355,6 +399,8 @@ static int walk_by_name(struct walk *w, int dirfd, const char *name)
 static int walk_stack(struct walk *w)
 {
     while (w->depth) {
+        if (w->shared && atomic_load_explicit(&w->shared->stop, memory_order_relaxed))
+            return errno = ECANCELED, -1;
         size_t i = w->depth - 1;
         const struct scan_dirent *de = frame_next(w, i);
         if (!de) {
@@ -470,8 +516,174 @@ int scan_walk(int root_fd, const char *subpath, scan_visit_fn visit, scan_opened
     return scan_run(root_fd, subpath, &h, stats);
 }
 
+/* Close and free what walk W holds (its frames, buffers, path). */
+static void walk_release(struct walk *w)
+{
+    while (w->depth)
+        close(w->stack[--w->depth].fd);
+    for (size_t i = 0; i < w->stack_cap; i++)
+        free(w->bufs[i]);
+    free(w->bufs);
+    free(w->stack);
+    free(w->path);
+    w->bufs = NULL;
+    w->stack = NULL;
+    w->path = NULL;
+    w->stack_cap = w->cap = 0;
+}
+
+/* One thread of a parallel walk: its own walk, hooks and counters. */
+struct pworker {
+    struct walk w;
+    struct scan_stats stats;
+    pthread_t tid;
+    int rc, err; /* -1 and errno when its visitor stopped the walk */
+};
+
+/* Stop the walk S (a visitor said SCAN_STOP): every thread returns at its next entry. */
+static void pshared_stop(struct pshared *s)
+{
+    pthread_mutex_lock(&s->lock);
+    atomic_store(&s->stop, true);
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The next directory handed over in S, waiting while other threads still walk. Returns
+ * false when the walk is over (no directory left anywhere, or stopped). */
+static bool pshared_take(struct pshared *s, struct pitem *out)
+{
+    pthread_mutex_lock(&s->lock);
+    s->idle++;
+    atomic_fetch_add(&s->want, 1);
+    if (!s->n && s->idle == s->nthreads) {
+        s->done = true;
+        pthread_cond_broadcast(&s->cond);
+    }
+    while (!s->n && !s->done && !atomic_load(&s->stop))
+        pthread_cond_wait(&s->cond, &s->lock);
+    s->idle--;
+    atomic_fetch_sub(&s->want, 1);
+    bool got = s->n && !atomic_load(&s->stop);
+    if (got)
+        *out = s->items[--s->n];
+    pthread_mutex_unlock(&s->lock);
+    return got;
+}
+
+/* A thread of the parallel walk: its own stack first, then directories handed over, until
+ * none is left anywhere. Sets pw->rc/err when its visitor stopped the walk. */
+static void *pworker_run(void *arg)
+{
+    struct pworker *pw = arg;
+    struct walk *w = &pw->w;
+    struct pitem it;
+    for (;;) {
+        if (w->depth && walk_stack(w) < 0) {
+            pw->rc = -1;
+            pw->err = errno;
+            walk_release(w);
+            pshared_stop(w->shared);
+            break;
+        }
+        if (!pshared_take(w->shared, &it))
+            break;
+        int ok = path_set(w, 0, it.relpath);
+        free(it.relpath);
+        if (ok < 0) {
+            close(it.fd);
+            count_error(w, ENOMEM, "walk");
+            continue;
+        }
+        frame_push(w, it.fd);
+    }
+    walk_release(w);
+    return NULL;
+}
+
+/* Walk the stack of W0 (the start directory pushed) with THREADS threads, W0's on the calling
+ * thread; H[i] are thread i's hooks. Sums the counters into W0's. Returns 0, or -1 with errno
+ * ECANCELED when a visitor stopped the walk. */
+static int walk_parallel(struct walk *w0, const struct scan_hooks *h, unsigned threads)
+{
+    struct pshared s = {.nthreads = threads};
+    struct pworker *pw = calloc(threads, sizeof(*pw));
+    if (!pw || pthread_mutex_init(&s.lock, NULL) != 0) {
+        free(pw);
+        return walk_stack(w0);
+    }
+    pthread_cond_init(&s.cond, NULL);
+    pw[0].w = *w0;
+    pw[0].w.shared = &s;
+    for (unsigned i = 1; i < threads; i++) {
+        pw[i].w = (struct walk){.shared = &s,
+                                .root_fd = w0->root_fd,
+                                .mnt = w0->mnt,
+                                .visit = h[i].visit,
+                                .opened = h[i].opened,
+                                .mount = h[i].mount,
+                                .ctx = h[i].ctx,
+                                .stats = &pw[i].stats};
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* the walkers take no signal */
+    unsigned started = 1;
+    for (unsigned i = 1; i < threads; i++) {
+        if (pthread_create(&pw[i].tid, NULL, pworker_run, &pw[i]) != 0) {
+            pthread_mutex_lock(&s.lock); /* fewer threads: the rest is counted without them */
+            s.nthreads -= threads - i;
+            if (!s.n && s.idle == s.nthreads) {
+                s.done = true;
+                pthread_cond_broadcast(&s.cond);
+            }
+            pthread_mutex_unlock(&s.lock);
+            break;
+        }
+        started++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pworker_run(&pw[0]);
+    int rc = pw[0].rc, err = pw[0].err;
+    for (unsigned i = 1; i < started; i++) {
+        pthread_join(pw[i].tid, NULL);
+        struct scan_stats *a = w0->stats, *b = &pw[i].stats;
+        a->dirs += b->dirs;
+        a->files += b->files;
+        a->others += b->others;
+        a->mounts_skipped += b->mounts_skipped;
+        a->vanished += b->vanished;
+        a->errors += b->errors;
+        if (pw[i].rc < 0 && rc == 0) {
+            rc = -1;
+            err = pw[i].err;
+        }
+    }
+    while (s.n) { /* handed over after a stop */
+        close(s.items[--s.n].fd);
+        free(s.items[s.n].relpath);
+    }
+    *w0 = pw[0].w; /* released by pworker_run */
+    w0->shared = NULL;
+    pthread_cond_destroy(&s.cond);
+    pthread_mutex_destroy(&s.lock);
+    free(pw);
+    errno = err;
+    return rc;
+}
+
 int scan_run(int root_fd, const char *subpath, const struct scan_hooks *h, struct scan_stats *stats)
 {
+    return scan_run_parallel(root_fd, subpath, h, 1, stats);
+}
+
+int scan_run_parallel(int root_fd, const char *subpath, const struct scan_hooks *h,
+                      unsigned threads, struct scan_stats *stats)
+{
+    if (threads < 1)
+        threads = 1;
+    if (threads > SCAN_MAX_THREADS)
+        threads = SCAN_MAX_THREADS;
     scan_visit_fn visit = h->visit;
     void *ctx = h->ctx;
     struct scan_stats dummy;
@@ -513,22 +725,16 @@ int scan_run(int root_fd, const char *subpath, const struct scan_hooks *h, struc
          * that could not be read fails the walk: the audit could not look */
         int pushed = push_dir(&w, parent, last, &st, !*last);
         if (pushed == 0)
-            rc = walk_stack(&w);
+            rc = threads > 1 ? walk_parallel(&w, h, threads) : walk_stack(&w);
         else if (pushed == -2 || errno != ECANCELED)
             rc = -1;
     }
 out:
     e = errno;
-    while (w.depth)
-        close(w.stack[--w.depth].fd);
-    for (size_t i = 0; i < w.stack_cap; i++)
-        free(w.bufs[i]);
-    free(w.bufs);
+    walk_release(&w);
     if (parent >= 0)
         close(parent);
     free(last);
-    free(w.stack);
-    free(w.path);
     w.stats->usec = now_usec() - t0;
     errno = e;
     return rc;

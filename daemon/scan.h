@@ -88,4 +88,16 @@ struct scan_hooks {
 int scan_run(int root_fd, const char *subpath, const struct scan_hooks *h,
              struct scan_stats *stats);
 
+/* Threads a parallel walk uses at most. */
+#define SCAN_MAX_THREADS 64
+
+/* scan_run on THREADS threads (1..SCAN_MAX_THREADS; 1 is scan_run, the calling thread only):
+ * the directories below the start are shared among the threads through a bounded hand-over
+ * (a thread with work gives a directory it just opened to one that waits). Thread i calls only
+ * the hooks H[i] (H has THREADS elements; H[0] also visits the start), so each may keep its
+ * own context; a parent is visited before its children, but the order across threads is
+ * free. The threads take no signal. STATS are the sums over the threads. */
+int scan_run_parallel(int root_fd, const char *subpath, const struct scan_hooks *h,
+                      unsigned threads, struct scan_stats *stats);
+
 #endif
