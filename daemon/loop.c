@@ -55,6 +55,9 @@
 /* A degraded rescan round runs in slices of at most about this much loop time (one subtree
  * may take longer); events are handled between slices. */
 #define DEGRADED_SLICE_USEC 50000ULL
+/* Unwatched subtree tops listed at most (count, bytes of paths): beyond, full rescans. */
+#define UNWATCHED_TOPS_MAX  65536
+#define UNWATCHED_BYTES_MAX (8 << 20)
 /* Inotify events are handled in slices of about this much loop time. */
 #define EVENTS_SLICE_USEC 50000ULL
 /* An event that cannot be followed (out of memory) is said at most this often. */
@@ -93,6 +96,7 @@ struct loop {
     /* degraded mode: top-most directories left without a watch (ENOSPC); PENDING: those
      * the running degraded round has not crawled yet */
     struct pathset *unwatched, *pending;
+    bool unwatched_all; /* too many unwatched tops to list: degraded rounds rescan everything */
     uint64_t unwatched_dirs; /* directories below them, as counted by the last crawl */
     bool degraded;
     /* inside a full or degraded rescan: its crawls add up here, decided at its end */
@@ -277,9 +281,25 @@ struct crawl {
     bool enospc; /* a watch could not be added: out of inotify watches */
 };
 
-/* Remember RELPATH as the top of an unwatched subtree (ENOSPC). O(log n). */
+/* Remember RELPATH as the top of an unwatched subtree (ENOSPC). O(log n). Past
+ * UNWATCHED_TOPS_MAX tops or UNWATCHED_BYTES_MAX bytes of their paths (the web user can make
+ * directories without end beyond the watch limit), the list is dropped and each degraded
+ * round becomes a full rescan until one finds fewer: memory stays bounded, nothing unseen. */
 static void unwatched_add(struct loop *l, const char *relpath)
 {
+    if (l->unwatched_all)
+        return;
+    if (pathset_count(l->unwatched) + pathset_count(l->pending) >= UNWATCHED_TOPS_MAX ||
+        pathset_bytes(l->unwatched) + pathset_bytes(l->pending) + strlen(relpath) + 1 >
+            UNWATCHED_BYTES_MAX) {
+        pathset_drop_below(l->unwatched, "");
+        pathset_drop_below(l->pending, "");
+        l->unwatched_all = true;
+        log_warn("more than %d subtrees without an inotify watch (or %d MiB of their paths): "
+                 "each degraded rescan is a full rescan of the site until fewer are unwatched",
+                 UNWATCHED_TOPS_MAX, UNWATCHED_BYTES_MAX >> 20);
+        return;
+    }
     if (pathset_add(l->unwatched, relpath) < 0)
         log_warn_errno(errno, "cannot remember %s as unwatched: only full rescans see it", relpath);
 }
@@ -691,6 +711,7 @@ static void full_rescan(struct loop *l, const char *why)
     site_root_verify(l);
     round_begin(l);
     unwatched_drop_below(l, "");
+    l->unwatched_all = false; /* this crawl lists them again */
     uint64_t t0 = mono_usec();
     if (crawl(l, "", true, true, true) < 0) {
         l->round = false;
@@ -1241,6 +1262,10 @@ static void on_rescan_timer(struct ev_loop *loop, ev_timer *t, int revents)
 static void on_degraded_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct loop *l = t->data;
+    if (!l->round && l->unwatched_all) { /* too many to list: look at everything */
+        full_rescan(l, "degraded, too many unwatched subtrees to list");
+        return;
+    }
     if (!l->round) { /* a new round: what is unwatched now */
         struct pathset *tops = l->unwatched;
         l->unwatched = l->pending;

@@ -21,6 +21,7 @@ RB_HEAD(ptree, pnode);
 struct pathset {
     struct ptree head;
     size_t count;
+    size_t bytes; /* sum of the paths' lengths plus their terminators */
 };
 
 static int pnode_cmp(const struct pnode *a, const struct pnode *b)
@@ -68,6 +69,7 @@ int pathset_add(struct pathset *s, const char *path)
         return 0;
     }
     s->count++;
+    s->bytes += strlen(path) + 1;
     return 0;
 }
 
@@ -76,6 +78,7 @@ static void pnode_remove(struct pathset *s, struct pnode *p)
 {
     RB_REMOVE(ptree, &s->head, p);
     s->count--;
+    s->bytes -= strlen(p->path) + 1;
     free(p);
 }
 
@@ -132,4 +135,9 @@ char *pathset_pop(struct pathset *s)
 size_t pathset_count(const struct pathset *s)
 {
     return s->count;
+}
+
+size_t pathset_bytes(const struct pathset *s)
+{
+    return s->bytes;
 }

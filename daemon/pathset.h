@@ -29,4 +29,7 @@ char *pathset_pop(struct pathset *s);
 /* Paths in S. */
 size_t pathset_count(const struct pathset *s);
 
+/* Bytes of the paths in S (lengths plus terminators; the nodes' own ~48 bytes each aside). */
+size_t pathset_bytes(const struct pathset *s);
+
 #endif

@@ -318,3 +318,50 @@ Test(live_events, many_unwatched_directories_do_not_stall_the_loop)
     cr_expect_lt(gap, 800, "the loop stalled %llu ms", (unsigned long long)gap);
     ev_free(&s);
 }
+
+/* More unwatched subtree tops than the daemon lists (65,536): it drops the list, says so once,
+ * and each degraded round is a full rescan: a root file in the last directory is still found,
+ * the loop keeps pinging, and memory stays bounded (the list's paths are gone). */
+Test(live_events, unwatched_tops_beyond_the_cap_fall_back_to_full_rescans)
+{
+    struct site s;
+    ev_init(&s, "live-ev-cap", "degraded_rescan_interval = 1s\n");
+    char helper[PATH_MAX];
+    harness_build_path("tests/helper_watch_limit", helper, sizeof(helper));
+    const char *wrapper[] = {helper, "20", NULL};
+    struct live_opts o = {.wrapper = wrapper, .watchdog_usec = 400000};
+    site_start(&s, &o, 20000);
+    char cmd[PATH_MAX + 128];
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s/wp-content/uploads' && seq -f 'n%%05g' 1 70000 | xargs mkdir", s.root);
+    cr_assert_eq(live_as_user("www-data", cmd), 0);
+    cr_assert_not_null(wait_message(&s, "each degraded rescan is a full rescan", 30000),
+                       "no entry saying the list of unwatched subtrees was dropped");
+    int t = open(s.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cr_assert_geq(t, 0);
+    int fd = openat(t, "wp-content/uploads/n69999", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    close(t);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t from = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+    root_file(fd, "r.php");
+    close(fd);
+    cr_expect_eq(wait_findings(&s, "n69999/r.php", 1, 20000), 1);
+    live_pump(s.d, 2500); /* a few full-rescan rounds more */
+    while (live_pump(s.d, 0))
+        ;
+    uint64_t gap = max_watchdog_gap_ms(s.d, from);
+    unsigned long rss = harness_proc_kib(live_pid(s.d), "VmRSS:"),
+                  hwm = harness_proc_kib(live_pid(s.d), "VmHWM:");
+    fprintf(stderr,
+            "70,000 unwatched directories: largest watchdog gap %llu ms, VmRSS %lu KiB, "
+            "VmHWM %lu KiB\n",
+            (unsigned long long)gap, rss, hwm);
+    cr_assert_gt(rss, 0, "cannot read the daemon's VmRSS");
+    cr_expect_lt(gap, 800, "the loop stalled %llu ms", (unsigned long long)gap);
+    /* the findings of 70,000 empty directories: none; the list would be ~5 MiB */
+    cr_expect_lt(hwm, 64 * 1024, "VmHWM %lu KiB", hwm);
+    cr_expect_eq(live_count_entries(s.d, "PERMWATCH_EVENT", "degraded", NULL), 1);
+    ev_free(&s);
+}

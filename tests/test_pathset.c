@@ -16,6 +16,7 @@ Test(pathset, add_pop_drop)
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
         cr_assert_eq(pathset_add(s, paths[i]), 0);
     cr_assert_eq(pathset_count(s), 7, "no duplicate");
+    cr_expect_eq(pathset_bytes(s), 2 + 4 + 6 + 4 + 3 + 2 + 4, "lengths plus terminators");
     cr_expect_eq(pathset_drop_below(s, "a/b"), 2);
     cr_expect_eq(pathset_drop_below(s, "a"), 2, "a and a/c");
     cr_expect_eq(pathset_drop_below(s, "zz"), 0);
@@ -31,6 +32,7 @@ Test(pathset, add_pop_drop)
     cr_assert_eq(pathset_add(s, "x"), 0);
     cr_expect_eq(pathset_drop_below(s, ""), 2, "\"\" is everything");
     cr_expect_eq(pathset_count(s), 0);
+    cr_expect_eq(pathset_bytes(s), 0);
     pathset_free(s);
 }
 
