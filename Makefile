@@ -191,6 +191,8 @@ bench: all
 	@BUILD=$(BUILD) bash bench/repair-vs-chown.sh
 
 # --- install ------------------------------------------------------------------------------
+# The units, Exec*= paths rewritten from /usr/local to $(PREFIX) (debian/rules: the same sed).
+UNITS := permwatchd.service permwatchd.socket permwatchd@.service permwatchd@.socket
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/permwatchd $(DESTDIR)$(PREFIX)/sbin/permwatchd
@@ -203,14 +205,15 @@ install: all
 	install -m 0644 packaging/permwatchd.8 $(DESTDIR)$(PREFIX)/share/man/man8/permwatchd.8
 	install -m 0644 packaging/permwatchctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/permwatchctl.1
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
-	sed 's|^ExecStart=/usr/local/sbin/|ExecStart=$(PREFIX)/sbin/|' systemd/permwatchd.service \
-	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/permwatchd.service
-	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/permwatchd.service
+	for u in $(UNITS); do \
+	    sed 's|^\(Exec[A-Za-z]*=\)/usr/local/|\1$(PREFIX)/|' systemd/$$u \
+	        > $(DESTDIR)$(PREFIX)/lib/systemd/system/$$u && \
+	    chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$$u || exit 1; done
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/permwatchd $(DESTDIR)$(PREFIX)/bin/permwatchctl \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/catalog/permwatch.catalog \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/system/permwatchd.service \
+	    $(UNITS:%=$(DESTDIR)$(PREFIX)/lib/systemd/system/%) \
 	    $(DESTDIR)$(PREFIX)/share/man/man8/permwatchd.8 \
 	    $(DESTDIR)$(PREFIX)/share/man/man1/permwatchctl.1
 
