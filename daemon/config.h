@@ -106,4 +106,10 @@ void config_print(const struct config *c, FILE *out);
 
 const char *config_repair_mode_name(enum repair_mode m);
 
+/* The I-th key the parser accepts (file order of its table): *SECTION is "site", "daemon",
+ * "dispatch" or "rule" (for [rule NAME]), *REPEATABLE whether it may be given more than once
+ * in a section. Returns the key's name, or NULL when I is past the last key. For tests and
+ * documentation checks (tests/test_manpage.c). */
+const char *config_key_at(size_t i, const char **section, bool *repeatable);
+
 #endif
