@@ -5,8 +5,8 @@
  * the parser's default (a file setting it prints the same effective policy as one leaving it
  * out); every entry says what a reload does, and a key said to need a restart is one the
  * daemon names in a reload_partial entry; conf/permwatch.ini uses only documented keys; the
- * page's example policies load. Needs the users www-data and opencode and the group
- * permwatch (tests/ensure-users.sh). */
+ * page's example policies load; permwatchd(8) lists exactly the finding kinds. Needs the users
+ * www-data and opencode and the group permwatch (tests/ensure-users.sh). */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "finding.h"
 #include "harness.h"
 
 #define MAX_ENTRIES 64
@@ -549,4 +550,37 @@ Test(manpage, reload_restart_keys_are_what_the_daemon_says, .init = manpage_setu
     cr_expect_geq(changed, 9);
     cr_expect_geq(restart, 1);
     free(log);
+}
+
+Test(manpage, permwatchd_8_lists_the_finding_kinds)
+{
+    char *p8 = manpage_source("../packaging/permwatchd.8");
+    char *sec = strstr(p8, "\n.SH FINDINGS\n");
+    cr_assert_not_null(sec, "permwatchd(8) has no FINDINGS section");
+    sec += strlen("\n.SH FINDINGS\n");
+    char *end = strstr(sec, "\nJournal entries");
+    cr_assert_not_null(end);
+    *end = '\0';
+    size_t words = 0;
+    for (char *p = sec; *p;) {
+        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz_");
+        if (!n) {
+            p++;
+            continue;
+        }
+        char w[48];
+        snprintf(w, sizeof(w), "%.*s", (int)n, p);
+        p += n;
+        if (!strchr(w, '_') && strcmp(w, "setid") != 0)
+            continue; /* macro names and the like */
+        words++;
+        cr_expect_geq(finding_kind_from_name(w), 0, "permwatchd(8) lists '%s', not a kind", w);
+    }
+    for (int k = 0; k < FINDING_KIND_COUNT; k++) {
+        char want[48];
+        snprintf(want, sizeof(want), "%s", finding_kind_name((enum finding_kind)k));
+        cr_expect(strstr(sec, want), "permwatchd(8) FINDINGS lacks %s", want);
+    }
+    cr_expect_eq(words, (size_t)FINDING_KIND_COUNT);
+    free(p8);
 }
