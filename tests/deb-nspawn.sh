@@ -46,7 +46,7 @@ inside() {
         for a in "$@"; do [ "$v" = "$a" ] && return 0; done
         return 1
     }
-    # snap [UNIT]: the unit's properties into P[] (one systemctl call; "" for any not given)
+    # snap: the unit's properties into P[] (one systemctl call; "" for any not given)
     declare -gA P
     local props=ActiveState,SubState,MainPID,NRestarts,StatusText,Result,UnitFileState
     props+=,ExecMainStartTimestampMonotonic,ActiveEnterTimestampMonotonic,WatchdogUSec
@@ -54,7 +54,7 @@ inside() {
         P=()
         local k v
         while IFS='=' read -r k v; do P[$k]=$v; done < <(timeout 10 systemctl show \
-            "${1:-$unit}" -p "$props" || true)
+            "$unit" -p "$props" || true)
         for k in ${props//,/ }; do P[$k]=${P[$k]-}; done
     }
     # snap_until SECONDS TEST...: snap until TEST (evaluated by eval against P[]) holds
