@@ -16,11 +16,30 @@ DEPS_TEST  := libcriterion-dev php-cli systemd util-linux acl passwd findutils c
 DEPS_RUN   := systemd
 # `make fuzz` only (make check replays the corpora with gcc)
 DEPS_FUZZ  := clang libclang-rt-14-dev
+# `make deb` / `make check-deb`: dpkg-buildpackage, debhelper, lintian (Rules-Requires-Root: no,
+# so no fakeroot).
+DEPS_DEB   := build-essential dpkg-dev debhelper lintian
 
-PKGS       := libsystemd inih jansson libacl libbsd
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev
-TEST_LIBS  := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
+# pkg-config module:Debian package of each library; libev has no .pc file (checked by a
+# compile of <ev.h>). `make` checks them first (build-deps-check) and names what is missing.
+PKG_CONFIG ?= pkg-config
+PKG_DEBS   := libsystemd:libsystemd-dev inih:libinih-dev jansson:libjansson-dev libacl:libacl1-dev \
+              libbsd:libbsd-dev
+PKGS       := $(foreach m,$(PKG_DEBS),$(firstword $(subst :, ,$(m))))
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lev
+TEST_LIBS  := $(shell $(PKG_CONFIG) --libs criterion 2>/dev/null || echo -lcriterion)
+
+# `make install` (PREFIX=/usr/local: systemd, journalctl --update-catalog and systemd-sysusers
+# read /usr/local/lib too). debian/rules: PREFIX=/usr UNITDIR=/lib/systemd/system.
+UNITDIR       ?= $(PREFIX)/lib/systemd/system
+CATALOGDIR    ?= $(PREFIX)/lib/systemd/catalog
+SYSUSERSDIR   ?= $(PREFIX)/lib/sysusers.d
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+MANDIR        ?= $(PREFIX)/share/man
+# Every unit in systemd/ (service, socket, template); every man page in packaging/.
+UNITS         := $(notdir $(wildcard systemd/*.service systemd/*.socket))
+MANPAGES      := $(wildcard packaging/*.[158])
 
 WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wvla -Wno-unused-parameter
@@ -48,7 +67,7 @@ FUZZ_TARGETS := $(filter-out fuzz_replay,$(patsubst tests/%.c,%,$(wildcard tests
 FUZZ_REPLAY  := $(FUZZ_TARGETS:%=$(BUILD)/tests/%_replay)
 
 .PHONY: all deps deps-test check check-unit check-asan check-valgrind check-format format run \
-        demo install uninstall clean bench fuzz fuzz-build fuzz-merge
+        demo install uninstall clean bench fuzz fuzz-build fuzz-merge build-deps-check deb check-deb
 
 all: $(BUILD)/permwatchd $(BUILD)/permwatchctl
 
@@ -84,12 +103,27 @@ $(BUILD)/tests/helper_%: tests/helper_%.c $(BUILD)/libpermwatch.a | $(BUILD)/tes
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes $(ALL_LDFLAGS) -o $@ $< \
 	    $(BUILD)/libpermwatch.a $(PKG_LIBS)
 
-$(BUILD)/obj $(BUILD)/tests:
+# Every compile needs one of these directories first, so the dependency check runs before any
+# compiler does (once per make run).
+$(BUILD)/obj $(BUILD)/tests: | build-deps-check
 	mkdir -p $@
 
 -include $(wildcard $(BUILD)/obj/*.d)
 
 # --- dependencies -------------------------------------------------------------------------
+# build-deps-check: the build dependencies, through pkg-config and a compile of <ev.h>; names
+# the Debian packages that are missing instead of a compiler error. Installs nothing.
+build-deps-check:
+	@missing=; command -v $(PKG_CONFIG) >/dev/null 2>&1 || missing=pkg-config; \
+	for m in $(PKG_DEBS); do $(PKG_CONFIG) --exists "$${m%%:*}" 2>/dev/null || \
+	    missing="$$missing $${m#*:}"; done; \
+	if command -v $(firstword $(CC)) >/dev/null 2>&1; then printf '#include <ev.h>\n' | \
+	    $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libev-dev"; \
+	else missing="$$missing gcc"; fi; \
+	[ -z "$$missing" ] || { missing=$${missing# }; \
+	    echo "missing build dependencies: $$missing" >&2; \
+	    echo "run \`make deps\` (as root) or: apt-get install $$missing" >&2; exit 1; }
+
 # Installs only what is missing; `apt-get update` runs once, and only when something is.
 deps:
 	@sh tests/install-deps.sh $(DEPS_BUILD) $(DEPS_RUN)
@@ -98,10 +132,12 @@ deps-test:
 	@sh tests/install-deps.sh $(DEPS_BUILD) $(DEPS_TEST)
 
 # --- tests --------------------------------------------------------------------------------
-# `make check`: install what is missing, build, run every test: unit and integration tests
+# `make check`: install what is missing, build the Debian package (check-deb: the nspawn test
+# installs it), build, run every test: unit and integration tests
 # against the real kernel and a private real journald, then the same suite under ASan/UBSan,
 # valgrind on the daemon, and the formatting check.
 check: deps-test
+	$(MAKE) check-deb
 	$(MAKE) all tests
 	$(MAKE) check-unit
 	$(MAKE) check-asan
@@ -191,28 +227,63 @@ bench: all
 	@BUILD=$(BUILD) bash bench/repair-vs-chown.sh
 
 # --- install ------------------------------------------------------------------------------
+# The units' ExecStart=/ExecReload= name /usr/local/ (PREFIX's default); installed, they name
+# $(PREFIX)/. The policy is never overwritten. Without DESTDIR, systemd-sysusers creates group
+# permwatch; then: systemctl daemon-reload, journalctl --update-catalog (README, Install).
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/permwatchd $(DESTDIR)$(PREFIX)/sbin/permwatchd
 	install -m 0755 $(BUILD)/permwatchctl $(DESTDIR)$(PREFIX)/bin/permwatchctl
-	install -d $(DESTDIR)/etc/permwatch $(DESTDIR)$(PREFIX)/lib/systemd/catalog
+	install -d $(DESTDIR)/etc/permwatch $(DESTDIR)$(CATALOGDIR) $(DESTDIR)$(SYSUSERSDIR)
 	test -e $(DESTDIR)/etc/permwatch/permwatch.ini || \
 	    install -m 0644 conf/permwatch.ini $(DESTDIR)/etc/permwatch/permwatch.ini
-	install -m 0644 packaging/permwatch.catalog $(DESTDIR)$(PREFIX)/lib/systemd/catalog/permwatch.catalog
-	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 0644 packaging/permwatchd.8 $(DESTDIR)$(PREFIX)/share/man/man8/permwatchd.8
-	install -m 0644 packaging/permwatchctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/permwatchctl.1
-	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
-	sed 's|^ExecStart=/usr/local/sbin/|ExecStart=$(PREFIX)/sbin/|' systemd/permwatchd.service \
-	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/permwatchd.service
-	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/permwatchd.service
+	install -m 0644 packaging/permwatch.catalog $(DESTDIR)$(CATALOGDIR)/permwatch.catalog
+	install -m 0644 packaging/permwatch.sysusers $(DESTDIR)$(SYSUSERSDIR)/permwatch.conf
+	@for m in $(MANPAGES); do s=$${m##*.}; echo "install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/"; \
+	    install -d $(DESTDIR)$(MANDIR)/man$$s && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/ \
+	    || exit 1; done
+	if [ -e packaging/permwatchctl.bash-completion ]; then install -d $(DESTDIR)$(COMPLETIONDIR) && \
+	    install -m 0644 packaging/permwatchctl.bash-completion $(DESTDIR)$(COMPLETIONDIR)/permwatchctl; fi
+	install -d $(DESTDIR)$(UNITDIR)
+	@for u in $(UNITS); do echo "sed /usr/local/ -> $(PREFIX)/ systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u"; \
+	    sed '/^Exec/s|/usr/local/|$(PREFIX)/|g' systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u && \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
+	if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
+	    systemd-sysusers $(SYSUSERSDIR)/permwatch.conf; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/permwatchd $(DESTDIR)$(PREFIX)/bin/permwatchctl \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/catalog/permwatch.catalog \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/system/permwatchd.service \
-	    $(DESTDIR)$(PREFIX)/share/man/man8/permwatchd.8 \
-	    $(DESTDIR)$(PREFIX)/share/man/man1/permwatchctl.1
+	    $(DESTDIR)$(CATALOGDIR)/permwatch.catalog $(DESTDIR)$(SYSUSERSDIR)/permwatch.conf \
+	    $(DESTDIR)$(COMPLETIONDIR)/permwatchctl \
+	    $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) \
+	    $(foreach m,$(MANPAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+
+# --- Debian package -----------------------------------------------------------------------
+# `make deb`: build/deb/permwatch_$(VERSION)_amd64.deb with debhelper (packaging/debian/), from
+# a copy of the tree in build/deb/permwatch-$(VERSION)/ with its own build/ (the objects of
+# `make all` and the tests stay untouched), then lintian on the .deb, .buildinfo and .changes:
+# errors and warnings fail. Tests are not run inside (nocheck: they need root, journald and
+# nspawn). `make check-deb` (run by `make check`) also compares the package's contents with
+# tests/deb-contents.txt and checks its control data (tests/deb-check.sh).
+DEB_DIR := $(BUILD)/deb
+DEB_SRC := $(DEB_DIR)/permwatch-$(VERSION)
+DEB     := $(DEB_DIR)/permwatch_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null || echo amd64).deb
+DEB_TREE := Makefile LICENSE README.md conf daemon packaging systemd
+
+deb:
+	@sh tests/install-deps.sh $(DEPS_BUILD) $(DEPS_DEB)
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_SRC)
+	cp -R $(DEB_TREE) $(DEB_SRC)/
+	cp -R packaging/debian $(DEB_SRC)/debian
+	cd $(DEB_SRC) && DEB_BUILD_OPTIONS="nocheck noddebs parallel=2" \
+	    dpkg-buildpackage -us -uc -b --no-sign >../dpkg-buildpackage.log 2>&1 \
+	    || { tail -n 40 ../dpkg-buildpackage.log; echo "dpkg-buildpackage failed: $(DEB_DIR)/dpkg-buildpackage.log"; exit 1; }
+	lintian --fail-on error,warning --tag-display-limit 0 $(DEB_DIR)/*.changes
+	@echo "built $(DEB)"
+
+check-deb: deb
+	@sh tests/deb-check.sh $(DEB) $(VERSION) "$(filter-out gcc make,$(DEPS_BUILD))"
 
 clean:
 	rm -rf build
