@@ -4,12 +4,16 @@
 #include "client.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -33,9 +37,11 @@ static const struct client_cmd {
 /* The usage text to OUT. */
 static void client_usage(FILE *out)
 {
-    fprintf(out, "Usage: permwatchctl [-s SOCKET] [--json] COMMAND [ARGS]\n"
+    fprintf(out, "Usage: permwatchctl [-s SOCKET | --site NAME] [--json] COMMAND [ARGS]\n"
                  "Commands: status, findings [--kind KIND] [PATH], scan [PATH],\n"
-                 "          repair [--dry-run] [PATH], dispatch, reload, metrics\n"
+                 "          repair [--dry-run] [PATH], dispatch, reload, metrics, instances\n"
+                 "  --site NAME   the instance permwatchd@NAME (" CLIENT_RUN_DIR "/NAME.sock)\n"
+                 "  instances     the daemons of this host and whether they answer\n"
                  "Exit codes: 0 ok, 1 findings/refusals present, 2 usage, 3 daemon not\n"
                  "            reachable, 4 permission denied\n");
 }
@@ -53,6 +59,111 @@ __attribute__((format(printf, 2, 3))) static int client_fail(int code, const cha
     free(text);
     free(raw);
     return code;
+}
+
+bool client_site_valid(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 64 || name[0] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)name[i]) && !strchr("_.@-", name[i]))
+            return false;
+    return true;
+}
+
+int client_site_socket(const char *dir, const char *name, char *buf, size_t len)
+{
+    if (!client_site_valid(name))
+        return errno = EINVAL, -1;
+    int n = snprintf(buf, len, "%s/%s.sock", dir, name);
+    if (n < 0 || (size_t)n >= len || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path))
+        return errno = ENAMETOOLONG, -1;
+    return 0;
+}
+
+void client_names_free(char **names)
+{
+    for (size_t i = 0; names && names[i]; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* qsort: strcmp of two char *. */
+static int client_name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **client_instances(const char *dir, size_t *n)
+{
+    *n = 0;
+    char **v = calloc(1, sizeof(*v));
+    if (!v)
+        return NULL;
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (errno == ENOENT)
+            return v;
+        int e = errno;
+        free(v);
+        return errno = e, NULL;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l <= 5 || strcmp(de->d_name + l - 5, ".sock") != 0)
+            continue;
+        char name[256];
+        snprintf(name, sizeof(name), "%.*s", (int)(l - 5), de->d_name);
+        struct stat st;
+        if (!client_site_valid(name) ||
+            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        char **nv = realloc(v, (*n + 2) * sizeof(*v));
+        if (!nv || !(nv[*n] = strdup(name))) {
+            closedir(d);
+            client_names_free(nv ? nv : v);
+            return errno = ENOMEM, NULL;
+        }
+        v = nv;
+        v[++*n] = NULL;
+    }
+    closedir(d);
+    qsort(v, *n, sizeof(*v), client_name_cmp);
+    return v;
+}
+
+int client_choose_socket(const char *dir, const char *default_socket, char *buf, size_t len,
+                         char *msg, size_t msglen)
+{
+    msg[0] = '\0';
+    struct stat st;
+    size_t n = 0;
+    char **names = lstat(default_socket, &st) == 0 ? NULL : client_instances(dir, &n);
+    size_t others = 0, pick = 0;
+    for (size_t i = 0; names && i < n; i++)
+        if (strcmp(names[i], "control") != 0)
+            others++, pick = i;
+    int rc = 0;
+    if (others == 1) {
+        if (client_site_socket(dir, names[pick], buf, len) < 0)
+            rc = PROTO_EXIT_USAGE,
+            snprintf(msg, msglen, "%s/%s.sock: %s", dir, names[pick], strerror(errno));
+    } else if (others > 1) {
+        size_t at = (size_t)snprintf(msg, msglen, "several permwatch instances run here: ");
+        for (size_t i = 0, k = 0; i < n && at < msglen; i++)
+            if (strcmp(names[i], "control") != 0)
+                at += (size_t)snprintf(msg + at, msglen - at, "%s%s", k++ ? ", " : "", names[i]);
+        if (at < msglen)
+            snprintf(msg + at, msglen - at, "; pick one with --site NAME");
+        rc = PROTO_EXIT_USAGE;
+    } else if (snprintf(buf, len, "%s", default_socket) >= (int)len) {
+        rc = PROTO_EXIT_USAGE;
+        snprintf(msg, msglen, "socket path too long: %s", default_socket);
+    }
+    client_names_free(names);
+    return rc;
 }
 
 int client_abspath(const char *path, const char *cwd, char *buf, size_t len)
@@ -372,6 +483,93 @@ static int client_exchange(int fd, const char *line, size_t len, struct client_o
     return code;
 }
 
+/* Whether a daemon answers on SOCKET_PATH: a status request gets its end line (any exit code)
+ * within CLIENT_PROBE_SECONDS. A socket unit's socket starts its stopped service here, as any
+ * request does. */
+#define CLIENT_PROBE_SECONDS 5
+static bool client_probe(const char *socket_path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(socket_path) >= sizeof(sa.sun_path))
+        return false;
+    strcpy(sa.sun_path, socket_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct timeval tv = {.tv_sec = CLIENT_PROBE_SECONDS};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    bool answered = false;
+    size_t len;
+    json_t *args = json_object();
+    char *line = proto_build_request("status", args, &len);
+    json_decref(args);
+    if (line && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+        (void)!send(fd, line, len, MSG_NOSIGNAL); /* a refusal may come before reading */
+        char buf[65536];
+        size_t have = 0;
+        for (;;) {
+            ssize_t r = read(fd, buf + have, sizeof(buf) - have);
+            if (r <= 0)
+                break;
+            have += (size_t)r;
+            char *nl;
+            while ((nl = memchr(buf, '\n', have))) {
+                struct proto_reply rep;
+                char err[64];
+                if (proto_parse_reply(buf, (size_t)(nl - buf), &rep, err, sizeof(err)) == 0) {
+                    answered |= rep.end;
+                    proto_reply_clear(&rep);
+                }
+                have -= (size_t)(nl - buf) + 1;
+                memmove(buf, nl + 1, have);
+            }
+            if (answered || have == sizeof(buf))
+                have = 0; /* a long row: its end is all that matters */
+            if (answered)
+                break;
+        }
+    }
+    free(line);
+    close(fd);
+    return answered;
+}
+
+/* permwatchctl instances: one row per socket of CLIENT_RUN_DIR ({"instance", "socket",
+ * "answers"}), as a table or JSON lines. Exit 0. */
+static int client_list(bool json)
+{
+    size_t n;
+    char **names = client_instances(CLIENT_RUN_DIR, &n);
+    if (!names)
+        return client_fail(PROTO_EXIT_UNREACHABLE, "cannot read %s: %s", CLIENT_RUN_DIR,
+                           strerror(errno));
+    json_t *rows = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+        if (client_site_socket(CLIENT_RUN_DIR, names[i], path, sizeof(path)) < 0)
+            continue;
+        json_t *row = json_object();
+        json_object_set_new(row, "instance", json_string(names[i]));
+        json_object_set_new(row, "socket", json_string(path));
+        json_object_set_new(row, "answers", json_boolean(client_probe(path)));
+        if (json) {
+            char *t = json_dumps(row, JSON_COMPACT);
+            if (t)
+                printf("%s\n", t);
+            free(t);
+        }
+        json_array_append_new(rows, row);
+    }
+    if (!json && n)
+        client_print_table(rows, stdout);
+    else if (!json)
+        printf("no permwatch instance sockets in %s\n", CLIENT_RUN_DIR);
+    json_decref(rows);
+    client_names_free(names);
+    return fflush(stdout) == 0 ? PROTO_EXIT_OK : PROTO_EXIT_FINDINGS;
+}
+
 /* Parse the command's own arguments ARGV[0..ARGC) (ARGV[0] the command) into ARGS and
  * *JSON. Returns 0 or a usage exit code. */
 static int client_parse_args(const struct client_cmd *cmd, int argc, char **argv, json_t *args,
@@ -419,7 +617,7 @@ static int client_parse_args(const struct client_cmd *cmd, int argc, char **argv
 int client_main(int argc, char **argv)
 {
     char socket_buf[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
-    const char *socket_path = NULL;
+    const char *socket_path = NULL, *site = NULL;
     bool json = false;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
@@ -430,6 +628,12 @@ int client_main(int argc, char **argv)
             socket_path = argv[i];
         } else if (strncmp(a, "--socket=", 9) == 0) {
             socket_path = a + 9;
+        } else if (strcmp(a, "--site") == 0) {
+            if (++i >= argc)
+                return client_usage(stderr), PROTO_EXIT_USAGE;
+            site = argv[i];
+        } else if (strncmp(a, "--site=", 7) == 0) {
+            site = a + 7;
         } else if (strncmp(a, "-s", 2) == 0) {
             socket_path = a + 2;
         } else if (strcmp(a, "--json") == 0) {
@@ -446,9 +650,27 @@ int client_main(int argc, char **argv)
             return PROTO_EXIT_USAGE;
         }
     }
+    if (socket_path && site)
+        return client_fail(PROTO_EXIT_USAGE, "-s/--socket and --site: give one of them");
+    if (site && client_site_socket(CLIENT_RUN_DIR, site, socket_buf, sizeof(socket_buf)) < 0)
+        return client_fail(PROTO_EXIT_USAGE,
+                           "--site '%s': not an instance name ([A-Za-z0-9_.@-], at most 64, not "
+                           "starting with '.')",
+                           site);
+    if (site)
+        socket_path = socket_buf;
     if (i >= argc) {
         client_usage(stderr);
         return PROTO_EXIT_USAGE;
+    }
+    if (strcmp(argv[i], "instances") == 0) {
+        for (int k = i + 1; k < argc; k++) {
+            if (strcmp(argv[k], "--json") != 0)
+                return client_fail(PROTO_EXIT_USAGE, "instances: unexpected argument '%s'",
+                                   argv[k]);
+            json = true;
+        }
+        return client_list(json);
     }
     const struct client_cmd *cmd = NULL;
     for (size_t k = 0; k < sizeof(client_cmds) / sizeof(client_cmds[0]); k++)
@@ -465,10 +687,20 @@ int client_main(int argc, char **argv)
         json_decref(args);
         return code;
     }
-    if (!socket_path)
-        socket_path = client_config_socket(CONFIG_DEFAULT_PATH, socket_buf, sizeof(socket_buf)) == 0
-                          ? socket_buf
-                          : CONFIG_DEFAULT_SOCKET;
+    if (!socket_path) {
+        /* the policy's control_socket, else the default; missing: the one instance, if any */
+        char conf[sizeof(socket_buf)], msg[1024];
+        const char *def = client_config_socket(CONFIG_DEFAULT_PATH, conf, sizeof(conf)) == 0
+                              ? conf
+                              : CONFIG_DEFAULT_SOCKET;
+        code = client_choose_socket(CLIENT_RUN_DIR, def, socket_buf, sizeof(socket_buf), msg,
+                                    sizeof(msg));
+        if (code) {
+            json_decref(args);
+            return client_fail(code, "%s", msg);
+        }
+        socket_path = socket_buf;
+    }
     size_t len;
     char *line = proto_build_request(cmd->name, args, &len);
     json_decref(args);

@@ -3,6 +3,7 @@
 #ifndef PERMWATCH_CLIENT_H
 #define PERMWATCH_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -19,6 +20,33 @@ int client_abspath(const char *path, const char *cwd, char *buf, size_t len);
 /* control_socket of [daemon] in the INI file INI, into BUF. Returns 0, or -1 when the file
  * is unreadable or does not set it (a line scan only: the file is not validated). */
 int client_config_socket(const char *ini, char *buf, size_t len);
+
+/* Where the instances' sockets live: NAME.sock for the template unit permwatchd@NAME
+ * (permwatchd@.socket), control.sock for the single-site unit. */
+#define CLIENT_RUN_DIR "/run/permwatch"
+
+/* Whether NAME may name an instance (--site NAME): [A-Za-z0-9_.@-]+, not starting with '.',
+ * at most 64 bytes. */
+bool client_site_valid(const char *name);
+
+/* DIR/NAME.sock into BUF. Returns 0, or -1 with errno EINVAL (NAME not valid) or
+ * ENAMETOOLONG (does not fit LEN or a sockaddr_un). */
+int client_site_socket(const char *dir, const char *name, char *buf, size_t len);
+
+/* The instances of DIR: the names NAME of its unix sockets NAME.sock with a valid NAME
+ * ("control" for control.sock), sorted, in a NULL-terminated malloc'd array (free with
+ * client_names_free) and *N. A missing DIR is an empty list. NULL on ENOMEM or an unreadable
+ * DIR (errno). */
+char **client_instances(const char *dir, size_t *n);
+void client_names_free(char **names);
+
+/* The socket to use without -s/--site: DEFAULT_SOCKET when it exists, or when DIR holds no
+ * instance socket other than control.sock (the connect then says the daemon is not
+ * reachable); the only instance's socket when there is one; with several, MSG says which
+ * ("several permwatch instances run here: a, b; pick one with --site NAME") and the return
+ * is 2 (usage). Returns 0 with the path in BUF (LEN bytes), or the exit code. */
+int client_choose_socket(const char *dir, const char *default_socket, char *buf, size_t len,
+                         char *msg, size_t msglen);
 
 /* Print ROWS (an array of objects) to OUT as a table: one column per key in order of first
  * appearance ("message" last), uppercase headers, control characters shown as '?'. */

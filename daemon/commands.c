@@ -402,18 +402,19 @@ static int cmd_repair(void *ctx, const struct control_request *req, struct contr
 static int cmd_reload(void *ctx, const struct control_request *req, struct control_reply *rep)
 {
     struct loop *l = ctx;
-    struct loop_status before, after;
-    loop_get_status(l, &before);
-    loop_reload(l);
-    loop_get_status(l, &after);
+    char why[1024];
+    bool refused = loop_reload(l, why, sizeof(why)) < 0;
     json_t *row = json_object();
-    bool refused = after.events[LOG_EVENT_CONFIG_ERROR] > before.events[LOG_EVENT_CONFIG_ERROR];
     json_object_set_new(row, "reload", json_string(refused ? "refused" : "done"));
     json_object_set_new(row, "message",
-                        json_string(refused ? "the policy file is invalid (see the journal's "
-                                              "config_error entry); the running policy stays"
+                        json_string(refused ? "the policy is refused; the running policy stays"
                                             : "policy reloaded and the site re-evaluated"));
+    if (refused)
+        json_object_set_new(row, "reason", json_string(why));
     control_reply_row(rep, row);
+    /* the end line's error: permwatchctl prints it on stderr (ExecReload= -> the journal) */
+    if (refused)
+        control_reply_error(rep, "reload refused: %s", why);
     return refused ? 1 : 0;
 }
 

@@ -371,6 +371,7 @@ static int set_control_socket(struct loader *L, enum key_id id, const char *valu
     if (strlen(value) > max)
         return fail(L, "control_socket", "too long for a unix socket (max %zu bytes): '%s'", max,
                     value);
+    L->c->control_socket_set = true;
     return set_str(L, &L->c->control_socket, value);
 }
 

@@ -56,7 +56,8 @@ struct config {
     size_t nwriters;
 
     char *control_socket;
-    char *control_group; /* NULL: only root may use the socket */
+    bool control_socket_set; /* set by the file (not the default) */
+    char *control_group;     /* NULL: only root may use the socket */
     gid_t control_gid;
     uint64_t rescan_interval_usec; /* 0 = off */
     uint64_t degraded_rescan_usec; /* rescans of unwatched subtrees when out of watches */

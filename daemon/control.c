@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "account.h"
 #include "log.h"
 #include "proto.h"
 
@@ -572,20 +574,65 @@ static void control_retry_cb(struct ev_loop *ev, ev_timer *w, int revents)
 
 /* ---- the listening socket -------------------------------------------------------------- */
 
-/* The listening unix stream socket systemd passed (socket activation), preferring one bound
- * to PATH; -1 when none. */
-static int control_systemd_fd(const char *path)
+/* What systemd passed, taken once (control_listen_fds). */
+static int control_sd_n = -1;
+static char **control_sd_names;
+
+int control_listen_fds(void)
 {
-    int n = sd_listen_fds(0);
-    if (n <= 0)
-        return -1;
-    for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; fd++)
-        if (sd_is_socket_unix(fd, SOCK_STREAM, 1, path, 0) > 0)
-            return fd;
-    for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; fd++)
-        if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0)
-            return fd;
+    if (control_sd_n < 0) {
+        control_sd_n = sd_listen_fds_with_names(1, &control_sd_names);
+        if (control_sd_n < 0)
+            control_sd_n = 0;
+    }
+    return control_sd_n;
+}
+
+/* The listening unix stream socket systemd passed (socket activation), preferring one bound
+ * to PATH; -1 when none. *NAME: its LISTEN_FDNAMES name (the socket unit's by default), or
+ * NULL. */
+static int control_systemd_fd(const char *path, const char **name)
+{
+    int n = control_listen_fds();
+    *name = NULL;
+    for (int pass = 0; pass < 2; pass++)
+        for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; fd++)
+            if (sd_is_socket_unix(fd, SOCK_STREAM, 1, pass ? NULL : path, 0) > 0) {
+                if (control_sd_names)
+                    *name = control_sd_names[fd - SD_LISTEN_FDS_START];
+                return fd;
+            }
     return -1;
+}
+
+/* A socket from systemd (FD, from the unit NAME or NULL): say once when it is not the
+ * control_socket C set explicitly (info), and when its file's group is not C's control_group
+ * (warning naming both: systemd's SocketGroup= lets that group connect, the daemon's own
+ * check of control_group decides who is served). Only looks; the file is the socket unit's. */
+static void control_systemd_check(int fd, const char *name, const struct config *c, bool use_group)
+{
+    struct sockaddr_un sa = {0};
+    socklen_t sl = sizeof(sa);
+    if (getsockname(fd, (struct sockaddr *)&sa, &sl) < 0 || sa.sun_family != AF_UNIX ||
+        sl <= offsetof(struct sockaddr_un, sun_path) || sa.sun_path[0] != '/')
+        return; /* abstract or unnamed: no file to compare */
+    sa.sun_path[sizeof(sa.sun_path) - 1] = '\0';
+    const char *unit = name && *name ? name : "the socket unit";
+    if (c->control_socket_set && strcmp(c->control_socket, sa.sun_path) != 0)
+        log_info("control socket: listening on %s from %s; control_socket = %s of %s is not used "
+                 "(a socket passed by systemd wins)",
+                 sa.sun_path, unit, c->control_socket, c->path ? c->path : "the policy");
+    struct stat st;
+    if (stat(sa.sun_path, &st) < 0)
+        return;
+    if (use_group ? st.st_gid != c->control_gid : st.st_gid != 0 && (st.st_mode & 0060))
+        log_warn("control socket %s: its group is %s (SocketGroup= of %s) but the policy's "
+                 "control_group is %s: members of %s may connect, and the daemon serves "
+                 "%s; make them equal (systemctl edit %s, or control_group in %s)",
+                 sa.sun_path, account_group_name(st.st_gid), unit,
+                 use_group ? c->control_group : "unset", account_group_name(st.st_gid),
+                 use_group ? "root and control_group only" : "root only", unit,
+                 c->path ? c->path : "the policy");
 }
 
 /* Create the directories leading to PATH's last component, mode 0755. Returns 0 or -1. */
@@ -695,8 +742,11 @@ struct control *control_new(struct ev_loop *ev, const struct config *c,
     ctl->use_group = c->control_group != NULL && c->control_gid != (gid_t)-1;
     ctl->gid = c->control_gid;
     const char *path = c->control_socket ? c->control_socket : CONFIG_DEFAULT_SOCKET;
-    ctl->fd = control_systemd_fd(path);
+    const char *sd_name;
+    ctl->fd = control_systemd_fd(path, &sd_name);
     if (ctl->fd >= 0) {
+        /* the file is the socket unit's: never unlinked here (ctl->path stays NULL) */
+        control_systemd_check(ctl->fd, sd_name, c, ctl->use_group);
         int fl = fcntl(ctl->fd, F_GETFL);
         if (fl < 0 || fcntl(ctl->fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
             fcntl(ctl->fd, F_SETFD, FD_CLOEXEC) < 0) {

@@ -110,6 +110,11 @@ struct control_command {
 
 struct control;
 
+/* The number of sockets systemd passed (socket activation), asked once: sd_listen_fds(1)
+ * unsets LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES (children never see them) and marks the
+ * descriptors close-on-exec. main() calls it before any thread starts (unsetenv). */
+int control_listen_fds(void);
+
 /* Listen on C->control_socket (or on the unix stream socket systemd passed, see control.c)
  * and serve TABLE[0..N) (borrowed, must outlive the server) on EV, calling handlers with
  * CTX. C is only read during the call (path, control_gid). Returns NULL with errno (and an

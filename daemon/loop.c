@@ -1383,10 +1383,10 @@ static void reload_daemon_keys(struct loop *l, const struct config *nc)
 
 static void on_reload(struct ev_loop *loop, ev_signal *s, int revents)
 {
-    loop_reload(s->data);
+    loop_reload(s->data, NULL, 0);
 }
 
-void loop_reload(struct loop *l)
+int loop_reload(struct loop *l, char *why, size_t len)
 {
     struct ev_loop *loop = l->ev;
     char buf[1024];
@@ -1399,15 +1399,19 @@ void loop_reload(struct loop *l)
         l->events[LOG_EVENT_CONFIG_ERROR]++;
         log_event(LOG_EVENT_CONFIG_ERROR, LOG_ERR, fields, 2,
                   "reload refused, keeping the running policy: %s", buf);
+        if (why)
+            snprintf(why, len, "%s", buf);
         notify_ready("%s (reload refused: %s)", summary(l, buf, sizeof(buf)), err.message);
-        return;
+        return -1;
     }
     struct ratelimit *rl = ratelimit_new(RL_NKEYS, nc->log_burst, nc->log_interval_usec);
     if (!rl) {
         config_free(nc);
         log_error("reload refused: out of memory");
+        if (why)
+            snprintf(why, len, "out of memory");
         notify_ready("%s", summary(l, buf, sizeof(buf)));
-        return;
+        return -1;
     }
     bool moved = strcmp(nc->site_root, l->cfg->site_root) != 0;
     reload_daemon_keys(l, nc);
@@ -1447,6 +1451,7 @@ void loop_reload(struct loop *l)
     if (l->dispatch)
         dispatch_reload(l->dispatch, l->cfg);
     notify_ready("%s", summary(l, buf, sizeof(buf)));
+    return 0;
 }
 
 /* ---- setup ----------------------------------------------------------------------------- */

@@ -88,7 +88,9 @@ int loop_repair(struct loop *l, const char *relpath, bool dry_run, repair_report
 /* Why repairs are refused now (static until the next change), or NULL when they may run. */
 const char *loop_repair_block(const struct loop *l);
 
-/* Reload the policy as SIGHUP does. */
-void loop_reload(struct loop *l);
+/* Reload the policy as SIGHUP does. Returns 0 when the new policy is applied, or -1 when it
+ * is refused (the running one stays) with the reason in WHY (LEN bytes; "FILE:LINE: KEY: ..."
+ * for an invalid file). WHY may be NULL. */
+int loop_reload(struct loop *l, char *why, size_t len);
 
 #endif

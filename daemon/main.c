@@ -10,6 +10,7 @@
 
 #include "account.h"
 #include "config.h"
+#include "control.h"
 #include "initpolicy.h"
 #include "loop.h"
 #include "log.h"
@@ -70,6 +71,7 @@ int main(int argc, char **argv)
     bool init = false;
     const char *init_site = NULL;
     int opt;
+    control_listen_fds(); /* first: LISTEN_* unset before any thread runs */
 
     while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
         switch (opt) {

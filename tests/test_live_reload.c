@@ -122,3 +122,54 @@ Test(live_reload, read_only_site_said_at_start_and_reload)
     umount2(s.root, MNT_DETACH);
     site_free(&s);
 }
+
+/* Issue 12: `permwatchctl reload` (systemd's ExecReload=) waits for the verdict: exit 0 when
+ * the policy is applied, also with open findings; exit 1 when it is refused, with the reason
+ * naming file:line: [section] key on stderr (systemctl reload then fails and the journal shows
+ * it), and the running policy stays; 0 again once the file is fixed. The old client printed
+ * a generic line and the reason was only in the daemon's own entry. */
+Test(live_reload, ctl_reload_exit_code_and_reason)
+{
+    struct site s;
+    site_init(&s, "live-ctlreload");
+    site_make_uploads(&s);
+    site_sh("echo x >'%s/wp-content/uploads/root-owned.php'", s.root); /* a finding */
+    site_policy_standard(&s, "manual");
+    site_start(&s, NULL, 15000);
+    site_expect_entry(&s, 5000, "no root_owned finding", "PERMWATCH_FINDING", "root_owned", NULL);
+
+    struct run_result r = site_ctl(&s, "reload");
+    cr_expect_eq(r.status, 0, "good policy, open findings: exit %d\n%s%s", r.status, r.out, r.err);
+    cr_expect(strstr(r.out, "done"), "stdout: %s", r.out);
+    cr_expect_str_empty(r.err, "stderr: %s", r.err);
+    run_result_free(&r);
+    site_expect_entry(&s, 5000, "no reloaded entry", "PERMWATCH_EVENT", "reloaded", NULL);
+
+    /* line 13 of the standard policy: file_require */
+    site_policy(&s,
+                "[site]\nroot = %s\n[daemon]\ncontrol_socket = %s\nrescan_interval = 0\n"
+                "log_burst = 0\n[dispatch]\nchannels_file = none.php\n"
+                "[rule site]\nmatch = **\nowner = www-data\ngroup = www-data\n"
+                "file_require = 9x\ndir_require = 0770\nrepair = manual\n",
+                s.root, s.sock);
+    r = site_ctl(&s, "reload");
+    cr_expect_eq(r.status, 1, "refused policy: exit %d\n%s%s", r.status, r.out, r.err);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof(want), "permwatchctl: reload refused: %s:13: [rule site] file_require",
+             s.ini);
+    cr_expect(strstr(r.err, want), "stderr '%s' lacks '%s'", r.err, want);
+    cr_expect(strstr(r.out, "refused"), "stdout: %s", r.out);
+    run_result_free(&r);
+    site_expect_entry(&s, 5000, "no config_error entry", "PERMWATCH_EVENT", "config_error", NULL);
+    r = site_ctl(&s, "status");
+    cr_expect_eq(r.status, 1, "still running the old policy, findings open: exit %d", r.status);
+    run_result_free(&r);
+
+    site_policy_standard(&s, "manual");
+    r = site_ctl(&s, "reload");
+    cr_expect_eq(r.status, 0, "fixed policy: exit %d\n%s%s", r.status, r.out, r.err);
+    run_result_free(&r);
+    cr_expect_not_null(live_wait_nth_entry(s.d, 1, 10000, "PERMWATCH_EVENT", "reloaded", NULL));
+    site_stop(&s);
+    site_free(&s);
+}
