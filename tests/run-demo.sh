@@ -17,6 +17,8 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "make run needs root: it builds a site owned by www-data (or reads any site)" >&2
     exit 1
 fi
+# the shipped policy's control_group (the package and `make install` create it the same way)
+getent group permwatch >/dev/null || groupadd --system permwatch
 # stderr for the terminal, and the journal too when one runs (journalctl -t permwatchd)
 target=${DEMO_LOG_TARGET:-stderr}
 [ -n "${DEMO_LOG_TARGET:-}" ] || [ ! -S /run/systemd/journal/socket ] || target=auto
@@ -58,7 +60,7 @@ chmod 4775 "$site/.opencode/bin/helper" # setuid opencode
 ch=$site/wp-content/mu-plugins/wp-coding-agents-channels.php
 sed -i "s|    // END bridges|    // BEGIN bridge:cc-connect\n    \$channels['cc-connect'] = [ 'command' => \"/usr/bin/\$bin\" ];\n    // END bridge:cc-connect\n    // END bridges|" "$ch"
 
-sed -e "s|^root *=.*|root = $site|" -e "s|^control_socket *=.*|control_socket = $sock|" \
+sed -e "s|^root *=.*|root = $site|" -e "s|^\[daemon\]\$|&\ncontrol_socket = $sock|" \
     -e 's/^writers = www-data$/writers = www-data, opencode/' \
     -e 's/^owner = www-data$/owner = www-data, opencode/' \
     "$here/../conf/permwatch.ini" >"$config"
@@ -71,7 +73,8 @@ demo site: $site
            world-writable files, a file of a user who is not a writer, a FIFO, a setuid
            helper, a bridge PHP cannot resolve, and the kimaki bridge under /root (0700).
 policy:    $config
-           the shipped policy: root replaced, opencode added to writers and owners
+           the shipped policy: root replaced, opencode added to writers and owners, its
+           own control socket
 
 EOF
 "$build/permwatchd" -c "$config" --log-target "$target" &

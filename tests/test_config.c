@@ -1184,8 +1184,10 @@ Test(example, shipped_policy_loads)
                  config_error_format(&err, buf, sizeof(buf)));
     cr_assert_str_eq(c->site_root, "/var/www/example.com");
     cr_assert_str_eq(c->web_user, "www-data");
+    /* no control_socket key (a copy for permwatchd@NAME gets its socket from systemd); the
+     * control group the package creates (tests/ensure-users.sh here) */
     cr_assert_str_eq(c->control_socket, CONFIG_DEFAULT_SOCKET);
-    cr_assert_null(c->control_group);
+    cr_assert_str_eq(c->control_group, "permwatch");
     cr_assert_eq(c->rescan_interval_usec, 6 * HOUR);
     cr_assert_str_eq(c->channels_file, CONFIG_DEFAULT_CHANNELS_FILE);
 
