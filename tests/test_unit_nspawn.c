@@ -1,8 +1,12 @@
-/* test_unit_nspawn: systemd/permwatchd.service under a real systemd. tests/unit-nspawn.sh boots
+/* test_unit_nspawn: the units of systemd/ under a real systemd. tests/unit-nspawn.sh boots
  * systemd as PID 1 of a systemd-nspawn container (Debian bookworm rootfs, debootstrapped once
- * and cached under /var/cache/permwatch-test) with the built permwatchd and the unit bound in,
- * and drives the unit with systemctl: start returns after READY=1, the journal entries and
- * their fields, a live finding, reloads with a good and a broken policy, the watchdog, stop.
+ * and cached under /var/cache/permwatch-test) with the built permwatchd, permwatchctl and the
+ * four units bound in, and drives them with systemctl: start returns after READY=1, the
+ * journal entries and their fields, a live finding, reloads with a good and a broken policy
+ * (`systemctl reload` fails with the reason), the watchdog, stop; socket activation through
+ * permwatchd.socket (root:permwatch 0660, the file kept when the service stops); two template
+ * instances on two sites at once (--site, the choice without it, `permwatchctl instances`, a
+ * refused reload of one, stopping one leaves the other).
  * The script prints one "ok NAME" or "not ok NAME: DETAIL" line per check; each expected check
  * must be there and ok. Skipped (exit 77) only when the machine cannot boot a container at
  * all (not root, no tools, no network for the first debootstrap). Nothing is left on the
@@ -76,6 +80,8 @@ Test(unit_nspawn, real_systemd_manages_the_unit)
         "reloaded-entry",
         "running-after-reload",
         "config_error-entry",
+        "reload-broken-fails",
+        "reload-broken-reason-in-status",
         "config_error-names-line",
         "status-reload-refused",
         "running-after-broken-reload",
@@ -91,6 +97,43 @@ Test(unit_nspawn, real_systemd_manages_the_unit)
         "stopping-entry",
         "stopping-entry-restart",
         "manager-saw-no-failure",
+        "socket-file-removed-on-stop",
+        "socket-start-leaves-service-stopped",
+        "socket-file-owner-mode",
+        "socket-activation-answers",
+        "socket-activation-status-names-site",
+        "socket-activated-service-running",
+        "socket-group-warning",
+        "socket-file-kept-after-service-stop",
+        "socket-reactivation",
+        "socket-stop-stops-service",
+        "instances-start",
+        "instance-active:a",
+        "instance-socket:a",
+        "instance-site-status:a",
+        "instance-site-names-site:a",
+        "instance-active:b",
+        "instance-socket:b",
+        "instance-site-status:b",
+        "instance-site-names-site:b",
+        "instance-site-equals-form",
+        "instances-no-choice-exit-2",
+        "instances-no-choice-names-them",
+        "instances-list",
+        "instances-list-json",
+        "instance-passed-socket-wins",
+        "instance-group-warning:b",
+        "instance-no-group-warning:a",
+        "instance-reload-good",
+        "instance-reload-broken-fails",
+        "instance-reload-broken-reason",
+        "instance-reload-broken-in-journal",
+        "instance-running-after-refused-reload",
+        "instance-stop-a-only",
+        "instance-stop-a-removes-its-socket",
+        "instance-stop-a-keeps-b-socket",
+        "instances-one-left-is-chosen",
+        "instance-without-policy-fails",
         "cleanup",
     };
     struct run_result r;
