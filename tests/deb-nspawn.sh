@@ -241,6 +241,7 @@ inside() {
     jsync
     out=$(timeout 10 systemctl status --no-pager -l -n 20 "$unit" 2>&1 || true)
     out+=$'\n'$(timeout 10 journalctl -q --no-pager -n 20 -u "$unit" 2>&1 || true)
+    grep -E -m 2 "permwatch\.ini:$line:.*file_forbid" <<<"$out" | sed 's/^/# reason: /' || true
     check reload-broken-reason "no 'permwatch.ini:$line: ... file_forbid' in status/journal" \
         has_line "$out" "permwatch\.ini:$line:.*file_forbid"
     snap
