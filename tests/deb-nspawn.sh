@@ -387,6 +387,16 @@ inside() {
     fi
     check all-entries-have-ids "$rc of $n entries lack MESSAGE_ID or PERMWATCH_EVENT" \
         is "$rc/$((n > 20))" 0/1
+    # the installed catalog explains every MESSAGE_ID of the walk (`journalctl -x` shows it)
+    local ids id missing=""
+    ids=$(timeout 20 journalctl -q --no-pager -o export SYSLOG_IDENTIFIER=permwatchd |
+        sed -n 's/^MESSAGE_ID=//p' | sort -u)
+    for id in $ids; do
+        timeout 10 journalctl --list-catalog "$id" 2>/dev/null | grep -q "^$id " ||
+            missing+=" $id"
+    done
+    echo "# distinct MESSAGE_IDs in the walk: $(wc -w <<<"$ids")"
+    check catalog-covers-walk-ids "no catalog entry for:$missing" is "$missing" ""
     # the lifecycle of the walk is in it
     for f in started root_waiting finding reloaded config_error stopping; do
         n=$(jcount "PERMWATCH_EVENT=$f")

@@ -150,6 +150,7 @@ Test(deb_nspawn, admin_walk_with_the_package)
         "verify:permwatchd@.service",
         "verify:permwatchd@.socket",
         "all-entries-have-ids",
+        "catalog-covers-walk-ids",
         "walk-has-event:started",
         "walk-has-event:root_waiting",
         "walk-has-event:finding",
