@@ -149,7 +149,7 @@ tests: $(TEST_BIN) $(HELPER_BIN) $(FUZZ_REPLAY)
 
 check-unit: all tests
 	@sh tests/ensure-users.sh
-	@PERMWATCH_BUILD=$(abspath $(BUILD)) sh tests/run-tests.sh $(TEST_BIN)
+	@PERMWATCH_BUILD=$(abspath $(BUILD)) PERMWATCH_DEB=$(abspath $(DEB)) sh tests/run-tests.sh $(TEST_BIN)
 	@for t in $(FUZZ_TARGETS); do $(BUILD)/tests/$${t}_replay tests/corpus/$$t || exit 1; done
 
 # PERMWATCH_DEB: test_deb_nspawn installs the package of $(BUILD)/deb (there is no ASan one).
@@ -266,7 +266,9 @@ uninstall:
 # errors and warnings fail. Tests are not run inside (nocheck: they need root, journald and
 # nspawn). `make check-deb` (run by `make check`) also compares the package's contents with
 # tests/deb-contents.txt and checks its control data (tests/deb-check.sh).
-DEB_DIR := $(BUILD)/deb
+# build/deb whatever BUILD is: the ASan pass (BUILD=build/asan) tests the same package, which
+# check-unit names to the tests as PERMWATCH_DEB.
+DEB_DIR ?= build/deb
 DEB_SRC := $(DEB_DIR)/permwatch-$(VERSION)
 DEB     := $(DEB_DIR)/permwatch_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null || echo amd64).deb
 DEB_TREE := Makefile LICENSE README.md conf daemon packaging systemd
