@@ -716,7 +716,8 @@ int client_main(int argc, char **argv)
     close(fd);
     free(line);
     if (!json && json_array_size(o.rows)) {
-        if (strcmp(cmd->name, "status") == 0 && json_array_size(o.rows) == 1)
+        if ((strcmp(cmd->name, "status") == 0 || strcmp(cmd->name, "reload") == 0) &&
+            json_array_size(o.rows) == 1)
             client_print_record(json_array_get(o.rows, 0), stdout);
         else
             client_print_table(o.rows, stdout);

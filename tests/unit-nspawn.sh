@@ -150,6 +150,7 @@ sockets_and_instances() {
     out=$(timeout 10 systemctl status --no-pager -l -n 20 permwatchd@a 2>&1 || true)
     check instance-reload-broken-reason "systemctl status permwatchd@a: $out" \
         matches "$out" 'reload refused: /etc/permwatch/a\.ini:[0-9]+: \[rule site\] file_require'
+    grep -E 'reload refused|Reload failed|Control process' <<<"$out" | sed 's/^ */# /' || true
     check instance-reload-broken-in-journal "no 'reload refused' line from permwatchctl in a's journal" \
         jgrep 10 '^permwatchctl: reload refused: /etc/permwatch/a\.ini:[0-9]+: \[rule site\] file_require' \
         _SYSTEMD_UNIT=permwatchd@a.service
