@@ -404,9 +404,11 @@ inside() {
     done
 
     # --- 12. dpkg -r, dpkg -P -------------------------------------------------------------
-    timeout 60 systemctl disable --now permwatchd@a permwatchd@b permwatchd@a.socket \
-        permwatchd@b.socket 2>&1 | sed 's/^/# /' || true
-    rm -f /etc/permwatch/a.ini /etc/permwatch/b.ini
+    # instance b retired by the admin; instance a still enabled and running at dpkg -r: removing
+    # the package must stop it (its binary goes away), as it stops permwatchd.service
+    timeout 60 systemctl disable --now permwatchd@b permwatchd@b.socket 2>&1 | sed 's/^/# /' ||
+        true
+    rm -f /etc/permwatch/b.ini
     rc=0
     out=$(DEBIAN_FRONTEND=noninteractive timeout 120 dpkg -r permwatch 2>&1) || rc=$?
     printf '%s\n' "$out" | sed 's/^/# dpkg -r: /'
@@ -424,6 +426,15 @@ inside() {
     done
     check removed-files-gone "still there:$out" is "$out" ""
     check removed-conffile-kept "$ini gone after dpkg -r" test -e "$ini"
+    for u in permwatchd@a.service permwatchd@a.socket; do
+        out=$(timeout 10 systemctl is-active "$u" 2>&1 || true)
+        check "removed-inactive:$u" "is-active says '$out' after dpkg -r" is "$out" inactive
+    done
+    # the admin's own files: the instance's enablement and policy (else dpkg -P rightly warns
+    # that /etc/permwatch is not empty)
+    timeout 60 systemctl disable --now permwatchd@a permwatchd@a.socket 2>&1 | sed 's/^/# /' ||
+        true
+    rm -f /etc/permwatch/a.ini
     rc=0
     out=$(DEBIAN_FRONTEND=noninteractive timeout 120 dpkg -P permwatch 2>&1) || rc=$?
     printf '%s\n' "$out" | sed 's/^/# dpkg -P: /'

@@ -163,6 +163,8 @@ Test(deb_nspawn, admin_walk_with_the_package)
         "removed-inactive:permwatchd.socket",
         "removed-files-gone",
         "removed-conffile-kept",
+        "removed-inactive:permwatchd@a.service",
+        "removed-inactive:permwatchd@a.socket",
         "dpkg-purge",
         "dpkg-purge-no-error",
         "purged-conffile-gone",
