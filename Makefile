@@ -1,4 +1,4 @@
-# permwatch: GNU Makefile. `make`, `make check`, `make run`, `make install`, `make clean`.
+# permwatch: GNU Makefile. `make`, `make check`, `make run`, `make install`, `make deb`, `make clean`.
 # A fresh Debian 12 machine needs nothing else: `make check` and `make run` install the
 # Debian packages they need (as root) before building.
 
