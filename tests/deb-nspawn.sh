@@ -141,6 +141,10 @@ inside() {
     # the Subject line of the catalog entry, @PERMWATCH_PATH@ filled in
     check journalctl-x-catalog-text "no catalog text in: $(head -c 300 <<<"$out")" \
         matches "$out" "permwatch waits for the site root $site"
+    # the waiting daemon answers permwatchctl
+    rc=0
+    out=$(timeout 20 permwatchctl status 2>&1) || rc=$?
+    check ctl-while-waiting "permwatchctl status exit $rc: $(head -n 2 <<<"$out")" one_of "$rc" 0 1
     snap
     check same-pid-while-waiting "MainPID ${P[MainPID]} (was $pid)" is "${P[MainPID]}" "$pid"
 

@@ -78,6 +78,7 @@ Test(deb_nspawn, admin_walk_with_the_package)
         "one-root_waiting-entry",
         "catalog-updated",
         "journalctl-x-catalog-text",
+        "ctl-while-waiting",
         "same-pid-while-waiting",
         "finding-when-root-appears",
         "finding-upload",
