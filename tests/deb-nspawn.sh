@@ -281,6 +281,7 @@ inside() {
     snap
     local wpid=${P[MainPID]} nr0=${P[NRestarts]}
     check watchdog-drop-in "WatchdogUSec '${P[WatchdogUSec]}'" is "${P[WatchdogUSec]}" 2s
+    [ "${wpid:-0}" -gt 1 ] || bail watchdog-pid "no MainPID after the restart: '$wpid'"
     kill -STOP "$wpid"
     t "SIGSTOP $wpid"
     # 2 s watchdog, SIGABRT (+SIGCONT), RestartSec=5s
