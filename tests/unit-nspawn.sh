@@ -15,19 +15,10 @@
 # 1 otherwise, 77 (with "SKIP: WHY") when this machine cannot boot a container at all: not
 # root, the tools cannot be installed, or the first debootstrap cannot reach the mirror.
 #
-# Nothing persists on the host and the host's systemd, journal and /tmp are never used:
-#   - rootfs: debootstrapped once (1-4 minutes) into /var/cache/permwatch-test/rootfs-v2
-#     (PERMWATCH_NSPAWN_ROOTFS), also cached as rootfs-v2.tar.zst; creation is serialized by
-#     flock and lands by rename, so concurrent runs share it. The container sees it through
-#     --volatile=overlay (writes go to a tmpfs). v2: libjansson4 added; the recipe's v1
-#     rootfs lacks it. A library of BIN that the rootfs lacks (the ASan runtime of
-#     `make check-asan`) is bound in read-only from the host.
-#   - nspawn runs in a private mount namespace with tmpfs over /run/systemd and /tmp (its
-#     --volatile template dir), --register=no --keep-unit (no machined, no host unit),
-#     --link-journal=no, --private-network, in a private cgroup subtree removed at exit.
-#   - exit, error or SIGTERM/SIGINT: the container is powered off (SIGKILL to its init after
-#     10 s), the cgroups and the work directory are removed. Only pids started here are
-#     signalled. Every wait is bounded.
+# The host half (rootfs cached in /var/cache/permwatch-test/rootfs-v3, the container, cleanup;
+# nothing persists on the host, the host's systemd, journal and /tmp are never used) is
+# tests/nspawn-lib.sh, shared with tests/deb-nspawn.sh. A library of BIN that the rootfs lacks
+# (the ASan runtime of `make check-asan`) is bound in read-only from the host.
 #
 # NEVER boot /lib/systemd/systemd --system against the host root: it runs the host's units
 # and wipes /tmp. Only through systemd-nspawn, as here.
@@ -432,18 +423,13 @@ if [ "${1:-}" = --inside ]; then
 fi
 
 # ------------------------------------------------------------------------------------------
-# On the host: the rootfs, the container, cleanup.
+# On the host: the rootfs, the container, cleanup (tests/nspawn-lib.sh).
 # ------------------------------------------------------------------------------------------
 usage() {
     echo "usage: $0 BIN UNIT" >&2
     exit 2
 }
 [ $# -eq 2 ] || usage
-skip() {
-    echo "SKIP: $*"
-    exit 77
-}
-t_start=$SECONDS
 bin=$(realpath -e "$1") || usage
 unit=$(realpath -e "$2") || usage
 ctl=$(realpath -e "$(dirname "$bin")/permwatchctl") || usage
@@ -452,201 +438,18 @@ for u in permwatchd.socket permwatchd@.service permwatchd@.socket; do
     units+=("$(realpath -e "$(dirname "$unit")/$u")") || usage
 done
 self=$(realpath -e "$0")
-[ "$(id -u)" = 0 ] || skip "needs root (systemd-nspawn, cgroups, mount namespaces)"
-
-# the tools (not in the Makefile's DEPS_TEST): installed when missing, apt-get update first
-need=()
-for p in systemd-nspawn:systemd-container debootstrap:debootstrap zstd:zstd unshare:util-linux; do
-    command -v "${p%%:*}" >/dev/null || need+=("${p##*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-    if ! out=$(timeout 300 sh "$(dirname "$self")/install-deps.sh" "${need[@]}" 2>&1); then
-        printf '%s\n' "$out" | tail -n 5 | sed 's/^/# /'
-        skip "cannot install ${need[*]} (apt-get failed: no network to the Debian mirror?)"
-    fi
-fi
-
-# --- 1. the rootfs ------------------------------------------------------------------------
-cache_dir=/var/cache/permwatch-test
-rootfs=${PERMWATCH_NSPAWN_ROOTFS:-$cache_dir/rootfs-v2}
-tarball=$rootfs.tar.zst
-include=systemd,libsystemd0,libev4,libinih1,libacl1,libjansson4,procps
-mirror=http://deb.debian.org/debian
-work=""
-new_rootfs=""
-NSPID=""
-CPID=""
-cg_dirs=()
-
-kill_container() { # power off, SIGKILL the container's init after 10 s; only our pids
-    if [ -n "$NSPID" ] && kill -0 "$NSPID" 2>/dev/null; then
-        kill -TERM "$NSPID" 2>/dev/null || true
-        for _ in $(seq 1 100); do
-            kill -0 "$NSPID" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$NSPID" 2>/dev/null; then
-            echo "# container did not power off within 10 s: SIGKILL" >&2
-            [ -z "$CPID" ] || kill -KILL "$CPID" 2>/dev/null || true
-            kill -KILL "$NSPID" 2>/dev/null || true
-        fi
-        wait "$NSPID" 2>/dev/null || true
-    fi
-    NSPID=""
-}
-remove_cgroups() { # depth first; processes left (none expected) are ours: SIGKILL them
-    local d p
-    for d in ${cg_dirs[@]+"${cg_dirs[@]}"}; do
-        [ -d "$d" ] || continue
-        for _ in $(seq 1 50); do
-            find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
-            [ -d "$d" ] || break
-            find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null |
-                while read -r p; do kill -KILL "$p" 2>/dev/null || true; done
-            sleep 0.1
-        done
-        [ ! -d "$d" ] || echo "# could not remove $d" >&2
-    done
-}
-cleanup() {
-    set +e
-    kill_container
-    remove_cgroups
-    [ -z "$new_rootfs" ] || rm -rf --one-file-system -- "$new_rootfs" "$tarball.new.$$"
-    [ -z "$work" ] || rm -rf -- "$work"
-}
-trap cleanup EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
-trap 'exit 129' HUP
-
-mkdir -p "$cache_dir"
-exec 9>"$rootfs.lock"
-flock -w 600 9 || { echo "not ok rootfs: $rootfs.lock held for 10 minutes"; exit 1; }
-if [ ! -x "$rootfs/lib/systemd/systemd" ]; then
-    new_rootfs=$rootfs.new.$$
-    mkdir -p "$new_rootfs"
-    if [ -f "$tarball" ]; then
-        zstd -q -dc "$tarball" | tar --numeric-owner --xattrs --acls -C "$new_rootfs" -xf -
-    else
-        echo "# debootstrap bookworm into $rootfs (once; about a minute)" >&2
-        log=$new_rootfs.debootstrap.log
-        # private mount namespace: the /proc and /sys it mounts in the target never leak
-        if ! timeout 420 unshare --mount --propagation private -- debootstrap --variant=minbase \
-            --include="$include" bookworm "$new_rootfs" "$mirror" >"$log" 2>&1; then
-            tail -n 8 "$log" | sed 's/^/# /'
-            if grep -qiE 'Failed getting release|Couldn.t download|Temporary failure resolving|unable to connect|Could not resolve|Connection (refused|timed out)' \
-                "$log" "$new_rootfs/debootstrap/debootstrap.log" 2>/dev/null; then
-                rm -f "$log"
-                skip "debootstrap cannot reach $mirror (no network for the first run)"
-            fi
-            rm -f "$log"
-            echo "not ok rootfs: debootstrap failed"
-            exit 1
-        fi
-        rm -f "$log"
-        echo permwatch-test >"$new_rootfs/etc/hostname"
-        tar --numeric-owner --xattrs --acls -C "$new_rootfs" -cf - . |
-            zstd -q -T0 -3 -o "$tarball.new.$$"
-        mv -f "$tarball.new.$$" "$tarball"
-    fi
-    [ -x "$new_rootfs/lib/systemd/systemd" ] || {
-        echo "not ok rootfs: no /lib/systemd/systemd in it"
-        exit 1
-    }
-    rm -rf --one-file-system -- "$rootfs"
-    mv "$new_rootfs" "$rootfs"
-    new_rootfs=""
-fi
-flock -u 9
-exec 9>&-
-t_rootfs=$SECONDS
-
-# libraries of BIN that the rootfs lacks (libasan, libubsan of an ASan build): bind them in
-libbinds=()
-while read -r lib; do
-    if [ ! -e "$rootfs$lib" ]; then
-        echo "# binding $lib from the host (not in the rootfs)" >&2
-        libbinds+=(--bind-ro="$lib:$lib")
-    fi
-done < <(ldd "$bin" "$ctl" | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p' | sort -u)
+# shellcheck source=tests/nspawn-lib.sh
+. "$(dirname "$self")/nspawn-lib.sh"
+nspawn_init unit-nspawn
+nspawn_rootfs
+nspawn_libbinds "$bin" "$ctl"
 asan=no
 case $(ldd "$bin") in *libasan*) asan=yes ;; esac
-
-# --- 2. a private cgroup subtree ------------------------------------------------------------
-cg=permwatch-unit-nspawn-$$
-if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
-    cg_dirs=("/sys/fs/cgroup/$cg")
-else
-    for h in systemd unified; do
-        [ ! -d "/sys/fs/cgroup/$h" ] || cg_dirs+=("/sys/fs/cgroup/$h/$cg")
-    done
-fi
-[ ${#cg_dirs[@]} -gt 0 ] || skip "no name=systemd or unified cgroup hierarchy under /sys/fs/cgroup"
-mkdir "${cg_dirs[@]}"
-
-# --- 3. boot ------------------------------------------------------------------------------
-work=$(mktemp -d /tmp/permwatch-unit-nspawn-XXXXXX)
-console=$work/console.log
-# In a private mount namespace, the host's /run/systemd and /tmp are hidden behind tmpfs
-# (nspawn keeps state in the one and makes its --volatile=overlay template directory in the
-# other). BIN and UNIT are copied into the private /run/systemd first, so that they may live
-# anywhere, /tmp included.
-unshare --mount --propagation private -- bash -c '
-    set -e
-    cg=$1 rootfs=$2 bin=$3 unit=$4 ctl=$5 sock=$6 tsvc=$7 tsock=$8
-    shift 8
-    for d in $cg; do echo $$ >"$d/cgroup.procs"; done
-    mount -t tmpfs -o mode=0755 tmpfs /run/systemd
-    stage=/run/systemd/permwatch-test
-    mkdir "$stage"
-    cp "$bin" "$stage/permwatchd"
-    cp "$ctl" "$stage/permwatchctl"
-    cp "$unit" "$stage/permwatchd.service"
-    cp "$sock" "$stage/permwatchd.socket"
-    cp "$tsvc" "$stage/permwatchd@.service"
-    cp "$tsock" "$stage/permwatchd@.socket"
-    mount -t tmpfs -o mode=1777 tmpfs /tmp
-    exec systemd-nspawn -q -D "$rootfs" --register=no --keep-unit --private-network \
-        --link-journal=no --volatile=overlay --console=read-only --machine=permwatch-test \
-        --resolv-conf=off --timezone=off --tmpfs=/var/www:mode=0755 \
-        --bind-ro="$stage/permwatchd:/usr/local/sbin/permwatchd" \
-        --bind-ro="$stage/permwatchctl:/usr/local/bin/permwatchctl" \
-        --bind-ro="$stage/permwatchd.service:/etc/systemd/system/permwatchd.service" \
-        --bind-ro="$stage/permwatchd.socket:/etc/systemd/system/permwatchd.socket" \
-        --bind-ro="$stage/permwatchd@.service:/etc/systemd/system/permwatchd@.service" \
-        --bind-ro="$stage/permwatchd@.socket:/etc/systemd/system/permwatchd@.socket" \
-        "$@" --boot
-' unit-nspawn "${cg_dirs[*]}" "$rootfs" "$bin" "$unit" "$ctl" "${units[@]}" \
-    ${libbinds[@]+"${libbinds[@]}"} \
-    </dev/null >"$console" 2>&1 &
-NSPID=$!
-for _ in $(seq 1 200); do
-    CPID=$(pgrep -P "$NSPID" -x systemd || true)
-    [ -n "$CPID" ] && break
-    kill -0 "$NSPID" 2>/dev/null || break
-    sleep 0.05
-done
-if [ -z "$CPID" ]; then
-    echo "not ok boot: the container's init did not start; console:"
-    sed 's/^/# /' "$console"
-    exit 1
-fi
-cin=(nsenter --target "$CPID" --mount --uts --ipc --net --pid --)
-for _ in $(seq 1 300); do
-    timeout 5 "${cin[@]}" test -S /run/systemd/private 2>/dev/null && break
-    sleep 0.05
-done
-boot_state=$(timeout 60 "${cin[@]}" systemctl is-system-running --wait 2>&1 || true)
-t_boot=$SECONDS
-case $boot_state in
-running | degraded) echo "ok boot: $boot_state" ;;
-*)
-    echo "not ok boot: is-system-running says '$boot_state'; console:"
-    sed 's/^/# /' "$console"
-    exit 1
-    ;;
-esac
+nspawn_stage "$bin" /usr/local/sbin/permwatchd
+nspawn_stage "$ctl" /usr/local/bin/permwatchctl
+nspawn_stage "$unit" /etc/systemd/system/permwatchd.service
+for u in "${units[@]}"; do nspawn_stage "$u" "/etc/systemd/system/${u##*/}"; done
+nspawn_boot --tmpfs=/var/www:mode=0755
 if [ $asan = yes ]; then
     # LeakSanitizer stops the world with ptrace, which the unit's SystemCallFilter refuses
     # (the leak checks run under ASan and valgrind outside); only for an ASan build.
@@ -662,15 +465,8 @@ rc=0
 timeout 300 "${cin[@]}" bash -c "$(cat "$self")" unit-nspawn.sh --inside </dev/null || rc=$?
 t_checks=$SECONDS
 
-# --- 4. power off and check that nothing is left -------------------------------------------
-kill_container
-remove_cgroups
-left=""
-for d in "${cg_dirs[@]}"; do [ ! -d "$d" ] || left="$left $d"; done
-if [ -z "$left" ]; then echo "ok cleanup"; else
-    echo "not ok cleanup: left$left"
-    rc=1
-fi
+# power off and check that nothing is left
+nspawn_finish || rc=1
 echo "# timing: rootfs $((t_rootfs - t_start)) s, boot $((t_boot - t_rootfs)) s," \
     "checks $((t_checks - t_boot)) s, total $((SECONDS - t_start)) s"
 exit "$rc"
