@@ -60,10 +60,16 @@ for u in permwatchd.service permwatchd.socket; do
     grep -q "deb-systemd-helper enable '$u'" "$pi" && grep -q "deb-systemd-invoke .*'$u'" "$pi" \
         && ok "postinst enables and starts $u" || bad "postinst does not enable and start $u"
 done
-grep -q "@" "$pi" && bad "postinst names a template unit: $(grep -n @ "$pi")" \
+grep -q "deb-systemd-helper enable '[^']*@" "$pi" \
+    && bad "postinst enables a template unit: $(grep -n "enable '[^']*@" "$pi")" \
     || ok "postinst enables no template unit"
+grep -q "try-restart\|deb-systemd-invoke restart \"\$unit\"" "$pi" \
+    && ok "postinst restarts running instances after an upgrade" \
+    || bad "postinst does not restart running template instances"
 grep -q "deb-systemd-invoke stop" "$tmp/DEBIAN/prerm" && ok "prerm stops the units on remove" \
     || bad "prerm does not stop the units"
+grep -q "deb-systemd-invoke stop 'permwatchd@\*.socket' 'permwatchd@\*.service'" "$tmp/DEBIAN/prerm" \
+    && ok "prerm stops template instances on remove" || bad "prerm leaves template instances running"
 
 # installed units: /usr paths
 u=$tmp/root/lib/systemd/system
