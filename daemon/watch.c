@@ -25,18 +25,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PAGE_BYTES  65536u
-#define UNIT        4u
-#define OFF_BITS    14 /* PAGE_BYTES / UNIT = 1 << OFF_BITS units per page */
-#define OFF_MASK    ((1u << OFF_BITS) - 1)
-#define MAX_PAGES   (1u << (32 - OFF_BITS)) /* 16 GiB of nodes */
-#define NAME_LIMIT  4095                    /* longer names are refused (ENAMETOOLONG) */
-#define NODE_HEAD   30                      /* offsetof(struct watch_dir, name) */
-#define MIN_UNITS   8                       /* the smallest slot: 32 bytes */
-#define MAX_UNITS   ((NODE_HEAD + NAME_LIMIT + 1 + UNIT - 1) / UNIT)
-#define MAP_WORDS   ((MAX_UNITS + 64) / 64)
-#define MIN_CAP     16u
+#define PAGE_BYTES 65536u
+#define UNIT       4u
+#define OFF_BITS   14 /* PAGE_BYTES / UNIT = 1 << OFF_BITS units per page */
+#define OFF_MASK   ((1u << OFF_BITS) - 1)
+#define MAX_PAGES  (1u << (32 - OFF_BITS)) /* 16 GiB of nodes */
+#define NAME_LIMIT 4095                    /* longer names are refused (ENAMETOOLONG) */
+#define NODE_HEAD  30                      /* offsetof(struct watch_dir, name) */
+#define MIN_UNITS  8                       /* the smallest slot: 32 bytes */
+#define MAX_UNITS  ((NODE_HEAD + NAME_LIMIT + 1 + UNIT - 1) / UNIT)
+#define MAP_WORDS  ((MAX_UNITS + 64) / 64)
+#define MIN_CAP    16u
+#ifndef PROBE_LIMIT
 #define PROBE_LIMIT 64u
+#endif
 
 /* 4-byte aligned, packed: the parent pointer may sit at an offset of 4 mod 8. */
 struct __attribute__((packed, aligned(4))) watch_dir {
@@ -704,6 +706,22 @@ char *watch_path_alloc(const struct watch_dir *d)
     return buf;
 }
 
+/* Whether stale D is in scope (at or below TOP; NULL: everywhere) with no stale ancestor
+ * there (that one goes first, taking D along). */
+static bool stale_top(const struct watch *w, const struct watch_dir *d, const struct watch_dir *top)
+{
+    if (d == top)
+        return true;
+    bool stale_above = false;
+    for (const struct watch_dir *p = d->parent; p; p = p->parent) {
+        if (p->epoch != w->epoch)
+            stale_above = true;
+        if (p == top)
+            return !stale_above;
+    }
+    return !top && !stale_above;
+}
+
 void watch_sweep_begin(struct watch *w)
 {
     w->epoch++;
@@ -720,10 +738,8 @@ size_t watch_sweep_end(struct watch *w, struct watch_dir *top)
         if (!h)
             continue;
         struct watch_dir *d = node_at(w, h);
-        if (d->epoch == w->epoch || (top && !is_below(d, top)))
+        if (d->epoch == w->epoch || !stale_top(w, d, top))
             continue;
-        if (d != top && d->parent && d->parent->epoch != w->epoch)
-            continue; /* its stale parent goes first, taking it along */
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 64;
             uint32_t *p = realloc(stale, nc * sizeof(*p));
