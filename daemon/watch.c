@@ -280,14 +280,14 @@ static uint32_t table_find(const struct watch *w, const struct table *t, uint32_
     uint32_t mask = t->cap - 1, i = table_home(w, t, k) & mask;
     for (uint32_t dist = 0;; dist++, i = (i + 1) & mask) {
         const struct slot *s = &t->s[i];
-        if (!s->node || ((i - table_home(w, t, s->key)) & mask) < dist)
+        if (!s->node)
             return UINT32_MAX;
-        if (s->key != k)
-            continue;
-        if (node ? s->node == node
-                 : !name || (node_at(w, s->node)->parent == parent &&
-                             strcmp(node_at(w, s->node)->name, name) == 0))
+        if (s->key == k && (node ? s->node == node
+                                 : !name || (node_at(w, s->node)->parent == parent &&
+                                             strcmp(node_at(w, s->node)->name, name) == 0)))
             return i;
+        if (((i - table_home(w, t, s->key)) & mask) < dist)
+            return UINT32_MAX; /* Robin Hood: K would have displaced this one */
     }
 }
 
