@@ -169,6 +169,7 @@ static uint32_t table_home(const struct watch *w, const struct table *t, uint32_
 
 /* ---- the node arena -------------------------------------------------------------------- */
 
+/* The node (or free slot) of handle H (not 0). */
 static struct watch_dir *node_at(const struct watch *w, uint32_t h)
 {
     return (struct watch_dir *)(w->pages[h >> OFF_BITS] + (size_t)(h & OFF_MASK) * UNIT);
@@ -273,7 +274,8 @@ static uint32_t node_units(size_t n)
 
 /* ---- the tables ------------------------------------------------------------------------ */
 
-/* The slot index of key K whose node passes MATCH (NULL: any), or UINT32_MAX. */
+/* The slot index in T of key K, or UINT32_MAX: with NODE (not 0) the slot of that handle;
+ * else with NAME the node NAME under PARENT; else the key alone (the wd table). */
 static uint32_t table_find(const struct watch *w, const struct table *t, uint32_t k,
                            const struct watch_dir *parent, const char *name, uint32_t node)
 {
@@ -394,6 +396,7 @@ static void table_delete(struct watch *w, struct table *t, uint32_t i)
         table_rebuild(w, t, t->cap / 2, NULL); /* on ENOMEM it stays big */
 }
 
+/* An empty table of MIN_CAP slots under a random key. Returns 0, or -1 (ENOMEM). */
 static int table_init(struct table *t)
 {
     t->s = calloc(MIN_CAP, sizeof(*t->s));
