@@ -1,6 +1,8 @@
 /* watch: recursive inotify bookkeeping. One inotify instance; one node per watched directory
  * that knows its parent and name, so the path of any event is rebuilt from its watch
- * descriptor, and renames inside the tree are a pointer update. No policy, no logging. */
+ * descriptor, and renames inside the tree are a pointer update. No policy, no logging. Not
+ * thread-safe: one thread uses an instance. A node pointer stays valid until the node is
+ * removed, or moved to a longer name (watch_move; watch_add when it moves a node). */
 #ifndef PERMWATCH_WATCH_H
 #define PERMWATCH_WATCH_H
 
@@ -76,6 +78,23 @@ size_t watch_count(const struct watch *w);
  * nodes at and below D (NULL: all). Returns the number removed. */
 void watch_sweep_begin(struct watch *w);
 size_t watch_sweep_end(struct watch *w, struct watch_dir *d);
+
+/* What the bookkeeping holds (for tests and benchmarks). */
+struct watch_stats {
+    size_t nodes;           /* = watch_count */
+    size_t page_bytes;      /* node pages allocated */
+    size_t free_bytes;      /* of them, not holding a node (reused before a new page) */
+    size_t table_bytes;     /* the two index tables */
+    uint32_t longest_probe; /* the longest insertion probe since either table was rebuilt */
+    unsigned rekeys;        /* tables rekeyed after a long probe (colliding keys) */
+};
+void watch_stats(const struct watch *w, struct watch_stats *st);
+
+/* Tests only: set the (parent, name) index's hash key (re-indexing every node), and the hash
+ * of NAME under PARENT with it, to build names that collide. */
+void watch_debug_set_key(struct watch *w, uint64_t k0, uint64_t k1);
+uint32_t watch_debug_name_hash(const struct watch *w, const struct watch_dir *parent,
+                               const char *name);
 
 /* The kernel's per-user watch limit (/proc/sys/fs/inotify/max_user_watches), or 0 when it
  * cannot be read. */
