@@ -40,11 +40,16 @@
  * bounds the buffers of a deep chain to 8 KiB per open directory (RLIMIT_NOFILE bounds those). */
 #define DIRBUF_SIZE 8192
 
+struct pdir;
+struct pchunk;
+
 struct frame {
     int fd;
     size_t pathlen;  /* length of the directory's relpath */
     size_t pos, end; /* unread records of the buffer */
     bool eof;
+    struct pdir *dir;     /* pipelined walk: the directory the chunks refer to (owns fd) */
+    struct pchunk *chunk; /* pipelined walk: entries read, not delivered yet */
 };
 
 /* The kernel's record (struct linux_dirent64); getdents64 aligns each to 8 bytes, the
@@ -61,6 +66,8 @@ struct scan_dirent {
 struct pitem {
     int fd;
     char *relpath;
+    struct pdir *dir;     /* pipelined walk: the directory (its fd is FD) */
+    struct pchunk *chunk; /* pipelined walk: its header chunk, or NULL */
 };
 
 /* What the threads of a parallel walk share. Only `want` and `stop` are read without LOCK. */
@@ -75,8 +82,13 @@ struct pshared {
     atomic_bool stop; /* a visitor stopped the walk */
 };
 
+struct pqueue;
+struct scan_pipe_hooks;
+
 struct walk {
     struct pshared *shared; /* NULL: a walk on one thread */
+    struct pqueue *q;       /* pipelined walk: where the entries go (visited by the caller) */
+    const struct scan_pipe_hooks *ph;
     int root_fd;
     uint64_t mnt; /* the site's mount (scan_stat's mount key) */
     scan_visit_fn visit;
@@ -177,9 +189,145 @@ static void count_error(struct walk *w, int err, const char *what)
     log_warn_errno(err, "scan: cannot %s %s", what, *w->path ? w->path : ".");
 }
 
-/* Push a frame reading the open directory FD (relpath w->path), taking FD over. Returns 0, or
- * -1 (FD closed, the error counted). */
-static int frame_push(struct walk *w, int fd)
+/* ---- the pipelined walk: threads read and stat, the caller visits ------------------------
+ * Walker threads read directories (getdents64, statx, openat2) into chunks of entries and
+ * queue them; the calling thread takes the chunks in order and calls the hooks. A directory's
+ * own entry is queued before it is opened for reading (the walker flushes its chunk first and
+ * only then hands the directory to itself or to another thread), so the caller always sees a
+ * parent before its children. Memory: at most PQUEUE_MAX chunks queued (walkers wait), each
+ * holding a reference to its directory's fd. */
+#define PCHUNK_ENTRIES 128
+#define PCHUNK_NAMES   8192
+#define PQUEUE_MAX     64
+
+/* A directory whose entries are being read: shared by the walker and the chunks queued. */
+struct pdir {
+    int fd;
+    atomic_uint refs;
+    char *relpath;
+};
+
+struct pent {
+    struct stat st;
+    uint64_t mnt;
+    uint32_t name; /* offset into the chunk's names */
+    bool mount;    /* a mount point not entered: for the mount hook */
+};
+
+struct pchunk {
+    struct pchunk *next;
+    struct pdir *dir;
+    bool header; /* the directory's first chunk: the caller runs the opened hook first */
+    long token;  /* the prewatch hook's result (header only) */
+    size_t n, names_len;
+    struct pent ents[PCHUNK_ENTRIES];
+    char names[PCHUNK_NAMES];
+};
+
+struct pqueue {
+    pthread_mutex_t lock;
+    pthread_cond_t ready, space;
+    struct pchunk *head, *tail;
+    size_t n;
+    unsigned running; /* walker threads not finished */
+};
+
+/* Drop a reference to D; the last one closes and frees it. */
+static void pdir_unref(struct pdir *d)
+{
+    if (d && atomic_fetch_sub(&d->refs, 1) == 1) {
+        close(d->fd);
+        free(d->relpath);
+        free(d);
+    }
+}
+
+/* A new chunk of D (a reference taken). Returns NULL with errno ENOMEM. */
+static struct pchunk *pchunk_new(struct pdir *d, bool header, long token)
+{
+    struct pchunk *c = malloc(sizeof(*c));
+    if (!c)
+        return NULL;
+    c->next = NULL;
+    c->dir = d;
+    c->header = header;
+    c->token = token;
+    c->n = c->names_len = 0;
+    atomic_fetch_add(&d->refs, 1);
+    return c;
+}
+
+static void pchunk_free(struct pchunk *c)
+{
+    pdir_unref(c->dir);
+    free(c);
+}
+
+/* Queue C for the caller, waiting while PQUEUE_MAX chunks are queued. */
+static void pqueue_put(struct pqueue *q, struct pchunk *c)
+{
+    pthread_mutex_lock(&q->lock);
+    while (q->n >= PQUEUE_MAX)
+        pthread_cond_wait(&q->space, &q->lock);
+    if (q->tail)
+        q->tail->next = c;
+    else
+        q->head = c;
+    q->tail = c;
+    if (q->n++ == 0)
+        pthread_cond_signal(&q->ready);
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* Deliver frame F's pending chunk (an empty one only when it is a header: the caller must
+ * still run the opened hook). */
+static void pipe_flush(struct walk *w, struct frame *f)
+{
+    struct pchunk *c = f->chunk;
+    f->chunk = NULL;
+    if (!c)
+        return;
+    if (c->n || c->header)
+        pqueue_put(w->q, c);
+    else
+        pchunk_free(c);
+}
+
+/* Add entry NAME (stat ST, mount MNT; MOUNT: a mount point not entered) of the top frame to
+ * its chunk, delivering the chunk when full. Returns 0 or -1 (ENOMEM, counted). */
+static int pipe_append(struct walk *w, const char *name, const struct stat *st, uint64_t mnt,
+                       bool mount)
+{
+    struct frame *f = &w->stack[w->depth - 1];
+    size_t len = strlen(name) + 1;
+    if (f->chunk && (f->chunk->n == PCHUNK_ENTRIES || f->chunk->names_len + len > PCHUNK_NAMES))
+        pipe_flush(w, f);
+    if (!f->chunk && !(f->chunk = pchunk_new(f->dir, false, 0))) {
+        count_error(w, ENOMEM, "walk");
+        return -1;
+    }
+    struct pchunk *c = f->chunk;
+    c->ents[c->n++] = (struct pent){*st, mnt, (uint32_t)c->names_len, mount};
+    memcpy(c->names + c->names_len, name, len);
+    c->names_len += len;
+    return 0;
+}
+
+/* The end of the top frame: deliver its chunk, drop its directory. */
+static void frame_end(struct walk *w)
+{
+    struct frame *f = &w->stack[--w->depth];
+    if (f->dir) {
+        pipe_flush(w, f);
+        pdir_unref(f->dir);
+    } else {
+        close(f->fd);
+    }
+}
+
+/* Make room for one more frame (stack and its getdents64 buffer). Returns 0, or -1 (ENOMEM,
+ * counted). */
+static int frame_reserve(struct walk *w)
 {
     if (w->depth == w->stack_cap) {
         size_t cap = w->stack_cap ? w->stack_cap * 2 : 64;
@@ -188,7 +336,6 @@ static int frame_push(struct walk *w, int fd)
             w->stack = s;
         char **b = s ? realloc(w->bufs, cap * sizeof(*b)) : NULL;
         if (!b) {
-            close(fd);
             count_error(w, ENOMEM, "descend into");
             return -1;
         }
@@ -197,29 +344,88 @@ static int frame_push(struct walk *w, int fd)
         w->stack_cap = cap;
     }
     if (!w->bufs[w->depth] && !(w->bufs[w->depth] = malloc(DIRBUF_SIZE))) {
-        close(fd);
         count_error(w, ENOMEM, "descend into");
+        return -1;
+    }
+    return 0;
+}
+
+/* Push a frame reading the open directory FD (relpath w->path), taking FD over. Returns 0, or
+ * -1 (FD closed, the error counted). */
+static int frame_push(struct walk *w, int fd)
+{
+    if (frame_reserve(w) < 0) {
+        close(fd);
         return -1;
     }
     w->stack[w->depth++] = (struct frame){.fd = fd, .pathlen = w->len};
     return 0;
 }
 
+/* frame_push of the pipelined walk: the frame reads D (a reference taken for the frame) and
+ * starts with chunk C (may be NULL). Returns 0, or -1 (C delivered as it is: a header must
+ * reach the caller; the error counted). */
+static int frame_push_dir(struct walk *w, struct pdir *d, struct pchunk *c)
+{
+    if (frame_reserve(w) < 0) {
+        if (c)
+            pqueue_put(w->q, c);
+        return -1;
+    }
+    atomic_fetch_add(&d->refs, 1);
+    w->stack[w->depth++] = (struct frame){.fd = d->fd, .pathlen = w->len, .dir = d, .chunk = c};
+    return 0;
+}
+
 /* Hand the open directory FD (RELPATH) to a waiting thread of the walk S. Returns 0 (FD is
  * theirs now), or -1 when nobody waits or the hand-over slots are full (FD stays the caller's). */
-static int pshared_give(struct pshared *s, int fd, const char *relpath)
+static int pshared_give(struct pshared *s, int fd, const char *relpath, struct pdir *d,
+                        struct pchunk *c)
 {
     int rc = -1;
     pthread_mutex_lock(&s->lock);
     if (s->idle && s->n < sizeof(s->items) / sizeof(s->items[0])) {
         char *copy = strdup(relpath);
         if (copy) {
-            s->items[s->n++] = (struct pitem){fd, copy};
+            s->items[s->n++] = (struct pitem){fd, copy, d, c};
             pthread_cond_signal(&s->cond);
             rc = 0;
         }
     }
     pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* Pipelined walk: descend into the directory FD just opened (w->path), whose own entry is in
+ * the top frame's chunk: deliver that chunk, run the prewatch hook, then read FD here or hand
+ * it to a waiting thread, its first chunk a header carrying the prewatch token. Returns 0 or
+ * -1 (counted). */
+static int pipe_descend(struct walk *w, int fd)
+{
+    if (w->depth)
+        pipe_flush(w, &w->stack[w->depth - 1]);
+    long token = w->ph->prewatch ? w->ph->prewatch(w->ctx, fd) : 0;
+    struct pdir *d = malloc(sizeof(*d));
+    char *rel = d ? strdup(w->path) : NULL;
+    if (!rel) {
+        free(d);
+        close(fd);
+        count_error(w, ENOMEM, "descend into");
+        return -1;
+    }
+    *d = (struct pdir){.fd = fd, .refs = 1, .relpath = rel};
+    struct pchunk *c = pchunk_new(d, true, token);
+    if (!c) {
+        pdir_unref(d);
+        count_error(w, ENOMEM, "descend into");
+        return -1;
+    }
+    /* D's own reference becomes the hand-over item's, or is dropped once the frame has one */
+    if (w->shared && atomic_load_explicit(&w->shared->want, memory_order_relaxed) &&
+        pshared_give(w->shared, d->fd, w->path, d, c) == 0)
+        return 0;
+    int rc = frame_push_dir(w, d, c);
+    pdir_unref(d);
     return rc;
 }
 
@@ -237,8 +443,10 @@ static int descend(struct walk *w, int fd)
             return v == SCAN_STOP ? -2 : -1;
         }
     }
+    if (w->q)
+        return pipe_descend(w, fd);
     if (w->shared && atomic_load_explicit(&w->shared->want, memory_order_relaxed) &&
-        pshared_give(w->shared, fd, w->path) == 0)
+        pshared_give(w->shared, fd, w->path, NULL, NULL) == 0)
         return 0;
     return frame_push(w, fd);
 }
@@ -247,7 +455,11 @@ static int descend(struct walk *w, int fd)
  * descend into it. START: the walk's first directory, which may be the root of a mount (a
  * site root that is a mount point). Returns as descend(), or -1 when the open or the check
  * failed (counted, errno set). */
-static int push_dir(struct walk *w, int dirfd, const char *name, const struct stat *st, bool start)
+/* Open directory NAME under DIRFD and check it is still the directory stat'ed as ST, on the
+ * walk's mount (START: the walk's first directory, which may be a mount root). Returns the fd,
+ * or -1 (counted; errno ESTALE when it was swapped). */
+static int open_verified(struct walk *w, int dirfd, const char *name, const struct stat *st,
+                         bool start)
 {
     int fd = openat(dirfd, *name ? name : ".", OPEN_DIR_FLAGS);
     if (fd < 0) {
@@ -265,7 +477,13 @@ static int push_dir(struct walk *w, int dirfd, const char *name, const struct st
         errno = ESTALE;
         return -1;
     }
-    return descend(w, fd);
+    return fd;
+}
+
+static int push_dir(struct walk *w, int dirfd, const char *name, const struct stat *st, bool start)
+{
+    int fd = open_verified(w, dirfd, name, st, start);
+    return fd < 0 ? -1 : descend(w, fd);
 }
 
 /* The next record of frame F (i: its depth), reading more with getdents64 when the buffer
@@ -300,12 +518,27 @@ static void count_entry(struct walk *w, const struct stat *st)
         w->stats->others++;
 }
 
-/* Report directory NAME (w->path, stat ST) under DIRFD as a mount point not entered. */
-static void skip_mount(struct walk *w, const struct stat *st)
+/* Report directory NAME (w->path, stat ST) as a mount point not entered. */
+static void skip_mount(struct walk *w, const char *name, const struct stat *st)
 {
     w->stats->mounts_skipped++;
-    if (w->mount)
+    if (w->q)
+        pipe_append(w, name, st, 0, true);
+    else if (w->mount)
         w->mount(w->ctx, w->path, st);
+}
+
+/* Hand entry E to the visitor, or in a pipelined walk queue it for the caller and decide here
+ * whether a directory is read. */
+static enum scan_verdict walk_deliver(struct walk *w, const struct scan_entry *e)
+{
+    if (!w->q)
+        return w->visit(w->ctx, e);
+    if (pipe_append(w, e->name, e->st, e->mnt, false) < 0)
+        return SCAN_SKIP; /* its entry is lost (counted): not its children either */
+    if (S_ISDIR(e->st->st_mode) && w->ph->descend && !w->ph->descend(w->ctx, e->relpath, e->st))
+        return SCAN_SKIP;
+    return SCAN_CONTINUE;
 }
 
 /* Open NAME under DIRFD as a directory on the same mount, following no symlink: openat2 with
@@ -340,7 +573,7 @@ static int walk_subdir(struct walk *w, int dirfd, const char *name)
         if (e == EXDEV && scan_stat(dirfd, name, &st, &mount_root, &mnt) == 0) {
             if (!S_ISDIR(st.st_mode))
                 return 1;
-            skip_mount(w, &st);
+            skip_mount(w, name, &st);
             return 0;
         }
         count_error(w, e, "open directory");
@@ -353,12 +586,12 @@ static int walk_subdir(struct walk *w, int dirfd, const char *name)
     }
     if (!same_mount(w, mnt, mount_root)) { /* RESOLVE_NO_XDEV makes this unreachable */
         close(fd);
-        skip_mount(w, &st);
+        skip_mount(w, name, &st);
         return 0;
     }
     count_entry(w, &st);
     struct scan_entry e = {w->path, w->len, dirfd, name, &st, mnt};
-    enum scan_verdict v = w->visit(w->ctx, &e);
+    enum scan_verdict v = walk_deliver(w, &e);
     if (v != SCAN_CONTINUE) {
         close(fd);
         return v == SCAN_STOP ? (errno = ECANCELED, -1) : 0;
@@ -379,12 +612,12 @@ static int walk_by_name(struct walk *w, int dirfd, const char *name)
     }
     bool is_dir = S_ISDIR(st.st_mode);
     if (is_dir && !same_mount(w, mnt, mount_root)) {
-        skip_mount(w, &st);
+        skip_mount(w, name, &st);
         return 0;
     }
     count_entry(w, &st);
     struct scan_entry e = {w->path, w->len, dirfd, name, &st, mnt};
-    enum scan_verdict v = w->visit(w->ctx, &e);
+    enum scan_verdict v = walk_deliver(w, &e);
     if (v == SCAN_STOP) {
         errno = ECANCELED;
         return -1;
@@ -409,8 +642,7 @@ static int walk_stack(struct walk *w)
                 w->path[w->len] = '\0';
                 count_error(w, errno, "read directory");
             }
-            close(w->stack[i].fd);
-            w->depth--;
+            frame_end(w);
             continue;
         }
         const char *name = de->d_name;
@@ -520,7 +752,7 @@ int scan_walk(int root_fd, const char *subpath, scan_visit_fn visit, scan_opened
 static void walk_release(struct walk *w)
 {
     while (w->depth)
-        close(w->stack[--w->depth].fd);
+        frame_end(w);
     for (size_t i = 0; i < w->stack_cap; i++)
         free(w->bufs[i]);
     free(w->bufs);
@@ -590,6 +822,16 @@ static void *pworker_run(void *arg)
             break;
         int ok = path_set(w, 0, it.relpath);
         free(it.relpath);
+        if (it.dir) {
+            if (ok == 0)
+                frame_push_dir(w, it.dir, it.chunk);
+            else if (it.chunk)
+                pqueue_put(w->q, it.chunk);
+            pdir_unref(it.dir);
+            if (ok < 0)
+                count_error(w, ENOMEM, "walk");
+            continue;
+        }
         if (ok < 0) {
             close(it.fd);
             count_error(w, ENOMEM, "walk");
@@ -736,6 +978,259 @@ out:
         close(parent);
     free(last);
     w.stats->usec = now_usec() - t0;
+    errno = e;
+    return rc;
+}
+
+/* ---- the pipelined walk's two sides ------------------------------------------------------ */
+
+/* A walker thread of the pipelined walk: pworker_run, then tell the caller it is done. */
+static void *pipe_worker_run(void *arg)
+{
+    struct pworker *pw = arg;
+    struct pqueue *q = pw->w.q;
+    pworker_run(pw);
+    pthread_mutex_lock(&q->lock);
+    if (--q->running == 0)
+        pthread_cond_signal(&q->ready);
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+/* The caller's side: run the hooks H for chunk C (PATH, *CAP: a reusable buffer). Returns 0,
+ * or -1 when a hook said SCAN_STOP. */
+static int pipe_visit(const struct scan_pipe_hooks *h, const struct pchunk *c, char **path,
+                      size_t *cap)
+{
+    const struct pdir *d = c->dir;
+    if (c->header && h->opened && h->opened(h->ctx, d->relpath, d->fd, c->token) == SCAN_STOP)
+        return -1;
+    size_t base = strlen(d->relpath);
+    for (size_t i = 0; i < c->n; i++) {
+        const struct pent *e = &c->ents[i];
+        const char *name = c->names + e->name;
+        size_t n = strlen(name), need = base + 1 + n + 1;
+        if (need > *cap) {
+            size_t nc = *cap ? *cap : 4096;
+            while (nc < need)
+                nc *= 2;
+            char *p = realloc(*path, nc);
+            if (!p)
+                continue; /* no memory for this path: the next rescan sees it */
+            *path = p;
+            *cap = nc;
+        }
+        size_t len = 0;
+        if (base) {
+            memcpy(*path, d->relpath, base);
+            (*path)[base] = '/';
+            len = base + 1;
+        }
+        memcpy(*path + len, name, n + 1);
+        len += n;
+        if (e->mount) {
+            if (h->mount)
+                h->mount(h->ctx, *path, &e->st);
+            continue;
+        }
+        struct scan_entry se = {*path, len, d->fd, name, &e->st, e->mnt};
+        if (h->visit(h->ctx, &se) == SCAN_STOP)
+            return -1;
+    }
+    return 0;
+}
+
+/* Leave the walk S as a participant that never waits (the caller, once it posted the start). */
+static void pshared_leave(struct pshared *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->nthreads--;
+    if (!s->n && s->idle == s->nthreads) {
+        s->done = true;
+        pthread_cond_broadcast(&s->cond);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+int scan_run_pipelined(int root_fd, const char *subpath, const struct scan_pipe_hooks *h,
+                       unsigned threads, struct scan_stats *stats)
+{
+    if (threads < 1)
+        threads = 1;
+    if (threads > SCAN_MAX_THREADS)
+        threads = SCAN_MAX_THREADS;
+    struct scan_stats dummy;
+    if (!stats)
+        stats = &dummy;
+    memset(stats, 0, sizeof(*stats));
+    uint64_t t0 = now_usec();
+    struct pshared s = {.nthreads = threads + 1}; /* + the caller until it posted the start */
+    struct pqueue q = {0};
+    struct pworker *pw = calloc(threads, sizeof(*pw));
+    if (!pw)
+        return errno = ENOMEM, -1;
+    pthread_mutex_init(&s.lock, NULL);
+    pthread_cond_init(&s.cond, NULL);
+    pthread_mutex_init(&q.lock, NULL);
+    pthread_cond_init(&q.ready, NULL);
+    pthread_cond_init(&q.space, NULL);
+    struct walk w = {.root_fd = root_fd, .visit = h->visit, .ctx = h->ctx, .stats = stats};
+    struct stat st;
+    bool mount_root;
+    uint64_t mnt;
+    int rc = -1, e = 0, parent = -1;
+    char *last = NULL, *path = NULL;
+    size_t cap = 0;
+    unsigned started = 0;
+    if (scan_stat(root_fd, "", &st, &mount_root, &mnt) < 0)
+        goto out;
+    w.mnt = mnt;
+
+    q.running = threads;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* the walkers take no signal */
+    for (unsigned i = 0; i < threads; i++) {
+        pw[i].w = (struct walk){.shared = &s,
+                                .q = &q,
+                                .ph = h,
+                                .root_fd = root_fd,
+                                .mnt = mnt,
+                                .ctx = h->ctx,
+                                .stats = &pw[i].stats};
+        if (pthread_create(&pw[i].tid, NULL, pipe_worker_run, &pw[i]) != 0)
+            break;
+        started++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_mutex_lock(&q.lock);
+    q.running = started;
+    pthread_mutex_unlock(&q.lock);
+    pthread_mutex_lock(&s.lock);
+    s.nthreads = started + 1;
+    pthread_mutex_unlock(&s.lock);
+    if (!started) {
+        errno = EAGAIN;
+        goto out;
+    }
+
+    parent = reach_parent(&w, subpath ? subpath : "", &last);
+    if (parent < 0 || scan_stat(parent, last, &st, &mount_root, &mnt) < 0)
+        goto post;
+    bool is_dir = S_ISDIR(st.st_mode);
+    if (*last && is_dir && !same_mount(&w, mnt, mount_root)) {
+        errno = EXDEV;
+        goto post;
+    }
+    count_entry(&w, &st);
+    struct scan_entry entry = {w.path, w.len, parent, last, &st, mnt};
+    enum scan_verdict v = h->visit(h->ctx, &entry);
+    if (v == SCAN_STOP) {
+        errno = ECANCELED;
+        goto post;
+    }
+    rc = 0;
+    if (is_dir && v == SCAN_CONTINUE) {
+        int fd = open_verified(&w, parent, last, &st, !*last);
+        long token = fd >= 0 && h->prewatch ? h->prewatch(h->ctx, fd) : 0;
+        if (fd < 0) {
+            rc = -1; /* a start that could not be read fails the walk */
+        } else if (h->opened && h->opened(h->ctx, w.path, fd, token) == SCAN_STOP) {
+            close(fd);
+            rc = -1;
+            errno = ECANCELED;
+        } else {
+            struct pdir *d = malloc(sizeof(*d));
+            char *rel = d ? strdup(w.path) : NULL, *rel2 = rel ? strdup(w.path) : NULL;
+            if (!rel2) {
+                free(d);
+                free(rel);
+                close(fd);
+                rc = -1;
+                errno = ENOMEM;
+            } else {
+                *d = (struct pdir){.fd = fd, .refs = 1, .relpath = rel};
+                pthread_mutex_lock(&s.lock);
+                s.items[s.n++] = (struct pitem){fd, rel2, d, NULL};
+                pthread_cond_signal(&s.cond);
+                pthread_mutex_unlock(&s.lock);
+            }
+        }
+    }
+post:
+    e = errno;
+    pshared_leave(&s);
+    /* the caller's side: visit what the walkers queue until they are all done */
+    bool stopped = false;
+    pthread_mutex_lock(&q.lock);
+    for (;;) {
+        while (!q.head && q.running) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 100 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            if (pthread_cond_timedwait(&q.ready, &q.lock, &ts) == ETIMEDOUT && h->idle) {
+                pthread_mutex_unlock(&q.lock);
+                h->idle(h->ctx);
+                pthread_mutex_lock(&q.lock);
+            }
+        }
+        struct pchunk *c = q.head;
+        if (!c)
+            break;
+        if (!(q.head = c->next))
+            q.tail = NULL;
+        q.n--;
+        pthread_cond_signal(&q.space);
+        pthread_mutex_unlock(&q.lock);
+        if (!stopped && pipe_visit(h, c, &path, &cap) < 0) {
+            stopped = true; /* drain the rest unvisited: walkers may wait for room */
+            pshared_stop(&s);
+            rc = -1;
+            e = ECANCELED;
+        }
+        pchunk_free(c);
+        pthread_mutex_lock(&q.lock);
+    }
+    pthread_mutex_unlock(&q.lock);
+out:
+    if (!e)
+        e = errno;
+    for (unsigned i = 0; i < started; i++) {
+        pthread_join(pw[i].tid, NULL);
+        struct scan_stats *b = &pw[i].stats;
+        stats->dirs += b->dirs;
+        stats->files += b->files;
+        stats->others += b->others;
+        stats->mounts_skipped += b->mounts_skipped;
+        stats->vanished += b->vanished;
+        stats->errors += b->errors;
+    }
+    while (s.n) { /* handed over after a stop */
+        struct pitem *it = &s.items[--s.n];
+        free(it->relpath);
+        if (it->chunk)
+            pchunk_free(it->chunk);
+        if (it->dir)
+            pdir_unref(it->dir);
+        else
+            close(it->fd);
+    }
+    walk_release(&w);
+    if (parent >= 0)
+        close(parent);
+    free(last);
+    free(path);
+    free(pw);
+    pthread_cond_destroy(&q.space);
+    pthread_cond_destroy(&q.ready);
+    pthread_mutex_destroy(&q.lock);
+    pthread_cond_destroy(&s.cond);
+    pthread_mutex_destroy(&s.lock);
+    stats->usec = now_usec() - t0;
     errno = e;
     return rc;
 }
