@@ -48,8 +48,7 @@ struct frame {
     size_t pathlen;  /* length of the directory's relpath */
     size_t pos, end; /* unread records of the buffer */
     bool eof;
-    struct pdir *dir;     /* pipelined walk: the directory the chunks refer to (owns fd) */
-    struct pchunk *chunk; /* pipelined walk: entries read, not delivered yet */
+    struct pdir *dir; /* pipelined walk: the directory (owns fd, shared with queued records) */
 };
 
 /* The kernel's record (struct linux_dirent64); getdents64 aligns each to 8 bytes, the
@@ -66,8 +65,12 @@ struct scan_dirent {
 struct pitem {
     int fd;
     char *relpath;
-    struct pdir *dir;     /* pipelined walk: the directory (its fd is FD) */
-    struct pchunk *chunk; /* pipelined walk: its header chunk, or NULL */
+    struct pdir *dir; /* pipelined walk: the directory (its fd is FD) */
+    long token;       /* pipelined walk: its prewatch token, for the OPENED record */
+    bool announce;    /* pipelined walk: the taker emits the OPENED record first */
+    char *buf;        /* a shared frame: the getdents64 records it had read, not visited */
+    size_t buflen;
+    bool eof; /* a shared frame: getdents64 said the end already */
 };
 
 /* What the threads of a parallel walk share. Only `want` and `stop` are read without LOCK. */
@@ -89,6 +92,7 @@ struct walk {
     struct pshared *shared; /* NULL: a walk on one thread */
     struct pqueue *q;       /* pipelined walk: where the entries go (visited by the caller) */
     const struct scan_pipe_hooks *ph;
+    struct pchunk *out; /* pipelined walk: records not delivered yet */
     int root_fd;
     uint64_t mnt; /* the site's mount (scan_stat's mount key) */
     scan_visit_fn visit;
@@ -190,44 +194,47 @@ static void count_error(struct walk *w, int err, const char *what)
 }
 
 /* ---- the pipelined walk: threads read and stat, the caller visits ------------------------
- * Walker threads read directories (getdents64, statx, openat2) into chunks of entries and
- * queue them; the calling thread takes the chunks in order and calls the hooks. A directory's
- * own entry is queued before it is opened for reading (the walker flushes its chunk first and
- * only then hands the directory to itself or to another thread), so the caller always sees a
- * parent before its children. Memory: at most PQUEUE_MAX chunks queued (walkers wait), each
- * holding a reference to its directory's fd. */
-#define PCHUNK_ENTRIES 128
+ * Walker threads read directories (getdents64, statx, openat2) and write records (an entry, a
+ * mount point, a directory about to be read) into their outbox, a chunk of PCHUNK_RECORDS
+ * queued for the caller when full, when the walker hands a directory over, waits or ends.
+ * The caller takes the chunks in order and runs the hooks. One walker's records are in
+ * depth-first order, and a directory handed over is announced only after the walker's outbox
+ * (which holds its entry) was queued: the caller sees a parent before its children. Memory:
+ * at most PQUEUE_MAX chunks queued (walkers wait), plus one outbox per walker; every record
+ * holds a reference to its directory, whose fd stays open until the caller is done with it. */
+#define PCHUNK_RECORDS 128
 #define PCHUNK_NAMES   8192
 #define PQUEUE_MAX     64
 
-/* A directory whose entries are being read: shared by the walker and the chunks queued. */
+/* A directory being read: shared by its walker's frame and the records naming it. */
 struct pdir {
     int fd;
     atomic_uint refs;
     char *relpath;
 };
 
-struct pent {
+enum prec_kind { PREC_ENTRY, PREC_MOUNT, PREC_OPENED };
+
+struct prec {
+    struct pdir *dir; /* ENTRY, MOUNT: the directory holding it; OPENED: the one opened */
     struct stat st;
     uint64_t mnt;
-    uint32_t name; /* offset into the chunk's names */
-    bool mount;    /* a mount point not entered: for the mount hook */
+    long token;    /* OPENED: the prewatch hook's result */
+    uint32_t name; /* ENTRY, MOUNT: offset into the chunk's names */
+    enum prec_kind kind;
 };
 
 struct pchunk {
     struct pchunk *next;
-    struct pdir *dir;
-    bool header; /* the directory's first chunk: the caller runs the opened hook first */
-    long token;  /* the prewatch hook's result (header only) */
     size_t n, names_len;
-    struct pent ents[PCHUNK_ENTRIES];
+    struct prec recs[PCHUNK_RECORDS];
     char names[PCHUNK_NAMES];
 };
 
 struct pqueue {
     pthread_mutex_t lock;
     pthread_cond_t ready, space;
-    struct pchunk *head, *tail;
+    struct pchunk *head, *tail, *spare; /* spare: consumed chunks for reuse */
     size_t n;
     unsigned running; /* walker threads not finished */
 };
@@ -242,33 +249,23 @@ static void pdir_unref(struct pdir *d)
     }
 }
 
-/* A new chunk of D (a reference taken). Returns NULL with errno ENOMEM. */
-static struct pchunk *pchunk_new(struct pdir *d, bool header, long token)
+/* Drop the references C's records hold and empty it. */
+static void pchunk_clear(struct pchunk *c)
 {
-    struct pchunk *c = malloc(sizeof(*c));
-    if (!c)
-        return NULL;
-    c->next = NULL;
-    c->dir = d;
-    c->header = header;
-    c->token = token;
+    for (size_t i = 0; i < c->n; i++)
+        pdir_unref(c->recs[i].dir);
     c->n = c->names_len = 0;
-    atomic_fetch_add(&d->refs, 1);
-    return c;
+    c->next = NULL;
 }
 
-static void pchunk_free(struct pchunk *c)
-{
-    pdir_unref(c->dir);
-    free(c);
-}
-
-/* Queue C for the caller, waiting while PQUEUE_MAX chunks are queued. */
-static void pqueue_put(struct pqueue *q, struct pchunk *c)
+/* Queue C for the caller, waiting while PQUEUE_MAX chunks are queued. Returns an empty chunk
+ * for the next records (a spare one, or a new one; NULL with errno ENOMEM). */
+static struct pchunk *pqueue_put(struct pqueue *q, struct pchunk *c)
 {
     pthread_mutex_lock(&q->lock);
     while (q->n >= PQUEUE_MAX)
         pthread_cond_wait(&q->space, &q->lock);
+    c->next = NULL;
     if (q->tail)
         q->tail->next = c;
     else
@@ -276,53 +273,71 @@ static void pqueue_put(struct pqueue *q, struct pchunk *c)
     q->tail = c;
     if (q->n++ == 0)
         pthread_cond_signal(&q->ready);
+    struct pchunk *next = q->spare;
+    if (next)
+        q->spare = next->next;
     pthread_mutex_unlock(&q->lock);
+    if (!next && (next = malloc(sizeof(*next))) != NULL)
+        next->n = next->names_len = 0;
+    if (next)
+        next->next = NULL;
+    return next;
 }
 
-/* Deliver frame F's pending chunk (an empty one only when it is a header: the caller must
- * still run the opened hook). */
-static void pipe_flush(struct walk *w, struct frame *f)
+/* Queue the walker's outbox if it holds records. */
+static void pipe_flush(struct walk *w)
 {
-    struct pchunk *c = f->chunk;
-    f->chunk = NULL;
-    if (!c)
-        return;
-    if (c->n || c->header)
-        pqueue_put(w->q, c);
-    else
-        pchunk_free(c);
+    if (w->out && w->out->n)
+        w->out = pqueue_put(w->q, w->out);
 }
 
-/* Add entry NAME (stat ST, mount MNT; MOUNT: a mount point not entered) of the top frame to
- * its chunk, delivering the chunk when full. Returns 0 or -1 (ENOMEM, counted). */
-static int pipe_append(struct walk *w, const char *name, const struct stat *st, uint64_t mnt,
-                       bool mount)
+/* Add a record of KIND for directory D (a reference taken) to the walker's outbox: entry NAME
+ * with stat ST and mount MNT, or D opened with TOKEN. Returns 0 or -1 (ENOMEM, counted). */
+static int pipe_emit(struct walk *w, enum prec_kind kind, struct pdir *d, const char *name,
+                     const struct stat *st, uint64_t mnt, long token)
 {
-    struct frame *f = &w->stack[w->depth - 1];
-    size_t len = strlen(name) + 1;
-    if (f->chunk && (f->chunk->n == PCHUNK_ENTRIES || f->chunk->names_len + len > PCHUNK_NAMES))
-        pipe_flush(w, f);
-    if (!f->chunk && !(f->chunk = pchunk_new(f->dir, false, 0))) {
+    size_t len = name ? strlen(name) + 1 : 0;
+    if (w->out && (w->out->n == PCHUNK_RECORDS || w->out->names_len + len > PCHUNK_NAMES))
+        pipe_flush(w);
+    if (!w->out && (w->out = malloc(sizeof(*w->out))) != NULL)
+        w->out->n = w->out->names_len = 0;
+    if (!w->out) {
         count_error(w, ENOMEM, "walk");
         return -1;
     }
-    struct pchunk *c = f->chunk;
-    c->ents[c->n++] = (struct pent){*st, mnt, (uint32_t)c->names_len, mount};
-    memcpy(c->names + c->names_len, name, len);
-    c->names_len += len;
+    struct pchunk *c = w->out;
+    struct prec *r = &c->recs[c->n++];
+    r->dir = d;
+    atomic_fetch_add(&d->refs, 1);
+    r->kind = kind;
+    r->mnt = mnt;
+    r->token = token;
+    r->name = (uint32_t)c->names_len;
+    if (st)
+        r->st = *st;
+    if (name) {
+        memcpy(c->names + c->names_len, name, len);
+        c->names_len += len;
+    }
     return 0;
 }
 
-/* The end of the top frame: deliver its chunk, drop its directory. */
+/* An entry NAME of the top frame's directory (MOUNT: a mount point not entered). */
+static int pipe_append(struct walk *w, const char *name, const struct stat *st, uint64_t mnt,
+                       bool mount)
+{
+    return pipe_emit(w, mount ? PREC_MOUNT : PREC_ENTRY, w->stack[w->depth - 1].dir, name, st, mnt,
+                     0);
+}
+
+/* The end of the top frame: drop its directory (records may still hold it). */
 static void frame_end(struct walk *w)
 {
     struct frame *f = &w->stack[--w->depth];
-    if (f->dir) {
-        pipe_flush(w, f);
+    if (f->dir)
         pdir_unref(f->dir);
-    } else {
+    else if (f->fd >= 0)
         close(f->fd);
-    }
 }
 
 /* Make room for one more frame (stack and its getdents64 buffer). Returns 0, or -1 (ENOMEM,
@@ -362,48 +377,75 @@ static int frame_push(struct walk *w, int fd)
     return 0;
 }
 
-/* frame_push of the pipelined walk: the frame reads D (a reference taken for the frame) and
- * starts with chunk C (may be NULL). Returns 0, or -1 (C delivered as it is: a header must
- * reach the caller; the error counted). */
-static int frame_push_dir(struct walk *w, struct pdir *d, struct pchunk *c)
+/* frame_push of the pipelined walk: the frame reads D (a reference taken for the frame).
+ * Returns 0, or -1 (the error counted). */
+static int frame_push_dir(struct walk *w, struct pdir *d)
 {
-    if (frame_reserve(w) < 0) {
-        if (c)
-            pqueue_put(w->q, c);
+    if (frame_reserve(w) < 0)
         return -1;
-    }
     atomic_fetch_add(&d->refs, 1);
-    w->stack[w->depth++] = (struct frame){.fd = d->fd, .pathlen = w->len, .dir = d, .chunk = c};
+    w->stack[w->depth++] = (struct frame){.fd = d->fd, .pathlen = w->len, .dir = d};
     return 0;
 }
 
-/* Hand the open directory FD (RELPATH) to a waiting thread of the walk S. Returns 0 (FD is
- * theirs now), or -1 when nobody waits or the hand-over slots are full (FD stays the caller's). */
-static int pshared_give(struct pshared *s, int fd, const char *relpath, struct pdir *d,
-                        struct pchunk *c)
+/* Hand IT to a waiting thread of the walk S (IT's fd, relpath, dir and buf are theirs then).
+ * Returns 0, or -1 when nobody waits or the hand-over slots are full (IT stays the caller's). */
+static int pshared_give(struct pshared *s, const struct pitem *it)
 {
     int rc = -1;
     pthread_mutex_lock(&s->lock);
     if (s->idle && s->n < sizeof(s->items) / sizeof(s->items[0])) {
-        char *copy = strdup(relpath);
-        if (copy) {
-            s->items[s->n++] = (struct pitem){fd, copy, d, c};
-            pthread_cond_signal(&s->cond);
-            rc = 0;
-        }
+        s->items[s->n++] = *it;
+        pthread_cond_signal(&s->cond);
+        rc = 0;
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
 
+static void pipe_flush(struct walk *w);
+
+/* A thread waits for work: give it the rest of the shallowest directory still being read
+ * (below the top frame), the biggest piece of work at hand, with the records already read
+ * into its buffer. The frame stays on the stack, empty. */
+static void walk_share(struct walk *w)
+{
+    for (size_t i = 0; i + 1 < w->depth; i++) {
+        struct frame *f = &w->stack[i];
+        if (f->fd < 0 || (f->eof && f->pos >= f->end))
+            continue;
+        struct pitem it = {.fd = f->fd, .dir = f->dir, .eof = f->eof};
+        it.relpath = strndup(w->path, f->pathlen);
+        it.buflen = f->end - f->pos;
+        it.buf = it.buflen ? malloc(it.buflen) : NULL;
+        if (!it.relpath || (it.buflen && !it.buf)) {
+            free(it.relpath);
+            free(it.buf);
+            return;
+        }
+        if (it.buflen)
+            memcpy(it.buf, w->bufs[i] + f->pos, it.buflen);
+        if (w->q)
+            pipe_flush(w); /* the directory's entries so far go first */
+        if (pshared_give(w->shared, &it) < 0) {
+            free(it.relpath);
+            free(it.buf);
+            return;
+        }
+        f->fd = -1; /* the frame's fd and directory reference went with the item */
+        f->dir = NULL;
+        f->eof = true;
+        f->pos = f->end = 0;
+        return;
+    }
+}
+
 /* Pipelined walk: descend into the directory FD just opened (w->path), whose own entry is in
- * the top frame's chunk: deliver that chunk, run the prewatch hook, then read FD here or hand
- * it to a waiting thread, its first chunk a header carrying the prewatch token. Returns 0 or
- * -1 (counted). */
+ * the outbox: run the prewatch hook, then read FD here (after an OPENED record) or hand it to
+ * a waiting thread (after queueing the outbox; the taker writes the OPENED record). Returns 0
+ * or -1 (counted). */
 static int pipe_descend(struct walk *w, int fd)
 {
-    if (w->depth)
-        pipe_flush(w, &w->stack[w->depth - 1]);
     long token = w->ph->prewatch ? w->ph->prewatch(w->ctx, fd) : 0;
     struct pdir *d = malloc(sizeof(*d));
     char *rel = d ? strdup(w->path) : NULL;
@@ -413,18 +455,10 @@ static int pipe_descend(struct walk *w, int fd)
         count_error(w, ENOMEM, "descend into");
         return -1;
     }
-    *d = (struct pdir){.fd = fd, .refs = 1, .relpath = rel};
-    struct pchunk *c = pchunk_new(d, true, token);
-    if (!c) {
-        pdir_unref(d);
-        count_error(w, ENOMEM, "descend into");
-        return -1;
-    }
-    /* D's own reference becomes the hand-over item's, or is dropped once the frame has one */
-    if (w->shared && atomic_load_explicit(&w->shared->want, memory_order_relaxed) &&
-        pshared_give(w->shared, d->fd, w->path, d, c) == 0)
-        return 0;
-    int rc = frame_push_dir(w, d, c);
+    *d = (struct pdir){.fd = fd, .refs = 1, .relpath = rel}; /* the creator's reference */
+    int rc = pipe_emit(w, PREC_OPENED, d, NULL, NULL, 0, token);
+    if (rc == 0)
+        rc = frame_push_dir(w, d);
     pdir_unref(d);
     return rc;
 }
@@ -445,9 +479,6 @@ static int descend(struct walk *w, int fd)
     }
     if (w->q)
         return pipe_descend(w, fd);
-    if (w->shared && atomic_load_explicit(&w->shared->want, memory_order_relaxed) &&
-        pshared_give(w->shared, fd, w->path, NULL, NULL) == 0)
-        return 0;
     return frame_push(w, fd);
 }
 
@@ -634,6 +665,9 @@ static int walk_stack(struct walk *w)
     while (w->depth) {
         if (w->shared && atomic_load_explicit(&w->shared->stop, memory_order_relaxed))
             return errno = ECANCELED, -1;
+        if (w->shared && w->depth >= 2 &&
+            atomic_load_explicit(&w->shared->want, memory_order_relaxed))
+            walk_share(w);
         size_t i = w->depth - 1;
         const struct scan_dirent *de = frame_next(w, i);
         if (!de) {
@@ -818,26 +852,34 @@ static void *pworker_run(void *arg)
             pshared_stop(w->shared);
             break;
         }
+        if (w->q)
+            pipe_flush(w); /* before waiting: the caller may be waiting for these */
         if (!pshared_take(w->shared, &it))
             break;
-        int ok = path_set(w, 0, it.relpath);
+        int ok = path_set(w, 0, it.relpath), pushed = -1;
         free(it.relpath);
         if (it.dir) {
-            if (ok == 0)
-                frame_push_dir(w, it.dir, it.chunk);
-            else if (it.chunk)
-                pqueue_put(w->q, it.chunk);
-            pdir_unref(it.dir);
             if (ok < 0)
                 count_error(w, ENOMEM, "walk");
-            continue;
-        }
-        if (ok < 0) {
+            else if (!it.announce ||
+                     pipe_emit(w, PREC_OPENED, it.dir, NULL, NULL, 0, it.token) == 0)
+                pushed = frame_push_dir(w, it.dir);
+            pdir_unref(it.dir);
+        } else if (ok < 0) {
             close(it.fd);
             count_error(w, ENOMEM, "walk");
-            continue;
+        } else {
+            pushed = frame_push(w, it.fd);
         }
-        frame_push(w, it.fd);
+        if (pushed == 0) { /* a shared frame: go on where its walker stopped */
+            struct frame *f = &w->stack[w->depth - 1];
+            if (it.buflen)
+                memcpy(w->bufs[w->depth - 1], it.buf, it.buflen);
+            f->pos = 0;
+            f->end = it.buflen;
+            f->eof = it.eof;
+        }
+        free(it.buf);
     }
     walk_release(w);
     return NULL;
@@ -904,6 +946,7 @@ static int walk_parallel(struct walk *w0, const struct scan_hooks *h, unsigned t
     while (s.n) { /* handed over after a stop */
         close(s.items[--s.n].fd);
         free(s.items[s.n].relpath);
+        free(s.items[s.n].buf);
     }
     *w0 = pw[0].w; /* released by pworker_run */
     w0->shared = NULL;
@@ -990,6 +1033,11 @@ static void *pipe_worker_run(void *arg)
     struct pworker *pw = arg;
     struct pqueue *q = pw->w.q;
     pworker_run(pw);
+    pipe_flush(&pw->w); /* records left by a stop: the caller drains them unvisited */
+    if (pw->w.out) {
+        pchunk_clear(pw->w.out);
+        free(pw->w.out);
+    }
     pthread_mutex_lock(&q->lock);
     if (--q->running == 0)
         pthread_cond_signal(&q->ready);
@@ -997,19 +1045,21 @@ static void *pipe_worker_run(void *arg)
     return NULL;
 }
 
-/* The caller's side: run the hooks H for chunk C (PATH, *CAP: a reusable buffer). Returns 0,
- * or -1 when a hook said SCAN_STOP. */
+/* The caller's side: run the hooks H for the records of chunk C (PATH, *CAP: a reusable
+ * buffer). Returns 0, or -1 when a hook said SCAN_STOP. */
 static int pipe_visit(const struct scan_pipe_hooks *h, const struct pchunk *c, char **path,
                       size_t *cap)
 {
-    const struct pdir *d = c->dir;
-    if (c->header && h->opened && h->opened(h->ctx, d->relpath, d->fd, c->token) == SCAN_STOP)
-        return -1;
-    size_t base = strlen(d->relpath);
     for (size_t i = 0; i < c->n; i++) {
-        const struct pent *e = &c->ents[i];
-        const char *name = c->names + e->name;
-        size_t n = strlen(name), need = base + 1 + n + 1;
+        const struct prec *r = &c->recs[i];
+        const struct pdir *d = r->dir;
+        if (r->kind == PREC_OPENED) {
+            if (h->opened && h->opened(h->ctx, d->relpath, d->fd, r->token) == SCAN_STOP)
+                return -1;
+            continue;
+        }
+        const char *name = c->names + r->name;
+        size_t base = strlen(d->relpath), n = strlen(name), need = base + 1 + n + 1;
         if (need > *cap) {
             size_t nc = *cap ? *cap : 4096;
             while (nc < need)
@@ -1028,12 +1078,12 @@ static int pipe_visit(const struct scan_pipe_hooks *h, const struct pchunk *c, c
         }
         memcpy(*path + len, name, n + 1);
         len += n;
-        if (e->mount) {
+        if (r->kind == PREC_MOUNT) {
             if (h->mount)
-                h->mount(h->ctx, *path, &e->st);
+                h->mount(h->ctx, *path, &r->st);
             continue;
         }
-        struct scan_entry se = {*path, len, d->fd, name, &e->st, e->mnt};
+        struct scan_entry se = {*path, len, d->fd, name, &r->st, r->mnt};
         if (h->visit(h->ctx, &se) == SCAN_STOP)
             return -1;
     }
@@ -1151,7 +1201,7 @@ int scan_run_pipelined(int root_fd, const char *subpath, const struct scan_pipe_
             } else {
                 *d = (struct pdir){.fd = fd, .refs = 1, .relpath = rel};
                 pthread_mutex_lock(&s.lock);
-                s.items[s.n++] = (struct pitem){fd, rel2, d, NULL};
+                s.items[s.n++] = (struct pitem){.fd = fd, .relpath = rel2, .dir = d};
                 pthread_cond_signal(&s.cond);
                 pthread_mutex_unlock(&s.lock);
             }
@@ -1192,8 +1242,10 @@ post:
             rc = -1;
             e = ECANCELED;
         }
-        pchunk_free(c);
+        pchunk_clear(c);
         pthread_mutex_lock(&q.lock);
+        c->next = q.spare;
+        q.spare = c;
     }
     pthread_mutex_unlock(&q.lock);
 out:
@@ -1212,8 +1264,7 @@ out:
     while (s.n) { /* handed over after a stop */
         struct pitem *it = &s.items[--s.n];
         free(it->relpath);
-        if (it->chunk)
-            pchunk_free(it->chunk);
+        free(it->buf);
         if (it->dir)
             pdir_unref(it->dir);
         else
@@ -1225,6 +1276,11 @@ out:
     free(last);
     free(path);
     free(pw);
+    while (q.spare) {
+        struct pchunk *c = q.spare;
+        q.spare = c->next;
+        free(c);
+    }
     pthread_cond_destroy(&q.space);
     pthread_cond_destroy(&q.ready);
     pthread_mutex_destroy(&q.lock);
