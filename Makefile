@@ -167,7 +167,7 @@ check-format:
 	         daemon/*.c daemon/*.h tests/*.c tests/*.h; exit 1; }
 	@echo "format ok"
 	@! grep -n '\.timeout *=' tests/*.c || { echo "no Criterion .timeout: it leaks under ASan (see NOTES.md)"; exit 1; }
-	@for m in packaging/*.[18]; do out=$$(groff -man -ww -z "$$m" 2>&1); \
+	@for m in packaging/*.[158]; do out=$$(groff -man -ww -z "$$m" 2>&1); \
 	    [ -z "$$out" ] || { echo "$$m: $$out"; exit 1; }; done
 	@echo "man pages ok"
 

@@ -1405,3 +1405,14 @@ const char *config_repair_mode_name(enum repair_mode m)
     }
     return "?";
 }
+
+const char *config_key_at(size_t i, const char **section, bool *repeatable)
+{
+    if (i >= sizeof(keys) / sizeof(keys[0]))
+        return NULL;
+    if (section)
+        *section = section_names[keys[i].section];
+    if (repeatable)
+        *repeatable = keys[i].repeatable;
+    return keys[i].name;
+}

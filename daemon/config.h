@@ -112,4 +112,10 @@ const char *config_repair_mode_name(enum repair_mode m);
  * on (sched_getaffinity), at least 1 and at most SCAN_MAX_THREADS. */
 unsigned config_scan_threads(const struct config *c);
 
+/* The I-th key the parser accepts (file order of its table): *SECTION is "site", "daemon",
+ * "dispatch" or "rule" (for [rule NAME]), *REPEATABLE whether it may be given more than once
+ * in a section. Returns the key's name, or NULL when I is past the last key. For tests and
+ * documentation checks (tests/test_manpage.c). */
+const char *config_key_at(size_t i, const char **section, bool *repeatable);
+
 #endif
