@@ -279,6 +279,10 @@ struct crawl {
     uint64_t entries, dirs, files, unwatched_dirs, next_check, last_progress, last_ping;
     bool first;
     bool enospc; /* a watch could not be added: out of inotify watches */
+    /* pipelined crawls: the directory opened last (the next one's parent, most of the time) */
+    char *last;
+    size_t last_len, last_cap;
+    struct watch_dir *last_node;
 };
 
 /* Remember RELPATH as the top of an unwatched subtree (ENOSPC). O(log n). Past
@@ -534,6 +538,100 @@ static enum scan_verdict crawl_opened(void *ctx, const char *relpath, int fd)
     return SCAN_CONTINUE;
 }
 
+/* Watch the directory RELPATH as the kernel's watch WD (or, negative, -errno) under its
+ * parent PARENT (HAVE_PARENT: found; NULL parent: the root). Returns the node or NULL. */
+static struct watch_dir *crawl_watch(struct crawl *cr, const char *relpath, bool have_parent,
+                                     struct watch_dir *parent, const char *name, int wd, int err)
+{
+    struct loop *l = cr->l;
+    struct watch_dir *node = NULL;
+    if (have_parent) {
+        errno = err;
+        node = watch_add_wd(l->watch, parent, name, wd, NULL);
+        if (!node) {
+            if (errno == ENOSPC) {
+                /* the degraded entry and rescans follow once the crawl is over */
+                cr->enospc = true;
+                unwatched_add(l, relpath);
+            } else if (errno != ENOENT) {
+                log_warn_errno(errno, "cannot watch %s", *relpath ? relpath : ".");
+            }
+        }
+    } else if (wd >= 0 && !watch_lookup(l->watch, wd)) {
+        inotify_rm_watch(watch_fd(l->watch), wd); /* new, and no parent to hang it on */
+    }
+    if (!node)
+        cr->unwatched_dirs++;
+    return node;
+}
+
+/* pipelined scan's prewatch hook, on a walker thread: the kernel half of the watch. Returns
+ * the watch descriptor or -errno. */
+static long crawl_prewatch(void *ctx, int fd)
+{
+    struct crawl *cr = ctx;
+    int wd = watch_kernel_add(watch_fd(cr->l->watch), fd);
+    return wd < 0 ? -(long)errno : wd;
+}
+
+/* pipelined scan's descend hook, on a walker thread: read every directory but ignored ones
+ * (crawl_visit skips exactly those below the start). */
+static bool crawl_descend(void *ctx, const char *relpath, const struct stat *st)
+{
+    struct crawl *cr = ctx;
+    const struct rule *r = policy_match(cr->l->cfg, relpath);
+    return !(r && r->ignore);
+}
+
+/* pipelined scan's idle hook: keep systemd informed while the walkers work. */
+static void crawl_idle(void *ctx)
+{
+    crawl_progress(ctx);
+}
+
+/* pipelined scan's opened hook: the bookkeeping half of the watch the walker added (TOKEN).
+ * Directories come in no global depth-first order: the parent is the directory opened last
+ * when its path matches (a walker's own descent), else found by path. */
+static enum scan_verdict crawl_opened_wd(void *ctx, const char *relpath, int fd, long token)
+{
+    struct crawl *cr = ctx;
+    if (!cr->add_watches)
+        return SCAN_CONTINUE;
+    size_t len = strlen(relpath);
+    const char *slash = strrchr(relpath, '/');
+    size_t plen = slash ? (size_t)(slash - relpath) : 0;
+    struct watch_dir *parent = NULL;
+    bool have_parent = !len; /* the root has none */
+    if (len && cr->last && cr->last_len == plen && !memcmp(cr->last, relpath, plen)) {
+        parent = cr->last_node;
+        have_parent = parent != NULL;
+    } else if (len) {
+        char *pbuf = strndup(relpath, plen);
+        if (pbuf) {
+            parent = node_for_path(cr->l, pbuf);
+            have_parent = parent != NULL;
+            free(pbuf);
+        }
+    }
+    const char *name = len ? relpath + (slash ? plen + 1 : 0) : "";
+    struct watch_dir *node =
+        crawl_watch(cr, relpath, have_parent, parent, name, token >= 0 ? (int)token : -1,
+                    token >= 0 ? 0 : (int)-token);
+    if (len + 1 > cr->last_cap) {
+        char *p = realloc(cr->last, len + 1 + 64);
+        if (!p) {
+            cr->last_node = NULL; /* parents are then found by path */
+            return SCAN_CONTINUE;
+        }
+        cr->last = p;
+        cr->last_cap = len + 1 + 64;
+    }
+    memcpy(cr->last, relpath, len + 1);
+    cr->last_len = len;
+    cr->last_node = node;
+    return SCAN_CONTINUE;
+}
+
 /* scan mount hook: report a mount point inside the site the first time it is skipped. */
 static void crawl_mount(void *ctx, const char *relpath, const struct stat *st)
 {
@@ -575,7 +673,24 @@ static int crawl(struct loop *l, const char *relpath, bool descend, bool sweep, 
     struct scan_hooks h = {crawl_visit, descend ? crawl_opened : NULL, crawl_mount, &cr};
     if (sweep)
         mounts_sweep_begin(l->mounts);
-    int rc = scan_run(l->root_fd, relpath, &h, &st);
+    /* whole-site crawls (startup, full rescans): the system calls on walker threads, the
+     * bookkeeping here */
+    unsigned threads = descend && !*relpath ? config_scan_threads(l->cfg) : 1;
+    int rc = -1;
+    if (threads > 1) {
+        struct scan_pipe_hooks ph = {.visit = crawl_visit,
+                                     .mount = crawl_mount,
+                                     .opened = crawl_opened_wd,
+                                     .descend = crawl_descend,
+                                     .prewatch = cr.add_watches ? crawl_prewatch : NULL,
+                                     .idle = crawl_idle,
+                                     .ctx = &cr};
+        rc = scan_run_pipelined(l->root_fd, relpath, &ph, threads, &st);
+        if (rc < 0 && errno == EAGAIN) /* no thread: one is enough */
+            threads = 1;
+    }
+    if (threads <= 1)
+        rc = scan_run(l->root_fd, relpath, &h, &st);
     int e = errno;
     if (sweep && rc == 0)
         mounts_sweep_end(l->mounts, relpath);
@@ -597,6 +712,7 @@ static int crawl(struct loop *l, const char *relpath, bool descend, bool sweep, 
     }
     degraded_note(l, &cr);
     free(cr.chain);
+    free(cr.last);
     errno = e;
     return rc;
 }

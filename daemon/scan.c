@@ -40,11 +40,15 @@
  * bounds the buffers of a deep chain to 8 KiB per open directory (RLIMIT_NOFILE bounds those). */
 #define DIRBUF_SIZE 8192
 
+struct pdir;
+struct pchunk;
+
 struct frame {
     int fd;
     size_t pathlen;  /* length of the directory's relpath */
     size_t pos, end; /* unread records of the buffer */
     bool eof;
+    struct pdir *dir; /* pipelined walk: the directory (owns fd, shared with queued records) */
 };
 
 /* The kernel's record (struct linux_dirent64); getdents64 aligns each to 8 bytes, the
@@ -61,6 +65,12 @@ struct scan_dirent {
 struct pitem {
     int fd;
     char *relpath;
+    struct pdir *dir; /* pipelined walk: the directory (its fd is FD) */
+    long token;       /* pipelined walk: its prewatch token, for the OPENED record */
+    bool announce;    /* pipelined walk: the taker emits the OPENED record first */
+    char *buf;        /* a shared frame: the getdents64 records it had read, not visited */
+    size_t buflen;
+    bool eof; /* a shared frame: getdents64 said the end already */
 };
 
 /* What the threads of a parallel walk share. Only `want` and `stop` are read without LOCK. */
@@ -75,8 +85,14 @@ struct pshared {
     atomic_bool stop; /* a visitor stopped the walk */
 };
 
+struct pqueue;
+struct scan_pipe_hooks;
+
 struct walk {
     struct pshared *shared; /* NULL: a walk on one thread */
+    struct pqueue *q;       /* pipelined walk: where the entries go (visited by the caller) */
+    const struct scan_pipe_hooks *ph;
+    struct pchunk *out; /* pipelined walk: records not delivered yet */
     int root_fd;
     uint64_t mnt; /* the site's mount (scan_stat's mount key) */
     scan_visit_fn visit;
@@ -177,9 +193,156 @@ static void count_error(struct walk *w, int err, const char *what)
     log_warn_errno(err, "scan: cannot %s %s", what, *w->path ? w->path : ".");
 }
 
-/* Push a frame reading the open directory FD (relpath w->path), taking FD over. Returns 0, or
- * -1 (FD closed, the error counted). */
-static int frame_push(struct walk *w, int fd)
+/* ---- the pipelined walk: threads read and stat, the caller visits ------------------------
+ * Walker threads read directories (getdents64, statx, openat2) and write records (an entry, a
+ * mount point, a directory about to be read) into their outbox, a chunk of PCHUNK_RECORDS
+ * queued for the caller when full, when the walker hands a directory over, waits or ends.
+ * The caller takes the chunks in order and runs the hooks. One walker's records are in
+ * depth-first order, and a directory handed over is announced only after the walker's outbox
+ * (which holds its entry) was queued: the caller sees a parent before its children. Memory:
+ * at most PQUEUE_MAX chunks queued (walkers wait), plus one outbox per walker; every record
+ * holds a reference to its directory, whose fd stays open until the caller is done with it. */
+#define PCHUNK_RECORDS 128
+#define PCHUNK_NAMES   8192
+#define PQUEUE_MAX     64
+
+/* A directory being read: shared by its walker's frame and the records naming it. */
+struct pdir {
+    int fd;
+    atomic_uint refs;
+    char *relpath;
+};
+
+enum prec_kind { PREC_ENTRY, PREC_MOUNT, PREC_OPENED };
+
+struct prec {
+    struct pdir *dir; /* ENTRY, MOUNT: the directory holding it; OPENED: the one opened */
+    struct stat st;
+    uint64_t mnt;
+    long token;    /* OPENED: the prewatch hook's result */
+    uint32_t name; /* ENTRY, MOUNT: offset into the chunk's names */
+    enum prec_kind kind;
+};
+
+struct pchunk {
+    struct pchunk *next;
+    size_t n, names_len;
+    struct prec recs[PCHUNK_RECORDS];
+    char names[PCHUNK_NAMES];
+};
+
+struct pqueue {
+    pthread_mutex_t lock;
+    pthread_cond_t ready, space;
+    struct pchunk *head, *tail, *spare; /* spare: consumed chunks for reuse */
+    size_t n;
+    unsigned running; /* walker threads not finished */
+};
+
+/* Drop a reference to D; the last one closes and frees it. */
+static void pdir_unref(struct pdir *d)
+{
+    if (d && atomic_fetch_sub(&d->refs, 1) == 1) {
+        close(d->fd);
+        free(d->relpath);
+        free(d);
+    }
+}
+
+/* Drop the references C's records hold and empty it. */
+static void pchunk_clear(struct pchunk *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        pdir_unref(c->recs[i].dir);
+    c->n = c->names_len = 0;
+    c->next = NULL;
+}
+
+/* Queue C for the caller, waiting while PQUEUE_MAX chunks are queued. Returns an empty chunk
+ * for the next records (a spare one, or a new one; NULL with errno ENOMEM). */
+static struct pchunk *pqueue_put(struct pqueue *q, struct pchunk *c)
+{
+    pthread_mutex_lock(&q->lock);
+    while (q->n >= PQUEUE_MAX)
+        pthread_cond_wait(&q->space, &q->lock);
+    c->next = NULL;
+    if (q->tail)
+        q->tail->next = c;
+    else
+        q->head = c;
+    q->tail = c;
+    if (q->n++ == 0)
+        pthread_cond_signal(&q->ready);
+    struct pchunk *next = q->spare;
+    if (next)
+        q->spare = next->next;
+    pthread_mutex_unlock(&q->lock);
+    if (!next && (next = malloc(sizeof(*next))) != NULL)
+        next->n = next->names_len = 0;
+    if (next)
+        next->next = NULL;
+    return next;
+}
+
+/* Queue the walker's outbox if it holds records. */
+static void pipe_flush(struct walk *w)
+{
+    if (w->out && w->out->n)
+        w->out = pqueue_put(w->q, w->out);
+}
+
+/* Add a record of KIND for directory D (a reference taken) to the walker's outbox: entry NAME
+ * with stat ST and mount MNT, or D opened with TOKEN. Returns 0 or -1 (ENOMEM, counted). */
+static int pipe_emit(struct walk *w, enum prec_kind kind, struct pdir *d, const char *name,
+                     const struct stat *st, uint64_t mnt, long token)
+{
+    size_t len = name ? strlen(name) + 1 : 0;
+    if (w->out && (w->out->n == PCHUNK_RECORDS || w->out->names_len + len > PCHUNK_NAMES))
+        pipe_flush(w);
+    if (!w->out && (w->out = malloc(sizeof(*w->out))) != NULL)
+        w->out->n = w->out->names_len = 0;
+    if (!w->out) {
+        count_error(w, ENOMEM, "walk");
+        return -1;
+    }
+    struct pchunk *c = w->out;
+    struct prec *r = &c->recs[c->n++];
+    r->dir = d;
+    atomic_fetch_add(&d->refs, 1);
+    r->kind = kind;
+    r->mnt = mnt;
+    r->token = token;
+    r->name = (uint32_t)c->names_len;
+    if (st)
+        r->st = *st;
+    if (name) {
+        memcpy(c->names + c->names_len, name, len);
+        c->names_len += len;
+    }
+    return 0;
+}
+
+/* An entry NAME of the top frame's directory (MOUNT: a mount point not entered). */
+static int pipe_append(struct walk *w, const char *name, const struct stat *st, uint64_t mnt,
+                       bool mount)
+{
+    return pipe_emit(w, mount ? PREC_MOUNT : PREC_ENTRY, w->stack[w->depth - 1].dir, name, st, mnt,
+                     0);
+}
+
+/* The end of the top frame: drop its directory (records may still hold it). */
+static void frame_end(struct walk *w)
+{
+    struct frame *f = &w->stack[--w->depth];
+    if (f->dir)
+        pdir_unref(f->dir);
+    else if (f->fd >= 0)
+        close(f->fd);
+}
+
+/* Make room for one more frame (stack and its getdents64 buffer). Returns 0, or -1 (ENOMEM,
+ * counted). */
+static int frame_reserve(struct walk *w)
 {
     if (w->depth == w->stack_cap) {
         size_t cap = w->stack_cap ? w->stack_cap * 2 : 64;
@@ -188,7 +351,6 @@ static int frame_push(struct walk *w, int fd)
             w->stack = s;
         char **b = s ? realloc(w->bufs, cap * sizeof(*b)) : NULL;
         if (!b) {
-            close(fd);
             count_error(w, ENOMEM, "descend into");
             return -1;
         }
@@ -197,29 +359,107 @@ static int frame_push(struct walk *w, int fd)
         w->stack_cap = cap;
     }
     if (!w->bufs[w->depth] && !(w->bufs[w->depth] = malloc(DIRBUF_SIZE))) {
-        close(fd);
         count_error(w, ENOMEM, "descend into");
+        return -1;
+    }
+    return 0;
+}
+
+/* Push a frame reading the open directory FD (relpath w->path), taking FD over. Returns 0, or
+ * -1 (FD closed, the error counted). */
+static int frame_push(struct walk *w, int fd)
+{
+    if (frame_reserve(w) < 0) {
+        close(fd);
         return -1;
     }
     w->stack[w->depth++] = (struct frame){.fd = fd, .pathlen = w->len};
     return 0;
 }
 
-/* Hand the open directory FD (RELPATH) to a waiting thread of the walk S. Returns 0 (FD is
- * theirs now), or -1 when nobody waits or the hand-over slots are full (FD stays the caller's). */
-static int pshared_give(struct pshared *s, int fd, const char *relpath)
+/* frame_push of the pipelined walk: the frame reads D (a reference taken for the frame).
+ * Returns 0, or -1 (the error counted). */
+static int frame_push_dir(struct walk *w, struct pdir *d)
+{
+    if (frame_reserve(w) < 0)
+        return -1;
+    atomic_fetch_add(&d->refs, 1);
+    w->stack[w->depth++] = (struct frame){.fd = d->fd, .pathlen = w->len, .dir = d};
+    return 0;
+}
+
+/* Hand IT to a waiting thread of the walk S (IT's fd, relpath, dir and buf are theirs then).
+ * Returns 0, or -1 when nobody waits or the hand-over slots are full (IT stays the caller's). */
+static int pshared_give(struct pshared *s, const struct pitem *it)
 {
     int rc = -1;
     pthread_mutex_lock(&s->lock);
     if (s->idle && s->n < sizeof(s->items) / sizeof(s->items[0])) {
-        char *copy = strdup(relpath);
-        if (copy) {
-            s->items[s->n++] = (struct pitem){fd, copy};
-            pthread_cond_signal(&s->cond);
-            rc = 0;
-        }
+        s->items[s->n++] = *it;
+        pthread_cond_signal(&s->cond);
+        rc = 0;
     }
     pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static void pipe_flush(struct walk *w);
+
+/* A thread waits for work: give it the rest of the shallowest directory still being read
+ * (below the top frame), the biggest piece of work at hand, with the records already read
+ * into its buffer. The frame stays on the stack, empty. */
+static void walk_share(struct walk *w)
+{
+    for (size_t i = 0; i + 1 < w->depth; i++) {
+        struct frame *f = &w->stack[i];
+        if (f->fd < 0 || (f->eof && f->pos >= f->end))
+            continue;
+        struct pitem it = {.fd = f->fd, .dir = f->dir, .eof = f->eof};
+        it.relpath = strndup(w->path, f->pathlen);
+        it.buflen = f->end - f->pos;
+        it.buf = it.buflen ? malloc(it.buflen) : NULL;
+        if (!it.relpath || (it.buflen && !it.buf)) {
+            free(it.relpath);
+            free(it.buf);
+            return;
+        }
+        if (it.buflen)
+            memcpy(it.buf, w->bufs[i] + f->pos, it.buflen);
+        if (w->q)
+            pipe_flush(w); /* the directory's entries so far go first */
+        if (pshared_give(w->shared, &it) < 0) {
+            free(it.relpath);
+            free(it.buf);
+            return;
+        }
+        f->fd = -1; /* the frame's fd and directory reference went with the item */
+        f->dir = NULL;
+        f->eof = true;
+        f->pos = f->end = 0;
+        return;
+    }
+}
+
+/* Pipelined walk: descend into the directory FD just opened (w->path), whose own entry is in
+ * the outbox: run the prewatch hook, then read FD here (after an OPENED record) or hand it to
+ * a waiting thread (after queueing the outbox; the taker writes the OPENED record). Returns 0
+ * or -1 (counted). */
+static int pipe_descend(struct walk *w, int fd)
+{
+    long token = w->ph->prewatch ? w->ph->prewatch(w->ctx, fd) : 0;
+    struct pdir *d = malloc(sizeof(*d));
+    char *rel = d ? strdup(w->path) : NULL;
+    if (!rel) {
+        free(d);
+        close(fd);
+        count_error(w, ENOMEM, "descend into");
+        return -1;
+    }
+    *d = (struct pdir){.fd = fd, .refs = 1, .relpath = rel}; /* the creator's reference */
+    int rc = pipe_emit(w, PREC_OPENED, d, NULL, NULL, 0, token);
+    if (rc == 0)
+        rc = frame_push_dir(w, d);
+    pdir_unref(d);
     return rc;
 }
 
@@ -237,9 +477,8 @@ static int descend(struct walk *w, int fd)
             return v == SCAN_STOP ? -2 : -1;
         }
     }
-    if (w->shared && atomic_load_explicit(&w->shared->want, memory_order_relaxed) &&
-        pshared_give(w->shared, fd, w->path) == 0)
-        return 0;
+    if (w->q)
+        return pipe_descend(w, fd);
     return frame_push(w, fd);
 }
 
@@ -247,7 +486,11 @@ static int descend(struct walk *w, int fd)
  * descend into it. START: the walk's first directory, which may be the root of a mount (a
  * site root that is a mount point). Returns as descend(), or -1 when the open or the check
  * failed (counted, errno set). */
-static int push_dir(struct walk *w, int dirfd, const char *name, const struct stat *st, bool start)
+/* Open directory NAME under DIRFD and check it is still the directory stat'ed as ST, on the
+ * walk's mount (START: the walk's first directory, which may be a mount root). Returns the fd,
+ * or -1 (counted; errno ESTALE when it was swapped). */
+static int open_verified(struct walk *w, int dirfd, const char *name, const struct stat *st,
+                         bool start)
 {
     int fd = openat(dirfd, *name ? name : ".", OPEN_DIR_FLAGS);
     if (fd < 0) {
@@ -265,7 +508,13 @@ static int push_dir(struct walk *w, int dirfd, const char *name, const struct st
         errno = ESTALE;
         return -1;
     }
-    return descend(w, fd);
+    return fd;
+}
+
+static int push_dir(struct walk *w, int dirfd, const char *name, const struct stat *st, bool start)
+{
+    int fd = open_verified(w, dirfd, name, st, start);
+    return fd < 0 ? -1 : descend(w, fd);
 }
 
 /* The next record of frame F (i: its depth), reading more with getdents64 when the buffer
@@ -300,12 +549,27 @@ static void count_entry(struct walk *w, const struct stat *st)
         w->stats->others++;
 }
 
-/* Report directory NAME (w->path, stat ST) under DIRFD as a mount point not entered. */
-static void skip_mount(struct walk *w, const struct stat *st)
+/* Report directory NAME (w->path, stat ST) as a mount point not entered. */
+static void skip_mount(struct walk *w, const char *name, const struct stat *st)
 {
     w->stats->mounts_skipped++;
-    if (w->mount)
+    if (w->q)
+        pipe_append(w, name, st, 0, true);
+    else if (w->mount)
         w->mount(w->ctx, w->path, st);
+}
+
+/* Hand entry E to the visitor, or in a pipelined walk queue it for the caller and decide here
+ * whether a directory is read. */
+static enum scan_verdict walk_deliver(struct walk *w, const struct scan_entry *e)
+{
+    if (!w->q)
+        return w->visit(w->ctx, e);
+    if (pipe_append(w, e->name, e->st, e->mnt, false) < 0)
+        return SCAN_SKIP; /* its entry is lost (counted): not its children either */
+    if (S_ISDIR(e->st->st_mode) && w->ph->descend && !w->ph->descend(w->ctx, e->relpath, e->st))
+        return SCAN_SKIP;
+    return SCAN_CONTINUE;
 }
 
 /* Open NAME under DIRFD as a directory on the same mount, following no symlink: openat2 with
@@ -340,7 +604,7 @@ static int walk_subdir(struct walk *w, int dirfd, const char *name)
         if (e == EXDEV && scan_stat(dirfd, name, &st, &mount_root, &mnt) == 0) {
             if (!S_ISDIR(st.st_mode))
                 return 1;
-            skip_mount(w, &st);
+            skip_mount(w, name, &st);
             return 0;
         }
         count_error(w, e, "open directory");
@@ -353,12 +617,12 @@ static int walk_subdir(struct walk *w, int dirfd, const char *name)
     }
     if (!same_mount(w, mnt, mount_root)) { /* RESOLVE_NO_XDEV makes this unreachable */
         close(fd);
-        skip_mount(w, &st);
+        skip_mount(w, name, &st);
         return 0;
     }
     count_entry(w, &st);
     struct scan_entry e = {w->path, w->len, dirfd, name, &st, mnt};
-    enum scan_verdict v = w->visit(w->ctx, &e);
+    enum scan_verdict v = walk_deliver(w, &e);
     if (v != SCAN_CONTINUE) {
         close(fd);
         return v == SCAN_STOP ? (errno = ECANCELED, -1) : 0;
@@ -379,12 +643,12 @@ static int walk_by_name(struct walk *w, int dirfd, const char *name)
     }
     bool is_dir = S_ISDIR(st.st_mode);
     if (is_dir && !same_mount(w, mnt, mount_root)) {
-        skip_mount(w, &st);
+        skip_mount(w, name, &st);
         return 0;
     }
     count_entry(w, &st);
     struct scan_entry e = {w->path, w->len, dirfd, name, &st, mnt};
-    enum scan_verdict v = w->visit(w->ctx, &e);
+    enum scan_verdict v = walk_deliver(w, &e);
     if (v == SCAN_STOP) {
         errno = ECANCELED;
         return -1;
@@ -401,6 +665,9 @@ static int walk_stack(struct walk *w)
     while (w->depth) {
         if (w->shared && atomic_load_explicit(&w->shared->stop, memory_order_relaxed))
             return errno = ECANCELED, -1;
+        if (w->shared && w->depth >= 2 &&
+            atomic_load_explicit(&w->shared->want, memory_order_relaxed))
+            walk_share(w);
         size_t i = w->depth - 1;
         const struct scan_dirent *de = frame_next(w, i);
         if (!de) {
@@ -409,8 +676,7 @@ static int walk_stack(struct walk *w)
                 w->path[w->len] = '\0';
                 count_error(w, errno, "read directory");
             }
-            close(w->stack[i].fd);
-            w->depth--;
+            frame_end(w);
             continue;
         }
         const char *name = de->d_name;
@@ -520,7 +786,7 @@ int scan_walk(int root_fd, const char *subpath, scan_visit_fn visit, scan_opened
 static void walk_release(struct walk *w)
 {
     while (w->depth)
-        close(w->stack[--w->depth].fd);
+        frame_end(w);
     for (size_t i = 0; i < w->stack_cap; i++)
         free(w->bufs[i]);
     free(w->bufs);
@@ -586,16 +852,34 @@ static void *pworker_run(void *arg)
             pshared_stop(w->shared);
             break;
         }
+        if (w->q)
+            pipe_flush(w); /* before waiting: the caller may be waiting for these */
         if (!pshared_take(w->shared, &it))
             break;
-        int ok = path_set(w, 0, it.relpath);
+        int ok = path_set(w, 0, it.relpath), pushed = -1;
         free(it.relpath);
-        if (ok < 0) {
+        if (it.dir) {
+            if (ok < 0)
+                count_error(w, ENOMEM, "walk");
+            else if (!it.announce ||
+                     pipe_emit(w, PREC_OPENED, it.dir, NULL, NULL, 0, it.token) == 0)
+                pushed = frame_push_dir(w, it.dir);
+            pdir_unref(it.dir);
+        } else if (ok < 0) {
             close(it.fd);
             count_error(w, ENOMEM, "walk");
-            continue;
+        } else {
+            pushed = frame_push(w, it.fd);
         }
-        frame_push(w, it.fd);
+        if (pushed == 0) { /* a shared frame: go on where its walker stopped */
+            struct frame *f = &w->stack[w->depth - 1];
+            if (it.buflen)
+                memcpy(w->bufs[w->depth - 1], it.buf, it.buflen);
+            f->pos = 0;
+            f->end = it.buflen;
+            f->eof = it.eof;
+        }
+        free(it.buf);
     }
     walk_release(w);
     return NULL;
@@ -662,6 +946,7 @@ static int walk_parallel(struct walk *w0, const struct scan_hooks *h, unsigned t
     while (s.n) { /* handed over after a stop */
         close(s.items[--s.n].fd);
         free(s.items[s.n].relpath);
+        free(s.items[s.n].buf);
     }
     *w0 = pw[0].w; /* released by pworker_run */
     w0->shared = NULL;
@@ -736,6 +1021,272 @@ out:
         close(parent);
     free(last);
     w.stats->usec = now_usec() - t0;
+    errno = e;
+    return rc;
+}
+
+/* ---- the pipelined walk's two sides ------------------------------------------------------ */
+
+/* A walker thread of the pipelined walk: pworker_run, then tell the caller it is done. */
+static void *pipe_worker_run(void *arg)
+{
+    struct pworker *pw = arg;
+    struct pqueue *q = pw->w.q;
+    pworker_run(pw);
+    pipe_flush(&pw->w); /* records left by a stop: the caller drains them unvisited */
+    if (pw->w.out) {
+        pchunk_clear(pw->w.out);
+        free(pw->w.out);
+    }
+    pthread_mutex_lock(&q->lock);
+    if (--q->running == 0)
+        pthread_cond_signal(&q->ready);
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+/* The caller's side: run the hooks H for the records of chunk C (PATH, *CAP: a reusable
+ * buffer). Returns 0, or -1 when a hook said SCAN_STOP. */
+static int pipe_visit(const struct scan_pipe_hooks *h, const struct pchunk *c, char **path,
+                      size_t *cap)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        const struct prec *r = &c->recs[i];
+        const struct pdir *d = r->dir;
+        if (r->kind == PREC_OPENED) {
+            if (h->opened && h->opened(h->ctx, d->relpath, d->fd, r->token) == SCAN_STOP)
+                return -1;
+            continue;
+        }
+        const char *name = c->names + r->name;
+        size_t base = strlen(d->relpath), n = strlen(name), need = base + 1 + n + 1;
+        if (need > *cap) {
+            size_t nc = *cap ? *cap : 4096;
+            while (nc < need)
+                nc *= 2;
+            char *p = realloc(*path, nc);
+            if (!p)
+                continue; /* no memory for this path: the next rescan sees it */
+            *path = p;
+            *cap = nc;
+        }
+        size_t len = 0;
+        if (base) {
+            memcpy(*path, d->relpath, base);
+            (*path)[base] = '/';
+            len = base + 1;
+        }
+        memcpy(*path + len, name, n + 1);
+        len += n;
+        if (r->kind == PREC_MOUNT) {
+            if (h->mount)
+                h->mount(h->ctx, *path, &r->st);
+            continue;
+        }
+        struct scan_entry se = {*path, len, d->fd, name, &r->st, r->mnt};
+        if (h->visit(h->ctx, &se) == SCAN_STOP)
+            return -1;
+    }
+    return 0;
+}
+
+/* Leave the walk S as a participant that never waits (the caller, once it posted the start). */
+static void pshared_leave(struct pshared *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->nthreads--;
+    if (!s->n && s->idle == s->nthreads) {
+        s->done = true;
+        pthread_cond_broadcast(&s->cond);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+int scan_run_pipelined(int root_fd, const char *subpath, const struct scan_pipe_hooks *h,
+                       unsigned threads, struct scan_stats *stats)
+{
+    if (threads < 1)
+        threads = 1;
+    if (threads > SCAN_MAX_THREADS)
+        threads = SCAN_MAX_THREADS;
+    struct scan_stats dummy;
+    if (!stats)
+        stats = &dummy;
+    memset(stats, 0, sizeof(*stats));
+    uint64_t t0 = now_usec();
+    struct pshared s = {.nthreads = threads + 1}; /* + the caller until it posted the start */
+    struct pqueue q = {0};
+    struct pworker *pw = calloc(threads, sizeof(*pw));
+    if (!pw)
+        return errno = ENOMEM, -1;
+    pthread_mutex_init(&s.lock, NULL);
+    pthread_cond_init(&s.cond, NULL);
+    pthread_mutex_init(&q.lock, NULL);
+    pthread_cond_init(&q.ready, NULL);
+    pthread_cond_init(&q.space, NULL);
+    struct walk w = {.root_fd = root_fd, .visit = h->visit, .ctx = h->ctx, .stats = stats};
+    struct stat st;
+    bool mount_root;
+    uint64_t mnt;
+    int rc = -1, e = 0, parent = -1;
+    char *last = NULL, *path = NULL;
+    size_t cap = 0;
+    unsigned started = 0;
+    if (scan_stat(root_fd, "", &st, &mount_root, &mnt) < 0)
+        goto out;
+    w.mnt = mnt;
+
+    q.running = threads;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* the walkers take no signal */
+    for (unsigned i = 0; i < threads; i++) {
+        pw[i].w = (struct walk){.shared = &s,
+                                .q = &q,
+                                .ph = h,
+                                .root_fd = root_fd,
+                                .mnt = mnt,
+                                .ctx = h->ctx,
+                                .stats = &pw[i].stats};
+        if (pthread_create(&pw[i].tid, NULL, pipe_worker_run, &pw[i]) != 0)
+            break;
+        started++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_mutex_lock(&q.lock);
+    q.running = started;
+    pthread_mutex_unlock(&q.lock);
+    pthread_mutex_lock(&s.lock);
+    s.nthreads = started + 1;
+    pthread_mutex_unlock(&s.lock);
+    if (!started) {
+        errno = EAGAIN;
+        goto out;
+    }
+
+    parent = reach_parent(&w, subpath ? subpath : "", &last);
+    if (parent < 0 || scan_stat(parent, last, &st, &mount_root, &mnt) < 0)
+        goto post;
+    bool is_dir = S_ISDIR(st.st_mode);
+    if (*last && is_dir && !same_mount(&w, mnt, mount_root)) {
+        errno = EXDEV;
+        goto post;
+    }
+    count_entry(&w, &st);
+    struct scan_entry entry = {w.path, w.len, parent, last, &st, mnt};
+    enum scan_verdict v = h->visit(h->ctx, &entry);
+    if (v == SCAN_STOP) {
+        errno = ECANCELED;
+        goto post;
+    }
+    rc = 0;
+    if (is_dir && v == SCAN_CONTINUE) {
+        int fd = open_verified(&w, parent, last, &st, !*last);
+        long token = fd >= 0 && h->prewatch ? h->prewatch(h->ctx, fd) : 0;
+        if (fd < 0) {
+            rc = -1; /* a start that could not be read fails the walk */
+        } else if (h->opened && h->opened(h->ctx, w.path, fd, token) == SCAN_STOP) {
+            close(fd);
+            rc = -1;
+            errno = ECANCELED;
+        } else {
+            struct pdir *d = malloc(sizeof(*d));
+            char *rel = d ? strdup(w.path) : NULL, *rel2 = rel ? strdup(w.path) : NULL;
+            if (!rel2) {
+                free(d);
+                free(rel);
+                close(fd);
+                rc = -1;
+                errno = ENOMEM;
+            } else {
+                *d = (struct pdir){.fd = fd, .refs = 1, .relpath = rel};
+                pthread_mutex_lock(&s.lock);
+                s.items[s.n++] = (struct pitem){.fd = fd, .relpath = rel2, .dir = d};
+                pthread_cond_signal(&s.cond);
+                pthread_mutex_unlock(&s.lock);
+            }
+        }
+    }
+post:
+    e = errno;
+    pshared_leave(&s);
+    /* the caller's side: visit what the walkers queue until they are all done */
+    bool stopped = false;
+    pthread_mutex_lock(&q.lock);
+    for (;;) {
+        while (!q.head && q.running) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 100 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            if (pthread_cond_timedwait(&q.ready, &q.lock, &ts) == ETIMEDOUT && h->idle) {
+                pthread_mutex_unlock(&q.lock);
+                h->idle(h->ctx);
+                pthread_mutex_lock(&q.lock);
+            }
+        }
+        struct pchunk *c = q.head;
+        if (!c)
+            break;
+        if (!(q.head = c->next))
+            q.tail = NULL;
+        q.n--;
+        pthread_cond_signal(&q.space);
+        pthread_mutex_unlock(&q.lock);
+        if (!stopped && pipe_visit(h, c, &path, &cap) < 0) {
+            stopped = true; /* drain the rest unvisited: walkers may wait for room */
+            pshared_stop(&s);
+            rc = -1;
+            e = ECANCELED;
+        }
+        pchunk_clear(c);
+        pthread_mutex_lock(&q.lock);
+        c->next = q.spare;
+        q.spare = c;
+    }
+    pthread_mutex_unlock(&q.lock);
+out:
+    if (!e)
+        e = errno;
+    for (unsigned i = 0; i < started; i++) {
+        pthread_join(pw[i].tid, NULL);
+        struct scan_stats *b = &pw[i].stats;
+        stats->dirs += b->dirs;
+        stats->files += b->files;
+        stats->others += b->others;
+        stats->mounts_skipped += b->mounts_skipped;
+        stats->vanished += b->vanished;
+        stats->errors += b->errors;
+    }
+    while (s.n) { /* handed over after a stop */
+        struct pitem *it = &s.items[--s.n];
+        free(it->relpath);
+        free(it->buf);
+        if (it->dir)
+            pdir_unref(it->dir);
+        else
+            close(it->fd);
+    }
+    walk_release(&w);
+    if (parent >= 0)
+        close(parent);
+    free(last);
+    free(path);
+    free(pw);
+    while (q.spare) {
+        struct pchunk *c = q.spare;
+        q.spare = c->next;
+        free(c);
+    }
+    pthread_cond_destroy(&q.space);
+    pthread_cond_destroy(&q.ready);
+    pthread_mutex_destroy(&q.lock);
+    pthread_cond_destroy(&s.cond);
+    pthread_mutex_destroy(&s.lock);
+    stats->usec = now_usec() - t0;
     errno = e;
     return rc;
 }

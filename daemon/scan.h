@@ -100,4 +100,30 @@ int scan_run(int root_fd, const char *subpath, const struct scan_hooks *h,
 int scan_run_parallel(int root_fd, const char *subpath, const struct scan_hooks *h,
                       unsigned threads, struct scan_stats *stats);
 
+/* The pipelined walk's hooks. VISIT, MOUNT, OPENED and IDLE run on the calling thread, in an
+ * order where a directory's entry comes before its OPENED call and OPENED before its entries;
+ * DESCEND and PREWATCH run on walker threads (several at once) and must only read shared
+ * state. */
+struct scan_pipe_hooks {
+    scan_visit_fn visit; /* its SCAN_SKIP is not used: DESCEND decides (they must agree) */
+    scan_mount_fn mount; /* may be NULL */
+    /* directory RELPATH, open as FD, will be read; TOKEN is PREWATCH's result for FD (0 without
+     * PREWATCH); SCAN_STOP stops the walk, other verdicts are not used. May be NULL. */
+    enum scan_verdict (*opened)(void *ctx, const char *relpath, int fd, long token);
+    /* whether to read directory RELPATH (stat ST) below the start; NULL: always */
+    bool (*descend)(void *ctx, const char *relpath, const struct stat *st);
+    /* called with each directory's fd before it is read (e.g. inotify_add_watch); may be NULL */
+    long (*prewatch)(void *ctx, int fd);
+    /* called while the caller waits for the walkers, at least every 100 ms; may be NULL */
+    void (*idle)(void *ctx);
+    void *ctx;
+};
+
+/* scan_run with THREADS walker threads (1..SCAN_MAX_THREADS) doing the system calls while the
+ * calling thread runs the hooks H (see struct scan_pipe_hooks): the callers' data structures
+ * need no lock. At most ~2.5 MiB of entries wait for the caller (walkers then wait). Returns
+ * as scan_run; -1 with errno EAGAIN (nothing visited) when no thread could be started. */
+int scan_run_pipelined(int root_fd, const char *subpath, const struct scan_pipe_hooks *h,
+                       unsigned threads, struct scan_stats *stats);
+
 #endif

@@ -627,14 +627,24 @@ int watch_move(struct watch *w, struct watch_dir *d, struct watch_dir *newparent
     return 0;
 }
 
+int watch_kernel_add(int inotify_fd, int fd)
+{
+    char proc[64];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    return inotify_add_watch(inotify_fd, proc, WATCH_MASK);
+}
+
 struct watch_dir *watch_add(struct watch *w, struct watch_dir *parent, const char *name, int fd,
                             bool *existed)
 {
-    char proc[64];
+    return watch_add_wd(w, parent, name, watch_kernel_add(w->fd, fd), existed);
+}
+
+struct watch_dir *watch_add_wd(struct watch *w, struct watch_dir *parent, const char *name, int wd,
+                               bool *existed)
+{
     if (existed)
         *existed = false;
-    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-    int wd = inotify_add_watch(w->fd, proc, WATCH_MASK);
     if (wd < 0)
         return NULL;
     struct watch_dir *d = watch_lookup(w, wd);

@@ -39,6 +39,15 @@ int watch_fd(const struct watch *w);
 struct watch_dir *watch_add(struct watch *w, struct watch_dir *parent, const char *name, int fd,
                             bool *existed);
 
+/* The kernel half of watch_add, safe on any thread: watch the open directory FD in the inotify
+ * instance INOTIFY_FD (watch_fd). Returns the watch descriptor, or -1 with errno. */
+int watch_kernel_add(int inotify_fd, int fd);
+
+/* The bookkeeping half of watch_add for WD, which watch_kernel_add returned (a negative WD:
+ * returns NULL, errno as it left it). Same results as watch_add. */
+struct watch_dir *watch_add_wd(struct watch *w, struct watch_dir *parent, const char *name, int wd,
+                               bool *existed);
+
 /* The node of watch descriptor WD, or NULL (unknown or already removed). */
 struct watch_dir *watch_lookup(const struct watch *w, int wd);
 

@@ -3,6 +3,7 @@
  * shared, a visitor's SCAN_STOP ends every thread, SCAN_SKIP keeps a subtree unread, and no
  * file descriptor is left open. The serial walk (one thread) is the oracle. */
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -210,4 +211,147 @@ Test(scan_parallel, stop_ends_every_thread_and_closes_everything)
     cr_assert_leq(sh.n, 300 + 3, "%zu visits after a stop at 300", sh.n);
     cr_assert_eq(count_fds(), fds, "descriptors left open after a stop");
     shared_free(&sh);
+}
+
+/* ---- the pipelined walk ------------------------------------------------------------------ */
+
+struct pctx {
+    pthread_t caller;
+    char **seq; /* "E relpath" for entries, "O relpath token" for opened, in call order */
+    size_t n, cap;
+    atomic_long prewatches;
+    size_t stop_at; /* 0: never */
+    bool off_thread;
+};
+
+static void pseq_add(struct pctx *p, char *s)
+{
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 1024;
+        p->seq = realloc(p->seq, p->cap * sizeof(*p->seq));
+        cr_assert(p->seq);
+    }
+    p->seq[p->n++] = s;
+}
+
+static enum scan_verdict pvisit(void *arg, const struct scan_entry *e)
+{
+    struct pctx *p = arg;
+    if (!pthread_equal(pthread_self(), p->caller))
+        p->off_thread = true;
+    char *s;
+    cr_assert(asprintf(&s, "E %s", e->relpath) > 0);
+    pseq_add(p, s);
+    /* dirfd + name reach the entry while the caller visits it */
+    struct stat st;
+    cr_assert_eq(fstatat(e->dirfd, *e->name ? e->name : ".", &st, AT_SYMLINK_NOFOLLOW), 0, "%s: %s",
+                 e->relpath, strerror(errno));
+    cr_assert_eq(st.st_ino, e->st->st_ino, "%s", e->relpath);
+    if (p->stop_at && p->n >= p->stop_at)
+        return SCAN_STOP;
+    return SCAN_CONTINUE;
+}
+
+static enum scan_verdict popened(void *arg, const char *relpath, int fd, long token)
+{
+    struct pctx *p = arg;
+    if (!pthread_equal(pthread_self(), p->caller))
+        p->off_thread = true;
+    struct stat st;
+    cr_assert_eq(fstat(fd, &st), 0);
+    cr_assert_eq(token, (long)st.st_ino, "%s: token %ld is not its prewatch", relpath, token);
+    char *s;
+    cr_assert(asprintf(&s, "O %s", relpath) > 0);
+    pseq_add(p, s);
+    return SCAN_CONTINUE;
+}
+
+static bool pdescend(void *arg, const char *relpath, const struct stat *st)
+{
+    return strcmp(relpath, "skipme") != 0;
+}
+
+static long pprewatch(void *arg, int fd)
+{
+    struct pctx *p = arg;
+    atomic_fetch_add(&p->prewatches, 1);
+    struct stat st;
+    return fstat(fd, &st) == 0 ? (long)st.st_ino : -1;
+}
+
+/* Index of S in P's sequence, or -1. */
+static long pindex(const struct pctx *p, const char *s)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (!strcmp(p->seq[i], s))
+            return (long)i;
+    return -1;
+}
+
+Test(scan_parallel, pipelined_walk_keeps_order_on_the_callers_thread)
+{
+    struct shared serial = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct tctx t1[1];
+    struct scan_stats s1;
+    cr_assert_eq(walk(1, &serial, t1, &s1), 0);
+    for (unsigned threads = 1; threads <= 4; threads++) {
+        int fds = count_fds();
+        struct pctx p = {.caller = pthread_self()};
+        struct scan_pipe_hooks h = {.visit = pvisit,
+                                    .opened = popened,
+                                    .descend = pdescend,
+                                    .prewatch = pprewatch,
+                                    .ctx = &p};
+        struct scan_stats st;
+        cr_assert_eq(scan_run_pipelined(root_fd, "", &h, threads, &st), 0);
+        cr_assert_eq(count_fds(), fds, "%u threads: descriptors left open", threads);
+        cr_assert_not(p.off_thread, "%u threads: a hook ran on a walker thread", threads);
+        cr_assert_eq(st.dirs, s1.dirs);
+        cr_assert_eq(st.files, s1.files);
+        /* every entry once, as the serial walk; every directory read opened once */
+        size_t entries = 0, opened = 0;
+        for (size_t i = 0; i < p.n; i++)
+            *(p.seq[i][0] == 'E' ? &entries : &opened) += 1;
+        cr_assert_eq(entries, serial.n, "%u threads: %zu entries, want %zu", threads, entries,
+                     serial.n);
+        cr_assert_eq(opened, (size_t)atomic_load(&p.prewatches));
+        cr_assert_eq(opened, 1 + NTOP + NTOP * NSUB, "%u threads: %zu opened", threads, opened);
+        for (size_t i = 0; i < serial.n; i++) {
+            char e[600], o[600];
+            snprintf(e, sizeof(e), "E %s", serial.paths[i]);
+            long ie = pindex(&p, e);
+            cr_assert_geq(ie, 0, "%s not visited", e);
+            /* its directory was opened before, and after that directory's own entry */
+            char *slash = strrchr(serial.paths[i], '/');
+            int plen = slash ? (int)(slash - serial.paths[i]) : 0;
+            if (!*serial.paths[i])
+                continue;
+            snprintf(o, sizeof(o), "O %.*s", plen, serial.paths[i]);
+            long io = pindex(&p, o);
+            cr_assert(io >= 0 && io < ie, "%u threads: %s before %s", threads, e, o);
+            snprintf(e, sizeof(e), "E %.*s", plen, serial.paths[i]);
+            cr_assert_lt(pindex(&p, e), io, "%u threads: %s after %s", threads, e, o);
+        }
+        cr_assert_lt(pindex(&p, "O skipme"), 0, "skipme was read");
+        for (size_t i = 0; i < p.n; i++)
+            free(p.seq[i]);
+        free(p.seq);
+    }
+    shared_free(&serial);
+}
+
+Test(scan_parallel, pipelined_stop_closes_everything)
+{
+    int fds = count_fds();
+    struct pctx p = {.caller = pthread_self(), .stop_at = 200};
+    struct scan_pipe_hooks h = {.visit = pvisit, .descend = pdescend, .ctx = &p};
+    struct scan_stats st;
+    errno = 0;
+    cr_assert_eq(scan_run_pipelined(root_fd, "", &h, 3, &st), -1);
+    cr_assert_eq(errno, ECANCELED);
+    cr_assert_eq(p.n, 200, "visits after the stop: %zu", p.n);
+    cr_assert_eq(count_fds(), fds, "descriptors left open after a stop");
+    for (size_t i = 0; i < p.n; i++)
+        free(p.seq[i]);
+    free(p.seq);
 }
