@@ -482,6 +482,33 @@ static enum scan_verdict crawl_visit(void *ctx, const struct scan_entry *e)
     return SCAN_CONTINUE;
 }
 
+/* Watch the directory RELPATH as the kernel's watch WD (or, negative, -errno) under its
+ * parent PARENT (HAVE_PARENT: found; NULL parent: the root). Returns the node or NULL. */
+static struct watch_dir *crawl_watch(struct crawl *cr, const char *relpath, bool have_parent,
+                                     struct watch_dir *parent, const char *name, int wd, int err)
+{
+    struct loop *l = cr->l;
+    struct watch_dir *node = NULL;
+    if (have_parent) {
+        errno = err;
+        node = watch_add_wd(l->watch, parent, name, wd, NULL);
+        if (!node) {
+            if (errno == ENOSPC) {
+                /* the degraded entry and rescans follow once the crawl is over */
+                cr->enospc = true;
+                unwatched_add(l, relpath);
+            } else if (errno != ENOENT) {
+                log_warn_errno(errno, "cannot watch %s", *relpath ? relpath : ".");
+            }
+        }
+    } else if (wd >= 0 && !watch_lookup(l->watch, wd)) {
+        inotify_rm_watch(watch_fd(l->watch), wd); /* new, and no parent to hang it on */
+    }
+    if (!node)
+        cr->unwatched_dirs++;
+    return node;
+}
+
 /* scan opened hook: watch the directory the walk is about to read. */
 static enum scan_verdict crawl_opened(void *ctx, const char *relpath, int fd)
 {
@@ -512,20 +539,13 @@ static enum scan_verdict crawl_opened(void *ctx, const char *relpath, int fd)
             log_warn_errno(errno, "cannot watch %s", relpath);
         }
     }
+    int wd = -1, err = 0;
     if (have_parent) {
-        node = watch_add(l->watch, parent, len ? relpath + (slash ? plen + 1 : 0) : "", fd, NULL);
-        if (!node) {
-            if (errno == ENOSPC) {
-                /* the degraded entry and rescans follow once the crawl is over */
-                cr->enospc = true;
-                unwatched_add(l, relpath);
-            } else if (errno != ENOENT) {
-                log_warn_errno(errno, "cannot watch %s", *relpath ? relpath : ".");
-            }
-        }
+        wd = watch_kernel_add(watch_fd(l->watch), fd);
+        err = errno;
     }
-    if (!node)
-        cr->unwatched_dirs++;
+    node = crawl_watch(cr, relpath, have_parent, parent,
+                       len ? relpath + (slash ? plen + 1 : 0) : "", wd, err);
     if (cr->depth == cr->cap) {
         size_t cap = cr->cap ? cr->cap * 2 : 64;
         struct chain *c = realloc(cr->chain, cap * sizeof(*c));
@@ -536,33 +556,6 @@ static enum scan_verdict crawl_opened(void *ctx, const char *relpath, int fd)
     }
     cr->chain[cr->depth++] = (struct chain){len, node};
     return SCAN_CONTINUE;
-}
-
-/* Watch the directory RELPATH as the kernel's watch WD (or, negative, -errno) under its
- * parent PARENT (HAVE_PARENT: found; NULL parent: the root). Returns the node or NULL. */
-static struct watch_dir *crawl_watch(struct crawl *cr, const char *relpath, bool have_parent,
-                                     struct watch_dir *parent, const char *name, int wd, int err)
-{
-    struct loop *l = cr->l;
-    struct watch_dir *node = NULL;
-    if (have_parent) {
-        errno = err;
-        node = watch_add_wd(l->watch, parent, name, wd, NULL);
-        if (!node) {
-            if (errno == ENOSPC) {
-                /* the degraded entry and rescans follow once the crawl is over */
-                cr->enospc = true;
-                unwatched_add(l, relpath);
-            } else if (errno != ENOENT) {
-                log_warn_errno(errno, "cannot watch %s", *relpath ? relpath : ".");
-            }
-        }
-    } else if (wd >= 0 && !watch_lookup(l->watch, wd)) {
-        inotify_rm_watch(watch_fd(l->watch), wd); /* new, and no parent to hang it on */
-    }
-    if (!node)
-        cr->unwatched_dirs++;
-    return node;
 }
 
 /* pipelined scan's prewatch hook, on a walker thread: the kernel half of the watch. Returns

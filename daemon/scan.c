@@ -798,6 +798,37 @@ static void walk_release(struct walk *w)
     w->stack_cap = w->cap = 0;
 }
 
+/* Add B's counters (not its time) to A. */
+static void stats_add(struct scan_stats *a, const struct scan_stats *b)
+{
+    a->dirs += b->dirs;
+    a->files += b->files;
+    a->others += b->others;
+    a->mounts_skipped += b->mounts_skipped;
+    a->vanished += b->vanished;
+    a->errors += b->errors;
+}
+
+/* Reach the walk's start SUBPATH (W's mount set), stat it and visit it with VISIT(CTX): the
+ * first step of every walk. Sets *PARENT (its directory's fd, the caller closes it), *LAST (its
+ * name, "" for the root; the caller frees it), *ST, *MNT and *V. Returns 0, or -1 with errno
+ * (unreachable, EXDEV: another mount, ECANCELED: the visitor stopped). */
+static int walk_start(struct walk *w, const char *subpath, scan_visit_fn visit, void *ctx,
+                      int *parent, char **last, struct stat *st, uint64_t *mnt,
+                      enum scan_verdict *v)
+{
+    bool mount_root;
+    *parent = reach_parent(w, subpath ? subpath : "", last);
+    if (*parent < 0 || scan_stat(*parent, *last, st, &mount_root, mnt) < 0)
+        return -1;
+    if (**last && S_ISDIR(st->st_mode) && !same_mount(w, *mnt, mount_root))
+        return errno = EXDEV, -1;
+    count_entry(w, st);
+    struct scan_entry entry = {w->path, w->len, *parent, *last, st, *mnt};
+    *v = visit(ctx, &entry);
+    return *v == SCAN_STOP ? (errno = ECANCELED, -1) : 0;
+}
+
 /* One thread of a parallel walk: its own walk, hooks and counters. */
 struct pworker {
     struct walk w;
@@ -931,13 +962,7 @@ static int walk_parallel(struct walk *w0, const struct scan_hooks *h, unsigned t
     int rc = pw[0].rc, err = pw[0].err;
     for (unsigned i = 1; i < started; i++) {
         pthread_join(pw[i].tid, NULL);
-        struct scan_stats *a = w0->stats, *b = &pw[i].stats;
-        a->dirs += b->dirs;
-        a->files += b->files;
-        a->others += b->others;
-        a->mounts_skipped += b->mounts_skipped;
-        a->vanished += b->vanished;
-        a->errors += b->errors;
+        stats_add(w0->stats, &pw[i].stats);
         if (pw[i].rc < 0 && rc == 0) {
             rc = -1;
             err = pw[i].err;
@@ -987,23 +1012,11 @@ int scan_run_parallel(int root_fd, const char *subpath, const struct scan_hooks 
     w.mnt = mnt;
 
     char *last = NULL;
-    int parent = reach_parent(&w, subpath ? subpath : "", &last);
-    if (parent < 0)
-        goto out;
-    if (scan_stat(parent, last, &st, &mount_root, &mnt) < 0)
+    int parent = -1;
+    enum scan_verdict v;
+    if (walk_start(&w, subpath, visit, ctx, &parent, &last, &st, &mnt, &v) < 0)
         goto out;
     bool is_dir = S_ISDIR(st.st_mode);
-    if (*last && is_dir && !same_mount(&w, mnt, mount_root)) {
-        errno = EXDEV;
-        goto out;
-    }
-    count_entry(&w, &st);
-    struct scan_entry entry = {w.path, w.len, parent, last, &st, mnt};
-    enum scan_verdict v = visit(ctx, &entry);
-    if (v == SCAN_STOP) {
-        errno = ECANCELED;
-        goto out;
-    }
     rc = 0;
     if (is_dir && v == SCAN_CONTINUE) {
         /* the start may be a mount root (only mounts below it are not crossed); a start
@@ -1164,21 +1177,10 @@ int scan_run_pipelined(int root_fd, const char *subpath, const struct scan_pipe_
         goto out;
     }
 
-    parent = reach_parent(&w, subpath ? subpath : "", &last);
-    if (parent < 0 || scan_stat(parent, last, &st, &mount_root, &mnt) < 0)
+    enum scan_verdict v;
+    if (walk_start(&w, subpath, h->visit, h->ctx, &parent, &last, &st, &mnt, &v) < 0)
         goto post;
     bool is_dir = S_ISDIR(st.st_mode);
-    if (*last && is_dir && !same_mount(&w, mnt, mount_root)) {
-        errno = EXDEV;
-        goto post;
-    }
-    count_entry(&w, &st);
-    struct scan_entry entry = {w.path, w.len, parent, last, &st, mnt};
-    enum scan_verdict v = h->visit(h->ctx, &entry);
-    if (v == SCAN_STOP) {
-        errno = ECANCELED;
-        goto post;
-    }
     rc = 0;
     if (is_dir && v == SCAN_CONTINUE) {
         int fd = open_verified(&w, parent, last, &st, !*last);
@@ -1253,13 +1255,7 @@ out:
         e = errno;
     for (unsigned i = 0; i < started; i++) {
         pthread_join(pw[i].tid, NULL);
-        struct scan_stats *b = &pw[i].stats;
-        stats->dirs += b->dirs;
-        stats->files += b->files;
-        stats->others += b->others;
-        stats->mounts_skipped += b->mounts_skipped;
-        stats->vanished += b->vanished;
-        stats->errors += b->errors;
+        stats_add(stats, &pw[i].stats);
     }
     while (s.n) { /* handed over after a stop */
         struct pitem *it = &s.items[--s.n];
