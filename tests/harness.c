@@ -207,3 +207,55 @@ unsigned long harness_proc_kib(pid_t pid, const char *field)
         fclose(f);
     return v;
 }
+
+char *harness_slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "cannot open %s", path);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    cr_assert_not_null(m);
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        fwrite(chunk, 1, n, m);
+    fclose(f);
+    fclose(m);
+    return buf;
+}
+
+/* Is there a line "ok NAME" (exactly, or followed by ':') in OUT? */
+static bool harness_has_ok_line(const char *out, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (strncmp(l, "ok ", 3) == 0 && strncmp(l + 3, name, n) == 0 &&
+            (l[3 + n] == '\n' || l[3 + n] == '\0' || l[3 + n] == ':'))
+            return true;
+    return false;
+}
+
+void harness_expect_checks(const char *script, struct run_result *r, const char *const *want,
+                           size_t n)
+{
+    if (r->status == 77) {
+        const char *why = strstr(r->out, "SKIP: ");
+        char reason[512];
+        snprintf(reason, sizeof(reason), "%s", why ? why + 6 : r->out);
+        reason[strcspn(reason, "\n")] = '\0';
+        printf("%s skipped: %s\n%s", script, reason, r->out);
+        fflush(stdout);
+        run_result_free(r);
+        cr_skip_test("cannot boot a systemd-nspawn container here: %s", reason);
+    }
+    printf("%s", r->out); /* the record of what the script proved, in the test log */
+    fflush(stdout);
+    cr_expect_eq(r->status, 0, "%s exited %d (its output is above)", script, r->status);
+    for (const char *l = r->out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (strncmp(l, "not ok ", 7) == 0)
+            cr_expect_fail("%.*s", (int)strcspn(l, "\n"), l);
+    for (size_t i = 0; i < n; i++)
+        cr_expect(harness_has_ok_line(r->out, want[i]), "check '%s' did not pass", want[i]);
+    run_result_free(r);
+}

@@ -46,4 +46,14 @@ gid_t harness_gid(const char *group);
  * process or the field is missing. */
 unsigned long harness_proc_kib(pid_t pid, const char *field);
 
+/* The whole file PATH, NUL-terminated (malloc'd); fails the test when unreadable. */
+char *harness_slurp(const char *path);
+
+/* The verdict on a script of "ok NAME" / "not ok NAME: DETAIL" lines (tests/unit-nspawn.sh,
+ * tests/deb-nspawn.sh) that SCRIPT printed into R: exit 77 skips the test (its "SKIP: WHY"
+ * line the reason); otherwise its output goes to the test log, and exit status 0, no
+ * "not ok" line and an "ok NAME" line for each of the N names WANT are expected. Frees R. */
+void harness_expect_checks(const char *script, struct run_result *r, const char *const *want,
+                           size_t n);
+
 #endif

@@ -11,24 +11,6 @@
 #include "harness.h"
 #include "log.h"
 
-/* The whole file PATH, NUL-terminated (malloc'd); fails the test when unreadable. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "cannot open %s", path);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    cr_assert_not_null(m);
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        fwrite(chunk, 1, n, m);
-    fclose(f);
-    fclose(m);
-    return buf;
-}
-
 /* Every id the code logs: events (but none and finding) and finding kinds. Returns the count. */
 static size_t code_ids(const char **ids, size_t cap)
 {
@@ -45,7 +27,8 @@ static size_t code_ids(const char **ids, size_t cap)
 Test(catalog, ids_match_the_code_both_ways)
 {
     char path[PATH_MAX];
-    char *cat = slurp(harness_tests_path("../packaging/permwatch.catalog", path, sizeof(path)));
+    char *cat =
+        harness_slurp(harness_tests_path("../packaging/permwatch.catalog", path, sizeof(path)));
     const char *ids[LOG_EVENT_COUNT + FINDING_KIND_COUNT];
     size_t n = code_ids(ids, sizeof(ids) / sizeof(ids[0]));
     cr_assert_gt(n, (size_t)LOG_EVENT_COUNT);
@@ -88,7 +71,7 @@ static char *daemon_sources(void)
         if (l < 3 || strcmp(de->d_name + l - 2, ".c") != 0)
             continue;
         snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        char *s = slurp(path);
+        char *s = harness_slurp(path);
         fputs(s, m);
         free(s);
     }
@@ -100,7 +83,8 @@ static char *daemon_sources(void)
 Test(catalog, names_only_fields_the_daemon_writes)
 {
     char path[PATH_MAX];
-    char *cat = slurp(harness_tests_path("../packaging/permwatch.catalog", path, sizeof(path)));
+    char *cat =
+        harness_slurp(harness_tests_path("../packaging/permwatch.catalog", path, sizeof(path)));
     char *src = daemon_sources();
     size_t fields = 0;
     for (const char *p = cat; (p = strstr(p, "PERMWATCH_"));) {

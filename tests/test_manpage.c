@@ -38,29 +38,11 @@ struct entry {
     bool seen_by_table; /* matched a parser key */
 };
 
-/* The whole file PATH, NUL-terminated (malloc'd); fails the test when unreadable. */
-static char *manpage_slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "cannot open %s", path);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    cr_assert_not_null(m);
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        fwrite(chunk, 1, n, m);
-    fclose(f);
-    fclose(m);
-    return buf;
-}
-
 /* A source file of the tree (relative to tests/), slurped. */
 static char *manpage_source(const char *rel)
 {
     char path[PATH_MAX];
-    return manpage_slurp(harness_tests_path(rel, path, sizeof(path)));
+    return harness_slurp(harness_tests_path(rel, path, sizeof(path)));
 }
 
 /* Roff text S with the escapes the page uses (\-, \e, \(aq, \&, \fX) turned into plain text,
@@ -449,7 +431,7 @@ static void manpage_reload_fini(void)
 static char *manpage_wait_for(const char *path, const char *needle)
 {
     for (int i = 0; i < 1000; i++) {
-        char *s = access(path, R_OK) == 0 ? manpage_slurp(path) : NULL;
+        char *s = access(path, R_OK) == 0 ? harness_slurp(path) : NULL;
         if (s && strstr(s, needle))
             return s;
         free(s);
