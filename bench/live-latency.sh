@@ -28,7 +28,7 @@ fi
 dirs=${1:-1000} rates=${RATES:-1000 20000} duration=${DURATION:-5}
 . bench/common.sh
 bench_need_daemon
-lat=$work/live-latency
+lat=${LAT_DIR:-$work/live-latency} # LAT_DIR: elsewhere (bench/run --latency-fs tmpfs)
 trap 'rm -rf "$lat"' EXIT
 trap 'exit 130' INT TERM HUP
 rm -rf "$lat"

@@ -1,10 +1,13 @@
 /* mktree ROOT DIRS FILES_PER_DIR ROOT_EVERY: build a benchmark site fast: DIRS directories
  * (two levels: sqrt-ish fan-out) holding FILES_PER_DIR files each, owned by www-data, files
  * 0664, directories 2775; every ROOT_EVERY-th file is left root:root 0644 (a planted
- * finding). Prints "PLANTED FILES DIRS" (DIRS counts the root too). */
+ * finding). Prints "PLANTED FILES DIRS" (DIRS counts the root too). Run again on the same
+ * ROOT with the same shape, it resets the tree instead: existing files are truncated and
+ * given the owner and mode they would have been created with (bench/run's repair row). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,11 +62,18 @@ int main(int argc, char **argv)
             for (long f = 0; f < files; f++, n++) {
                 char fn[32];
                 snprintf(fn, sizeof(fn), "f%05ld.php", f);
-                int fd = openat(sfd, fn, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+                bool existed = false;
+                int fd = openat(sfd, fn, O_WRONLY | O_CREAT | O_EXCL, 0644);
+                if (fd < 0 && errno == EEXIST) {
+                    existed = true;
+                    fd = openat(sfd, fn, O_WRONLY | O_TRUNC | O_NOFOLLOW);
+                }
                 if (fd < 0)
                     die(fn);
                 if (every > 0 && n % every == 0) {
                     planted++;
+                    if (existed && (fchown(fd, 0, 0) < 0 || fchmod(fd, 0644) < 0))
+                        die(fn);
                 } else if (fchown(fd, uid, gid) < 0 || fchmod(fd, 0664) < 0) {
                     die(fn);
                 }
