@@ -191,7 +191,8 @@ int oneshot_repair(const struct config *c, const char *path, bool dry_run, bool 
                                   .include_manual = true,
                                   .recursive = true,
                                   .report = print_repair,
-                                  .ctx = &o};
+                                  .ctx = &o,
+                                  .threads = config_scan_threads(c)};
     struct repair_stats st;
     int rc = repair_run(c, root_fd, rel, &opts, &st);
     int e = errno;

@@ -7,6 +7,7 @@
 #include "repair.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -164,6 +165,7 @@ struct rctx {
     struct repair_stats *st;
     uint64_t mnt; /* the site's mount (scan_stat's mount key) */
     int protected_hardlinks;
+    pthread_mutex_t *report_lock; /* with several threads: one report at a time */
     char *abspath;
     size_t abscap;
 };
@@ -196,7 +198,11 @@ static void emit(struct rctx *x, enum repair_outcome out, const struct scan_entr
         .kinds = kinds,
         .nkinds = nkinds,
     };
+    if (x->report_lock)
+        pthread_mutex_lock(x->report_lock);
     x->o->report(x->o->ctx, &rep);
+    if (x->report_lock)
+        pthread_mutex_unlock(x->report_lock);
 }
 
 /* Change (or in a dry run only check) the object E under rule R. */
@@ -340,14 +346,43 @@ int repair_run(const struct config *c, int root_fd, const char *subpath,
         x.st->skipped++;
         return 0;
     }
+    unsigned threads = opts->threads > 1 ? opts->threads : 1;
+    struct rctx *xs = calloc(threads, sizeof(*xs));
+    struct repair_stats *part = calloc(threads, sizeof(*part));
+    struct scan_hooks *h = calloc(threads, sizeof(*h));
+    if (!xs || !part || !h) {
+        free(xs);
+        free(part);
+        free(h);
+        return errno = ENOMEM, -1;
+    }
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    for (unsigned i = 0; i < threads; i++) {
+        xs[i] = x;
+        xs[i].st = i ? &part[i] : x.st;
+        xs[i].report_lock = threads > 1 ? &lock : NULL;
+        h[i] = (struct scan_hooks){.visit = repair_visit, .ctx = &xs[i]};
+    }
     struct scan_stats ss;
-    int rc = scan_tree(root_fd, subpath, repair_visit, &x, &ss);
+    int rc = scan_run_parallel(root_fd, subpath, h, threads, &ss);
     int e = errno;
-    /* scan_tree zeroes its stats first: merge what the visitor counted meanwhile */
-    ss.vanished += x.st->scan.vanished;
-    ss.errors += x.st->scan.errors;
+    /* the walk zeroes its stats first: merge what the visitors counted meanwhile */
+    for (unsigned i = 0; i < threads; i++) {
+        const struct repair_stats *p = xs[i].st;
+        ss.vanished += p->scan.vanished;
+        ss.errors += p->scan.errors;
+        if (i) {
+            x.st->changed += p->changed;
+            x.st->refused += p->refused;
+            x.st->ok += p->ok;
+            x.st->skipped += p->skipped;
+        }
+        free(xs[i].abspath);
+    }
     x.st->scan = ss;
-    free(x.abspath);
+    free(xs);
+    free(part);
+    free(h);
     errno = e;
     return rc;
 }

@@ -68,12 +68,13 @@ struct repair_report {
 typedef void (*repair_report_fn)(void *ctx, const struct repair_report *rep);
 
 struct repair_options {
-    bool dry_run;         /* report what would change, change nothing */
-    bool include_manual;  /* also `repair = manual` rules (on demand); auto rules always */
-    bool allow_hardlinks; /* repair files with st_nlink > 1, only if fs.protected_hardlinks=1 */
-    bool recursive;       /* descend below SUBPATH when it is a directory */
-    repair_report_fn report;
+    bool dry_run;            /* report what would change, change nothing */
+    bool include_manual;     /* also `repair = manual` rules (on demand); auto rules always */
+    bool allow_hardlinks;    /* repair files with st_nlink > 1, only if fs.protected_hardlinks=1 */
+    bool recursive;          /* descend below SUBPATH when it is a directory */
+    repair_report_fn report; /* called by one thread at a time (under a lock with THREADS) */
     void *ctx;
+    unsigned threads; /* walk on this many threads (scan_run_parallel); 0 or 1: the caller's */
 };
 
 struct repair_stats {
