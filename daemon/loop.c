@@ -39,6 +39,7 @@
 #include "root.h"
 #include "scan.h"
 #include "watch.h"
+#include "writer.h"
 
 /* Overflow rescans: the first waits OVERFLOW_DELAY_MIN, each further overflow within
  * OVERFLOW_QUIET of the last doubles the wait up to OVERFLOW_DELAY_MAX. */
@@ -143,6 +144,10 @@ struct loop {
     bool moved_known;  /* the crawl of a renamed object whose old path had open findings */
     uint64_t pending_objects, pending_kind[FINDING_KIND_COUNT];
     uint64_t root_owned_seen; /* root_owned findings that appeared, repaired or not */
+
+    /* the process behind the event being handled ({0, -1}: unknown, e.g. inotify events and
+     * crawls); set by the detection source around each event it hands over */
+    struct writer_ev writer_cur;
 };
 
 /* ---- time ------------------------------------------------------------------------------ */
@@ -1599,6 +1604,7 @@ struct loop *loop_new(struct config *c, const char *config_path)
     l->config_path = config_path;
     l->root_fd = -1;
     l->parent_wd = -1;
+    l->writer_cur = (struct writer_ev){0, -1};
     l->started_usec = mono_usec();
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-reply is an error return, not a death */
     l->ev = ev_default_loop(EVFLAG_NOENV | EVFLAG_SIGNALFD);
