@@ -40,6 +40,12 @@ CATALOGDIR    ?= $(PREFIX)/lib/systemd/catalog
 SYSUSERSDIR   ?= $(PREFIX)/lib/sysusers.d
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 MANDIR        ?= $(PREFIX)/share/man
+DOCDIR        ?= $(PREFIX)/share/doc/permwatch
+# systemd/fanotify.conf, the drop-in that lets the units run the fanotify backend
+# (CAP_SYS_ADMIN, the fanotify system calls): FANOTIFY=example (the default) installs it as
+# $(DOCDIR)/examples/fanotify.conf for the operator to enable; FANOTIFY=default installs it as
+# a vendor drop-in of both services ($(UNITDIR)/permwatchd.service.d/, permwatchd@.service.d/).
+FANOTIFY      ?= example
 # Every unit in systemd/ (service, socket, template); every man page in packaging/.
 UNITS         := $(notdir $(wildcard systemd/*.service systemd/*.socket))
 MANPAGES      := $(wildcard packaging/*.[158])
@@ -245,6 +251,13 @@ install: all
 	if [ -e packaging/permwatchctl.bash-completion ]; then install -d $(DESTDIR)$(COMPLETIONDIR) && \
 	    install -m 0644 packaging/permwatchctl.bash-completion $(DESTDIR)$(COMPLETIONDIR)/permwatchctl; fi
 	install -d $(DESTDIR)$(UNITDIR)
+	@case "$(FANOTIFY)" in example) d=$(DESTDIR)$(DOCDIR)/examples; \
+	    echo "install -m 0644 systemd/fanotify.conf $$d/"; \
+	    install -d $$d && install -m 0644 systemd/fanotify.conf $$d/ ;; \
+	default) for u in permwatchd.service permwatchd@.service; do d=$(DESTDIR)$(UNITDIR)/$$u.d; \
+	    echo "install -m 0644 systemd/fanotify.conf $$d/"; \
+	    install -d $$d && install -m 0644 systemd/fanotify.conf $$d/ || exit 1; done ;; \
+	*) echo "FANOTIFY=$(FANOTIFY): example or default" >&2; exit 2 ;; esac
 	@for u in $(UNITS); do echo "sed /usr/local/ -> $(PREFIX)/ systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u"; \
 	    sed '/^Exec/s|/usr/local/|$(PREFIX)/|g' systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u && \
 	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
@@ -255,7 +268,9 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/permwatchd $(DESTDIR)$(PREFIX)/bin/permwatchctl \
 	    $(DESTDIR)$(CATALOGDIR)/permwatch.catalog $(DESTDIR)$(SYSUSERSDIR)/permwatch.conf \
 	    $(DESTDIR)$(COMPLETIONDIR)/permwatchctl \
-	    $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) \
+	    $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) $(DESTDIR)$(DOCDIR)/examples/fanotify.conf \
+	    $(DESTDIR)$(UNITDIR)/permwatchd.service.d/fanotify.conf \
+	    $(DESTDIR)$(UNITDIR)/permwatchd@.service.d/fanotify.conf \
 	    $(foreach m,$(MANPAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 
 # --- Debian package -----------------------------------------------------------------------
