@@ -338,13 +338,13 @@ Test(unit, fanotify_dropin_verify_and_exposure)
     expect_verify_silent(files);
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/permwatchd.service", dir);
-    double with = expect_exposure_at(path, "permwatchd.service + fanotify.conf",
-                                     MAX_EXPOSURE_FANOTIFY);
+    double with =
+        expect_exposure_at(path, "permwatchd.service + fanotify.conf", MAX_EXPOSURE_FANOTIFY);
     double without = expect_exposure_at(svc, "permwatchd.service", MAX_EXPOSURE);
     cr_expect_gt(with, without, "the drop-in did not change the exposure (%.1f): not read?", with);
     snprintf(path, sizeof(path), "%s/permwatchd@site1.service", dir);
-    with = expect_exposure_at(path, "permwatchd@site1.service + fanotify.conf",
-                              MAX_EXPOSURE_FANOTIFY);
+    with =
+        expect_exposure_at(path, "permwatchd@site1.service + fanotify.conf", MAX_EXPOSURE_FANOTIFY);
     cr_expect_gt(with, without, "the template's drop-in did not change the exposure (%.1f)", with);
     harness_rmtree(dir);
     free(dir);
