@@ -56,6 +56,8 @@ struct loop_status {
     /* root_owned findings that appeared since start (at a path without an open one: those
      * of the startup crawl included), whether auto-repaired at once or left open */
     uint64_t root_owned_seen;
+    const char *backend;     /* "fanotify" or "inotify" */
+    const char *backend_why; /* why that one (valid until the loop runs again) */
 };
 
 /* The running policy (valid until the next reload). */
