@@ -238,27 +238,13 @@ static void writer_timer_arm(struct loop *l, uint64_t next)
 static void on_writer_finding(void *ctx, bool opened, const struct writer_rank *r)
 {
     struct loop *l = ctx;
-    struct writer_info w = {
-        .pid = r->last_pid, .known = true, .uid = r->uid, .unit_kind = r->unit_kind};
-    snprintf(w.user, sizeof(w.user), "%s", r->user);
-    snprintf(w.comm, sizeof(w.comm), "%s", r->comm);
-    if (r->unit_kind != WRITER_UNIT_NONE)
-        snprintf(w.unit, sizeof(w.unit), "%s", r->key);
-    struct finding f = {
-        .kind = FINDING_ROOT_WRITER, .path = r->example, .writer = &w, .writes = r->count};
-    char win[PARSE_DURATION_BUFSZ];
-    parse_format_duration(WRITER_WINDOW_USEC, win, sizeof(win));
-    if (opened) {
-        snprintf(f.reason, sizeof(f.reason), "%d within %s (%" PRIu64 " in all)", WRITER_THRESHOLD,
-                 win, r->count);
-    } else {
-        parse_format_duration(WRITER_QUIET_USEC, win, sizeof(win));
-        snprintf(f.reason, sizeof(f.reason), "none for %s (%" PRIu64 " in all)", win, r->count);
-    }
+    struct writer_info w;
+    struct finding f;
+    writer_rank_finding(r, opened, &w, &f);
     l->events[opened ? LOG_EVENT_FINDING : LOG_EVENT_RESOLVED]++;
     log_finding(opened ? LOG_EVENT_FINDING : LOG_EVENT_RESOLVED, &f);
     if (opened)
-        writer_timer_arm(l, r->last_usec + WRITER_QUIET_USEC);
+        writer_timer_arm(l, r->last_usec + r->quiet_usec);
 }
 
 /* The writer timer: close the root_writer findings quiet for long enough, re-arm. */

@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "account.h"
+#include "finding.h"
+#include "parse.h"
 
 const char *writer_unit_kind_name(enum writer_unit_kind k)
 {
@@ -351,8 +353,9 @@ size_t writer_cache_count(const struct writer *w)
 
 /* ---- the ranking and the root_writer rule ---------------------------------------------- */
 
-/* R as the public row OUT. */
-static void writer_rank_row(const struct rank_ent *r, struct writer_rank *out)
+/* R (of W) as the public row OUT. */
+static void writer_rank_row(const struct writer *w, const struct rank_ent *r,
+                            struct writer_rank *out)
 {
     *out = (struct writer_rank){
         .key = r->key,
@@ -368,6 +371,9 @@ static void writer_rank_row(const struct rank_ent *r, struct writer_rank *out)
         .last_realtime_usec = r->last_rt,
         .open = r->open,
         .last_pid = r->last_pid,
+        .threshold = w->o.threshold,
+        .window_usec = w->o.window_usec,
+        .quiet_usec = w->o.quiet_usec,
     };
 }
 
@@ -377,7 +383,7 @@ static void writer_report(struct writer *w, struct rank_ent *r, bool opened)
     if (!w->fn)
         return;
     struct writer_rank row;
-    writer_rank_row(r, &row);
+    writer_rank_row(w, r, &row);
     w->fn(w->ctx, opened, &row);
 }
 
@@ -473,6 +479,29 @@ uint64_t writer_expire(struct writer *w, uint64_t now_usec)
     return next;
 }
 
+void writer_rank_finding(const struct writer_rank *r, bool opened, struct writer_info *w,
+                         struct finding *f)
+{
+    *w = (struct writer_info){
+        .pid = r->last_pid, .known = true, .uid = r->uid, .unit_kind = r->unit_kind};
+    writer_copy_cut(w->user, sizeof(w->user), r->user);
+    writer_copy_cut(w->comm, sizeof(w->comm), r->comm);
+    if (r->unit_kind != WRITER_UNIT_NONE)
+        writer_copy_cut(w->unit, sizeof(w->unit), r->key);
+    *f = (struct finding){
+        .kind = FINDING_ROOT_WRITER, .path = r->example, .writer = w, .writes = r->count};
+    char d[PARSE_DURATION_BUFSZ];
+    if (opened || r->open) {
+        parse_format_duration(r->window_usec, d, sizeof(d));
+        snprintf(f->reason, sizeof(f->reason), "%u within %s (%llu in all)", r->threshold, d,
+                 (unsigned long long)r->count);
+    } else {
+        parse_format_duration(r->quiet_usec, d, sizeof(d));
+        snprintf(f->reason, sizeof(f->reason), "none for %s (%llu in all)", d,
+                 (unsigned long long)r->count);
+    }
+}
+
 /* qsort order of rows: count descending, then last seen descending. */
 static int writer_rank_cmp(const void *a, const void *b)
 {
@@ -499,7 +528,7 @@ size_t writer_ranking(const struct writer *w, struct writer_rank *out, size_t ma
     qsort(all, n, sizeof(*all), writer_rank_cmp);
     size_t k = n < max ? n : max;
     for (size_t i = 0; i < k; i++)
-        writer_rank_row(all[i], &out[i]);
+        writer_rank_row(w, all[i], &out[i]);
     free(all);
     return k;
 }
@@ -533,7 +562,7 @@ void writer_foreach(const struct writer *w, writer_visit_fn fn, void *ctx)
     for (size_t i = 0; w && i < w->o.rank_max; i++) {
         if (!w->rank[i].used)
             continue;
-        writer_rank_row(&w->rank[i], &row);
+        writer_rank_row(w, &w->rank[i], &row);
         if (!fn(ctx, &row))
             return;
     }

@@ -95,6 +95,8 @@ struct writer_rank {
     uint64_t first_realtime_usec, last_realtime_usec;
     bool open; /* a root_writer finding about it is open */
     pid_t last_pid;
+    unsigned threshold; /* the rule it is judged by (writer_opts) */
+    uint64_t window_usec, quiet_usec;
 };
 
 /* A root_writer finding opened (OPENED true) or closed, reported to the callback. */
@@ -141,6 +143,13 @@ size_t writer_rank_count(const struct writer *w);
 uint64_t writer_rank_evicted(const struct writer *w);
 size_t writer_open_count(const struct writer *w);
 uint64_t writer_findings_opened(const struct writer *w);
+
+/* The root_writer finding of row R into *F (kind, path: the example, writes, reason "10 within
+ * 10m (42 in all)" or, when not OPENED, "none for 1h (42 in all)"), its writer into *W (which
+ * F->writer points to). */
+struct finding;
+void writer_rank_finding(const struct writer_rank *r, bool opened, struct writer_info *w,
+                         struct finding *f);
 
 /* Visit each row (table order); stops when FN returns false. */
 typedef bool (*writer_visit_fn)(void *ctx, const struct writer_rank *r);
