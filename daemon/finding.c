@@ -240,6 +240,10 @@ static void put_root_writer(char *buf, size_t len, size_t *pos, const struct fin
     }
     put_fmt(buf, len, pos, " keeps writing root-owned files");
     put_reason(buf, len, pos, f, ": ", "");
+    if (!empty(f->path)) {
+        put_fmt(buf, len, pos, ", e.g. ");
+        finding_append_escaped(buf, len, pos, f->path);
+    }
 }
 
 /* F with its inline arrays NUL-terminated even when a writer filled them completely. */
