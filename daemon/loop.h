@@ -58,7 +58,14 @@ struct loop_status {
     uint64_t root_owned_seen;
     const char *backend;     /* "fanotify" or "inotify" */
     const char *backend_why; /* why that one (valid until the loop runs again) */
+    /* by_kind[FINDING_ROOT_WRITER] and open_findings include the open root_writer findings
+     * (kept by the writer module, not the findings table) */
 };
+
+/* The writer resolver: its ranking of the writers behind root-owned writes and its open
+ * root_writer findings (writer.h); valid until loop_free. */
+struct writer;
+const struct writer *loop_writers(const struct loop *l);
 
 /* The running policy (valid until the next reload). */
 const struct config *loop_config(const struct loop *l);

@@ -259,7 +259,8 @@ EOF
     check status-ranks-writer-test "permwatchctl status does not name writer-test.service" \
         contains "$out" writer-test.service
     # writer-test.service first: it made 101 of the root-owned writes, quickwriter 1
-    v=$(grep -oE '[a-z][a-z0-9@_.-]*\.(service|scope)|quickwriter' <<<"$out" | grep -v '^permwatchd' | head -n 1 || true)
+    # the ranking's lines: "  UNIT (KIND, uid N USER, comm C): COUNT root-owned writes, ..."
+    v=$({ grep -E '^ +[^ ]+ \(.*\): [0-9]+ root-owned writes' <<<"$out" || true; } | head -n 1 | awk '{print $1}')
     check status-writer-test-first "first writer named in status: '$v'" is "$v" writer-test.service
     out=$(timeout 20 permwatchctl metrics 2>&1 || true)
     v=$({ grep -E '^permwatch_root_writes_total\{[^}]*unit="writer-test\.service"' <<<"$out" || true; } |
