@@ -278,6 +278,19 @@ EOF
         awk -v v="$v" 'BEGIN { exit !(v != "" && v + 0 >= 101) }'
     t "status and metrics"
 
+    # --- information only: files written into a directory that was just created --------------
+    # (the daemon learns of the new directory from its event, then crawls it; what the writer
+    # wrote into it before that is found by the crawl, which knows no writer)
+    timeout 30 "${systemd_run[@]}" --unit=writer-newdir --service-type=exec \
+        sh -c "mkdir $site/newdir; for i in \$(seq 1 20); do echo x >$site/newdir/f\$i.txt; done; sleep 2" ||
+        true
+    jwait 10 20 PERMWATCH_EVENT=finding PERMWATCH_FINDING=root_owned "_PID=$pid" || true
+    n=$(jexport PERMWATCH_EVENT=finding PERMWATCH_FINDING=root_owned "_PID=$pid" |
+        grep -c "^PERMWATCH_PATH=$site/newdir/" || true)
+    v=$(jexport PERMWATCH_EVENT=finding PERMWATCH_FINDING=root_owned "_PID=$pid" \
+        PERMWATCH_WRITER_UNIT=writer-newdir.service | grep -c "^PERMWATCH_PATH=$site/newdir/" || true)
+    echo "# a new directory and 20 files at once: $n of 20 found, $v of them name writer-newdir.service"
+
     [ "$failed" -eq 0 ] || diag
     echo "inside: $passed passed, $failed failed"
     [ "$failed" -eq 0 ]
