@@ -125,6 +125,8 @@ static int cmd_status(void *ctx, const struct control_request *req, struct contr
     const struct dispatch_set *ds = loop_dispatch(l);
     json_object_set_new(row, "dispatch_commands", json_integer(ds ? (json_int_t)ds->n : 0));
     esc_json_set(row, "dispatch_syntax_check", ds ? ds->syntax_check : "");
+    esc_json_set(row, "backend", s.backend);
+    esc_json_set(row, "backend_reason", s.backend_why);
     json_object_set_new(row, "degraded", json_boolean(s.degraded));
     json_object_set_new(row, "site_root_present", json_boolean(s.root_present));
     json_object_set_new(row, "overflows", json_integer((json_int_t)s.overflows));
@@ -646,6 +648,12 @@ static int cmd_metrics(void *ctx, const struct control_request *req, struct cont
              "permwatch_root_owned_seen_total %" PRIu64 "\n",
              s.root_owned_seen);
     metrics_writers(loop_writers(l), &t, &len, &cap);
+    text_add(&t, &len, &cap,
+             "# HELP permwatch_backend The detection backend running (1 for the one in use).\n"
+             "# TYPE permwatch_backend gauge\n"
+             "permwatch_backend{backend=\"fanotify\"} %d\n"
+             "permwatch_backend{backend=\"inotify\"} %d\n",
+             strcmp(s.backend, "fanotify") == 0, strcmp(s.backend, "inotify") == 0);
     const struct dispatch_set *ds = loop_dispatch(l);
     text_add(&t, &len, &cap,
              "# HELP permwatch_dispatch_commands Registered dispatch commands by verdict.\n"

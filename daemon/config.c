@@ -73,6 +73,7 @@ enum key_id {
     K_REPAIR_EXISTING,
     K_SCAN_THREADS,
     K_PHP,
+    K_BACKEND,
     K_COUNT
 };
 
@@ -464,6 +465,7 @@ static const char *const key_names[K_COUNT] = {
     [K_WRITABLE] = "writable",
     [K_REPAIR_EXISTING] = "repair_existing",
     [K_SCAN_THREADS] = "scan_threads",
+    [K_BACKEND] = "backend",
 };
 
 /* [daemon] degraded_rescan_interval, log_interval: a duration above zero (and at most a
@@ -495,6 +497,24 @@ static int set_count(struct loader *L, enum key_id id, const char *value)
     else
         L->c->log_burst = (unsigned)v;
     return 0;
+}
+
+/* [daemon] backend: auto, fanotify or inotify. */
+static int set_backend(struct loader *L, enum key_id id, const char *value)
+{
+    for (int b = 0; b < 3; b++)
+        if (strcmp(value, config_backend_name((enum config_backend)b)) == 0) {
+            L->c->backend = (enum config_backend)b;
+            return 0;
+        }
+    return fail(L, "backend", "expected auto, fanotify or inotify, got '%s'", value);
+}
+
+const char *config_backend_name(enum config_backend b)
+{
+    return b == CONFIG_BACKEND_FANOTIFY  ? "fanotify"
+           : b == CONFIG_BACKEND_INOTIFY ? "inotify"
+                                         : "auto";
 }
 
 /* [daemon] scan_threads: auto (0: the CPUs this process may run on) or 1..SCAN_MAX_THREADS. */
@@ -810,6 +830,7 @@ static const struct key_def keys[] = {
     {SEC_DAEMON, K_MAX_FINDINGS_MEMORY, "max_findings_memory", false, set_size},
     {SEC_DAEMON, K_REPAIR_EXISTING, "repair_existing", false, set_repair_existing},
     {SEC_DAEMON, K_SCAN_THREADS, "scan_threads", false, set_scan_threads},
+    {SEC_DAEMON, K_BACKEND, "backend", false, set_backend},
     {SEC_DISPATCH, K_CHANNELS_FILE, "channels_file", false, set_channels_file},
     {SEC_DISPATCH, K_COMMAND, "command", true, set_command},
     {SEC_DISPATCH, K_PATH, "path", false, set_dispatch_path},
@@ -1380,6 +1401,7 @@ void config_print(const struct config *c, FILE *out)
         fprintf(out, "scan_threads = %u\n", c->scan_threads);
     else
         fprintf(out, "scan_threads = auto ; %u here\n", config_scan_threads(c));
+    fprintf(out, "backend = %s\n", config_backend_name(c->backend));
 
     fprintf(out, "\n[dispatch]\n");
     print_kv(out, "channels_file", c->channels_file);

@@ -46,6 +46,16 @@ struct rule {
     enum repair_mode repair;
 };
 
+/* [daemon] backend: how changes are detected. */
+enum config_backend {
+    CONFIG_BACKEND_AUTO,     /* fanotify where it works, else inotify */
+    CONFIG_BACKEND_FANOTIFY, /* asked for: inotify all the same (with a warning) when refused */
+    CONFIG_BACKEND_INOTIFY,
+};
+
+/* "auto", "fanotify", "inotify". */
+const char *config_backend_name(enum config_backend b);
+
 struct config {
     char *path;      /* file it came from ("<string>" for config_load_string) */
     char *site_root; /* absolute, normalized, no trailing '/' */
@@ -67,6 +77,7 @@ struct config {
     uint64_t log_interval_usec;
     bool repair_existing;  /* the startup and reload crawls repair too (default: findings only) */
     unsigned scan_threads; /* threads of a one-shot walk; 0 = auto (config_scan_threads) */
+    enum config_backend backend;
 
     char *channels_file; /* relative to site_root unless absolute */
     char **commands;     /* extra dispatch commands from `command =` */

@@ -27,6 +27,7 @@
 #include "commands.h"
 #include "control.h"
 #include "dispatch.h"
+#include "fan.h"
 #include "ftable.h"
 #include "log.h"
 #include "mounts.h"
@@ -85,12 +86,15 @@ struct loop {
     int root_fd;   /* -1 while the site root is gone */
     int parent_wd; /* watch on the site root's parent: deletion and replacement of the root */
     struct watch *watch;
+    struct fan *fan;       /* the fanotify backend; NULL: inotify watches (watch.c's own) */
+    char backend_why[768]; /* why this backend runs (for the started entry and status) */
+    bool backend_warn;     /* backend = fanotify was asked for and refused */
     struct ftable *table;
     struct ratelimit *rl;
     struct dispatch *dispatch;
     bool ready, stopping;
 
-    ev_io inotify_io;
+    ev_io inotify_io, fan_io;
     ev_signal sigterm, sigint, sighup;
     ev_timer rescan_timer, degraded_timer, overflow_timer, flush_timer, watchdog_timer, root_timer;
 
@@ -266,6 +270,22 @@ static void writer_note_root(struct loop *l, const char *relpath)
     char abs[PATH_MAX + 256];
     const char *path = audit_abspath(l->cfg, relpath, abs, sizeof(abs));
     writer_root_write(l->writers, w, path ? path : relpath, mono_usec(), realtime_usec());
+}
+
+/* The kernel half of watching the open directory FD (any thread): its fanotify id, or its
+ * inotify watch descriptor. Returns -1 with errno on failure. */
+static int dir_kernel_add(struct loop *l, int fd)
+{
+    return l->fan ? fan_dir_add(l->fan, fd) : watch_kernel_add(watch_fd(l->watch), fd);
+}
+
+/* Undo dir_kernel_add of WD (a directory that got no node). */
+static void dir_kernel_rm(struct loop *l, int wd)
+{
+    if (l->fan)
+        fan_dir_remove(l->fan, wd);
+    else
+        inotify_rm_watch(watch_fd(l->watch), wd);
 }
 
 /* ---- logging findings ------------------------------------------------------------------ */
@@ -581,7 +601,7 @@ static struct watch_dir *crawl_watch(struct crawl *cr, const char *relpath, bool
             }
         }
     } else if (wd >= 0 && !watch_lookup(l->watch, wd)) {
-        inotify_rm_watch(watch_fd(l->watch), wd); /* new, and no parent to hang it on */
+        dir_kernel_rm(l, wd); /* new, and no parent to hang it on */
     }
     if (!node)
         cr->unwatched_dirs++;
@@ -620,7 +640,7 @@ static enum scan_verdict crawl_opened(void *ctx, const char *relpath, int fd)
     }
     int wd = -1, err = 0;
     if (have_parent) {
-        wd = watch_kernel_add(watch_fd(l->watch), fd);
+        wd = dir_kernel_add(l, fd);
         err = errno;
     }
     node = crawl_watch(cr, relpath, have_parent, parent,
@@ -642,7 +662,7 @@ static enum scan_verdict crawl_opened(void *ctx, const char *relpath, int fd)
 static long crawl_prewatch(void *ctx, int fd)
 {
     struct crawl *cr = ctx;
-    int wd = watch_kernel_add(watch_fd(cr->l->watch), fd);
+    int wd = dir_kernel_add(cr->l, fd);
     return wd < 0 ? -(long)errno : wd;
 }
 
@@ -1122,6 +1142,7 @@ static void parent_watch(struct loop *l)
 
 static void root_gone(struct loop *l);
 static void on_root_timer(struct ev_loop *loop, ev_timer *t, int revents);
+static void backend_remark(struct loop *l);
 
 /* An event in the site root's parent: only the root's own name matters. */
 static void parent_event(struct loop *l, const struct inotify_event *ev)
@@ -1172,6 +1193,7 @@ static void on_root_timer(struct ev_loop *loop, ev_timer *t, int revents)
     if (site_root_open(l) < 0)
         return;
     ev_timer_stop(loop, t);
+    backend_remark(l);
     log_info("site root %s is back: crawling it", l->cfg->site_root);
     if (l->existing_due)
         existing_rescan(l, "site root back");
@@ -1301,15 +1323,15 @@ static void overflow(struct loop *l)
     snprintf(count, sizeof(count), "%" PRIu64, l->overflows);
     struct log_field fields[] = {{"COUNT", count}};
     log_event(LOG_EVENT_OVERFLOW, LOG_WARNING, fields, 1,
-              "inotify queue overflow (#%" PRIu64 "): events were lost; full rescan in %.1fs",
-              l->overflows, l->overflow_delay);
+              "%s event queue overflow (#%" PRIu64 "): events were lost; full rescan in %.1fs",
+              l->fan ? "fanotify" : "inotify", l->overflows, l->overflow_delay);
     ev_timer_set(&l->overflow_timer, l->overflow_delay, 0);
     ev_timer_start(l->ev, &l->overflow_timer);
 }
 
 static void on_overflow_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
-    full_rescan(t->data, "after inotify queue overflow");
+    full_rescan(t->data, "after event queue overflow");
 }
 
 /* An event about PLACE could not be followed (ERR: out of memory): say so, at most once every
@@ -1327,8 +1349,9 @@ static void event_lost(struct loop *l, const char *place, int err)
 
 static void handle_entry_event(struct loop *l, struct watch_dir *d, const struct inotify_event *ev,
                                const char *path);
+static void handle_dir_event(struct loop *l, const struct inotify_event *ev);
 
-/* Handle one event. */
+/* Handle one inotify event. */
 static void handle_event(struct loop *l, const struct inotify_event *ev)
 {
     if (ev->mask & IN_Q_OVERFLOW) {
@@ -1339,6 +1362,14 @@ static void handle_event(struct loop *l, const struct inotify_event *ev)
         parent_event(l, ev);
         return;
     }
+    if (l->fan)
+        return; /* the nodes' ids are fanotify's: inotify watches only the root's parent */
+    handle_dir_event(l, ev);
+}
+
+/* Handle one event of a watched directory (EV->wd: its node's id, from either backend). */
+static void handle_dir_event(struct loop *l, const struct inotify_event *ev)
+{
     struct watch_dir *d = watch_lookup(l->watch, ev->wd);
     if (!d)
         return;
@@ -1435,6 +1466,114 @@ static void on_inotify(struct ev_loop *loop, ev_io *io, int revents)
     }
     /* the queue is empty: a MOVED_FROM still unpaired moved out of the tree */
     moves_settle(l);
+}
+
+/* The fanotify reader queued events (or flagged lost ones): handle them like on_inotify, in
+ * slices, each with its writer in l->writer_cur. */
+static void on_fan(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct loop *l = io->data;
+    uint64_t t0 = mono_usec();
+    int prev_wd = -1;
+    char prev_name[NAME_MAX + 1] = "";
+    if (fan_take_overflow(l->fan))
+        overflow(l);
+    for (;;) {
+        /* the wake-up stays readable while events are left: the rest comes next iteration */
+        if (!l->nmoves && mono_usec() - t0 >= EVENTS_SLICE_USEC)
+            return;
+        pid_t pid;
+        int pidfd;
+        const struct inotify_event *ev = fan_next(l->fan, &pid, &pidfd);
+        if (!ev)
+            break;
+        if (look_again_only(ev)) {
+            if (ev->wd == prev_wd && strncmp(ev->name, prev_name, sizeof(prev_name)) == 0) {
+                if (pidfd >= 0)
+                    close(pidfd);
+                continue;
+            }
+            prev_wd = ev->wd;
+            snprintf(prev_name, sizeof(prev_name), "%s", ev->name);
+        } else {
+            prev_wd = -1;
+        }
+        l->writer_cur = (struct writer_ev){pid, pidfd};
+        handle_dir_event(l, ev);
+        l->writer_cur = (struct writer_ev){0, -1};
+        if (pidfd >= 0)
+            close(pidfd);
+    }
+    moves_settle(l); /* pairs are queued together: a lone one has no partner */
+    if (fan_take_overflow(l->fan))
+        overflow(l);
+}
+
+/* watch release hook in fanotify mode: a node went, its handle leaves the table. */
+static void on_dir_release(void *ctx, int wd)
+{
+    struct loop *l = ctx;
+    fan_dir_remove(l->fan, wd);
+}
+
+/* Stop the fanotify backend (its nodes are gone): inotify watches from now on. */
+static void backend_to_inotify(struct loop *l)
+{
+    ev_io_stop(l->ev, &l->fan_io);
+    fan_free(l->fan);
+    l->fan = NULL;
+    watch_set_release(l->watch, NULL, NULL);
+}
+
+/* Choose the detection backend by l->cfg->backend before the first crawl: fanotify when the
+ * group can be made and the site root's filesystem marked (or the root is not there yet),
+ * else inotify; l->backend_why says why. */
+static void backend_start(struct loop *l)
+{
+    char why[512];
+    enum config_backend want = l->cfg->backend;
+    if (want == CONFIG_BACKEND_INOTIFY) {
+        snprintf(l->backend_why, sizeof(l->backend_why), "backend = inotify");
+        return;
+    }
+    l->fan = fan_new(why, sizeof(why));
+    if (l->fan && l->root_fd >= 0 && fan_mark(l->fan, l->root_fd, why, sizeof(why)) < 0) {
+        fan_free(l->fan);
+        l->fan = NULL;
+    }
+    if (!l->fan) {
+        l->backend_warn = want == CONFIG_BACKEND_FANOTIFY;
+        snprintf(l->backend_why, sizeof(l->backend_why), "fanotify unavailable: %s", why);
+        return;
+    }
+    watch_set_release(l->watch, on_dir_release, l);
+    ev_io_init(&l->fan_io, on_fan, fan_wake_fd(l->fan), EV_READ);
+    l->fan_io.data = l;
+    ev_io_start(l->ev, &l->fan_io);
+    snprintf(l->backend_why, sizeof(l->backend_why),
+             "filesystem mark on the site root's filesystem%s%s",
+             fan_has_pidfd(l->fan) ? "" : ", no FAN_REPORT_PIDFD (writers by pid only)",
+             l->root_fd < 0 ? " (placed when the site root exists)" : "");
+}
+
+/* The site root was opened again (back, replaced, reload): mark its filesystem (another
+ * filesystem's mark goes). When that fails, inotify takes over (no node is left then). */
+static void backend_remark(struct loop *l)
+{
+    char why[512];
+    if (!l->fan || l->root_fd < 0 || fan_mark(l->fan, l->root_fd, why, sizeof(why)) == 0)
+        return;
+    if (watch_count(l->watch)) {
+        log_warn("cannot place the fanotify mark on the site root's filesystem again: %s; "
+                 "changes are seen at full rescans only until a restart",
+                 why);
+        return;
+    }
+    backend_to_inotify(l);
+    snprintf(l->backend_why, sizeof(l->backend_why), "fanotify unavailable: %s", why);
+    log_warn("backend: inotify from now on: the fanotify mark cannot be placed on the site "
+             "root's filesystem: %s",
+             why);
 }
 
 /* ---- timers and signals ---------------------------------------------------------------- */
@@ -1580,6 +1719,13 @@ static void reload_daemon_keys(struct loop *l, const struct config *nc)
     }
     if (l->ctl && control_reconfigure(l->ctl, nc, why, sizeof(why)) < 0)
         reload_partial(l, "control_group", why);
+    if (nc->backend != l->cfg->backend) {
+        snprintf(why, sizeof(why),
+                 "takes effect at the next restart (systemctl restart permwatchd); still %s, "
+                 "running %s",
+                 config_backend_name(l->cfg->backend), l->fan ? "fanotify" : "inotify");
+        reload_partial(l, "backend", why);
+    }
     if (nc->max_findings != l->cfg->max_findings) {
         snprintf(why, sizeof(why), "takes effect at the next restart (still %zu)",
                  l->cfg->max_findings);
@@ -1659,6 +1805,7 @@ int loop_reload(struct loop *l, char *why, size_t len)
         ev_timer_set(&l->root_timer, ROOT_POLL, ROOT_POLL);
         ev_timer_start(loop, &l->root_timer);
     } else {
+        backend_remark(l);
         existing_rescan(l, "reload");
     }
     if (l->dispatch)
@@ -1755,6 +1902,7 @@ int loop_run(struct loop *l)
         ev_timer_start(l->ev, &l->root_timer);
     }
     ev_io_start(l->ev, &l->inotify_io);
+    backend_start(l);
     parent_watch(l);
     notify_status("crawling %s", l->cfg->site_root);
     uint64_t t0 = mono_usec();
@@ -1781,21 +1929,30 @@ int loop_run(struct loop *l)
         log_warn("the control socket %s is not available; permwatchctl cannot reach this daemon",
                  l->cfg->control_socket);
     unsigned long limit = watch_limit();
-    if (!l->degraded && limit && watch_count(l->watch) > limit / 10 * 8)
+    if (!l->fan && !l->degraded && limit && watch_count(l->watch) > limit / 10 * 8)
         log_warn("%zu of %lu inotify watches in use: raise fs.inotify.max_user_watches before "
                  "the site grows",
                  watch_count(l->watch), limit);
     char fields_dirs[32];
     snprintf(fields_dirs, sizeof(fields_dirs), "%zu", watch_count(l->watch));
-    struct log_field fields[] = {{"PATH", l->cfg->site_root}, {"WATCHED_DIRS", fields_dirs}};
+    const char *backend = l->fan ? "fanotify" : "inotify";
+    struct log_field fields[] = {{"PATH", l->cfg->site_root},
+                                 {"WATCHED_DIRS", fields_dirs},
+                                 {"BACKEND", backend},
+                                 {"REASON", l->backend_why}};
+    /* the backend is said once, here; a refused backend = fanotify makes it a warning */
+    int prio = l->backend_warn ? LOG_WARNING : LOG_INFO;
     if (waiting)
-        log_event(LOG_EVENT_STARTED, LOG_INFO, fields, 2,
-                  "started; waiting for the site root %s to exist", l->cfg->site_root);
+        log_event(LOG_EVENT_STARTED, prio, fields, 4,
+                  "started; waiting for the site root %s to exist; backend %s (%s)",
+                  l->cfg->site_root, backend, l->backend_why);
     else
-        log_event(LOG_EVENT_STARTED, LOG_INFO, fields, 2,
-                  "watching %s: %" PRIu64 " directories, %" PRIu64 " files crawled in %.2fs; %s",
+        log_event(LOG_EVENT_STARTED, prio, fields, 4,
+                  "watching %s: %" PRIu64 " directories, %" PRIu64
+                  " files crawled in %.2fs; %s; backend %s (%s)",
                   l->cfg->site_root, l->crawl_dirs, l->crawl_files,
-                  (double)(mono_usec() - t0) / 1e6, summary(l, buf, sizeof(buf)));
+                  (double)(mono_usec() - t0) / 1e6, summary(l, buf, sizeof(buf)), backend,
+                  l->backend_why);
     if (waiting)
         notify_ready("waiting for the site root %s to exist", l->cfg->site_root);
     else
@@ -1829,6 +1986,7 @@ void loop_free(struct loop *l)
     dispatch_free(l->dispatch);
     ratelimit_free(l->rl);
     watch_free(l->watch);
+    fan_free(l->fan);
     config_free(l->cfg);
     ev_loop_destroy(l->ev);
     free(l);
@@ -1879,6 +2037,8 @@ void loop_get_status(const struct loop *l, struct loop_status *s)
     s->root_owned_seen = l->root_owned_seen;
     s->by_kind[FINDING_ROOT_WRITER] = writer_open_count(l->writers);
     s->open_findings += s->by_kind[FINDING_ROOT_WRITER];
+    s->backend = l->fan ? "fanotify" : "inotify";
+    s->backend_why = l->backend_why;
 }
 
 const struct writer *loop_writers(const struct loop *l)

@@ -58,6 +58,8 @@ struct loop_status {
     uint64_t root_owned_seen;
     /* by_kind[FINDING_ROOT_WRITER] and open_findings include the open root_writer findings
      * (kept by the writer module, not the findings table) */
+    const char *backend;     /* "fanotify" or "inotify" */
+    const char *backend_why; /* why that one (valid until the loop runs again) */
 };
 
 /* The writer resolver: its ranking of the writers behind root-owned writes and its open

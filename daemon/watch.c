@@ -68,6 +68,8 @@ struct table {
 
 struct watch {
     int fd;
+    watch_release_fn release; /* NULL: inotify watches */
+    void *release_ctx;
     size_t count;
     uint32_t epoch;
     uint32_t root; /* handle */
@@ -80,6 +82,15 @@ struct watch {
     uint64_t free_map[MAP_WORDS]; /* bit u: free_head[u] is not empty */
     uint32_t free_head[MAX_UNITS + 1];
 };
+
+/* Drop the kernel side of WD: the inotify watch, or the release hook's. */
+static void kernel_rm(struct watch *w, int wd)
+{
+    if (__builtin_expect(w->release != NULL, 0))
+        w->release(w->release_ctx, wd);
+    else
+        inotify_rm_watch(w->fd, wd);
+}
 
 /* ---- keys and hashes ------------------------------------------------------------------- */
 
@@ -436,6 +447,12 @@ struct watch *watch_new(void)
     return w;
 }
 
+void watch_set_release(struct watch *w, watch_release_fn fn, void *ctx)
+{
+    w->release = fn;
+    w->release_ctx = ctx;
+}
+
 int watch_fd(const struct watch *w)
 {
     return w->fd;
@@ -517,7 +534,7 @@ static void node_link(struct watch *w, struct watch_dir *d, uint32_t h, struct w
 static void node_free(struct watch *w, struct watch_dir *d, bool rm)
 {
     if (rm)
-        inotify_rm_watch(w->fd, d->wd);
+        kernel_rm(w, d->wd);
     uint32_t i = table_find(w, &w->wds, (uint32_t)d->wd, NULL, NULL, 0);
     uint32_t h = w->wds.s[i].node;
     node_unlink(w, d, h);
@@ -662,7 +679,7 @@ struct watch_dir *watch_add_wd(struct watch *w, struct watch_dir *parent, const 
     }
     size_t n = strlen(name);
     if (n > NAME_LIMIT) {
-        inotify_rm_watch(w->fd, wd);
+        kernel_rm(w, wd);
         return errno = ENAMETOOLONG, NULL;
     }
     struct watch_dir *old = find_child(w, parent, name);
@@ -673,7 +690,7 @@ struct watch_dir *watch_add_wd(struct watch *w, struct watch_dir *parent, const 
     uint32_t got, h = 0;
     if (table_reserve(w, &w->wds) < 0 || table_reserve(w, &w->names) < 0 ||
         !(h = slot_alloc(w, node_units(n), &got))) {
-        inotify_rm_watch(w->fd, wd);
+        kernel_rm(w, wd);
         return errno = ENOMEM, NULL;
     }
     d = node_at(w, h);

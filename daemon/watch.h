@@ -27,6 +27,11 @@ struct watch *watch_new(void);
 /* Remove every watch, close the instance and free everything. */
 void watch_free(struct watch *w);
 
+/* Another kernel source (fanotify): node ids are not inotify watch descriptors, and removing
+ * a node calls FN(CTX, id) instead of inotify_rm_watch. NULL: inotify again. Set while empty. */
+typedef void (*watch_release_fn)(void *ctx, int wd);
+void watch_set_release(struct watch *w, watch_release_fn fn, void *ctx);
+
 /* The inotify descriptor to poll for reading. */
 int watch_fd(const struct watch *w);
 
