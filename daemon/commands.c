@@ -647,13 +647,13 @@ static int cmd_metrics(void *ctx, const struct control_request *req, struct cont
              "# TYPE permwatch_root_owned_seen_total counter\n"
              "permwatch_root_owned_seen_total %" PRIu64 "\n",
              s.root_owned_seen);
+    metrics_writers(loop_writers(l), &t, &len, &cap);
     text_add(&t, &len, &cap,
              "# HELP permwatch_backend The detection backend running (1 for the one in use).\n"
              "# TYPE permwatch_backend gauge\n"
              "permwatch_backend{backend=\"fanotify\"} %d\n"
              "permwatch_backend{backend=\"inotify\"} %d\n",
              strcmp(s.backend, "fanotify") == 0, strcmp(s.backend, "inotify") == 0);
-    metrics_writers(loop_writers(l), &t, &len, &cap);
     const struct dispatch_set *ds = loop_dispatch(l);
     text_add(&t, &len, &cap,
              "# HELP permwatch_dispatch_commands Registered dispatch commands by verdict.\n"

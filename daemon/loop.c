@@ -208,22 +208,6 @@ static struct watch_dir *node_for_path(struct loop *l, const char *relpath)
     return d;
 }
 
-/* The kernel half of watching the open directory FD (any thread): its fanotify id, or its
- * inotify watch descriptor. Returns -1 with errno on failure. */
-static int dir_kernel_add(struct loop *l, int fd)
-{
-    return l->fan ? fan_dir_add(l->fan, fd) : watch_kernel_add(watch_fd(l->watch), fd);
-}
-
-/* Undo dir_kernel_add of WD (a directory that got no node). */
-static void dir_kernel_rm(struct loop *l, int wd)
-{
-    if (l->fan)
-        fan_dir_remove(l->fan, wd);
-    else
-        inotify_rm_watch(watch_fd(l->watch), wd);
-}
-
 /* ---- writer attribution ---------------------------------------------------------------- */
 
 static uint64_t realtime_usec(void)
@@ -286,6 +270,22 @@ static void writer_note_root(struct loop *l, const char *relpath)
     char abs[PATH_MAX + 256];
     const char *path = audit_abspath(l->cfg, relpath, abs, sizeof(abs));
     writer_root_write(l->writers, w, path ? path : relpath, mono_usec(), realtime_usec());
+}
+
+/* The kernel half of watching the open directory FD (any thread): its fanotify id, or its
+ * inotify watch descriptor. Returns -1 with errno on failure. */
+static int dir_kernel_add(struct loop *l, int fd)
+{
+    return l->fan ? fan_dir_add(l->fan, fd) : watch_kernel_add(watch_fd(l->watch), fd);
+}
+
+/* Undo dir_kernel_add of WD (a directory that got no node). */
+static void dir_kernel_rm(struct loop *l, int wd)
+{
+    if (l->fan)
+        fan_dir_remove(l->fan, wd);
+    else
+        inotify_rm_watch(watch_fd(l->watch), wd);
 }
 
 /* ---- logging findings ------------------------------------------------------------------ */
@@ -2035,10 +2035,10 @@ void loop_get_status(const struct loop *l, struct loop_status *s)
     s->site_read_only =
         l->root_fd >= 0 && fstatvfs(l->root_fd, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
     s->root_owned_seen = l->root_owned_seen;
-    s->backend = l->fan ? "fanotify" : "inotify";
-    s->backend_why = l->backend_why;
     s->by_kind[FINDING_ROOT_WRITER] = writer_open_count(l->writers);
     s->open_findings += s->by_kind[FINDING_ROOT_WRITER];
+    s->backend = l->fan ? "fanotify" : "inotify";
+    s->backend_why = l->backend_why;
 }
 
 const struct writer *loop_writers(const struct loop *l)

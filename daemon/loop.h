@@ -56,10 +56,10 @@ struct loop_status {
     /* root_owned findings that appeared since start (at a path without an open one: those
      * of the startup crawl included), whether auto-repaired at once or left open */
     uint64_t root_owned_seen;
-    const char *backend;     /* "fanotify" or "inotify" */
-    const char *backend_why; /* why that one (valid until the loop runs again) */
     /* by_kind[FINDING_ROOT_WRITER] and open_findings include the open root_writer findings
      * (kept by the writer module, not the findings table) */
+    const char *backend;     /* "fanotify" or "inotify" */
+    const char *backend_why; /* why that one (valid until the loop runs again) */
 };
 
 /* The writer resolver: its ranking of the writers behind root-owned writes and its open
