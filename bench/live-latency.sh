@@ -37,9 +37,11 @@ cc -O2 -o "$work/mktree" bench/mktree.c
 bench_cc "$work/notify-wait" bench/notify-wait.c
 bench_cc "$work/latency" bench/latency.c -ljansson -lm
 
+# LAT_DAEMON_KEYS: more [daemon] lines, e.g. "backend = fanotify" (bench/run --rows backends)
 bench_policy "$lat/live.ini" "$lat/site" "control_socket = $lat/control.sock
 rescan_interval = 0
-log_burst = 0"
+log_burst = 0${LAT_DAEMON_KEYS:+
+$LAT_DAEMON_KEYS}"
 
 echo "inotify: max_queued_events $(cat /proc/sys/fs/inotify/max_queued_events)," \
     "max_user_watches $(cat /proc/sys/fs/inotify/max_user_watches)"
