@@ -95,8 +95,8 @@ static int noise_count(const char *path, double secs)
     unsigned long long mask = FAN_CREATE | FAN_ATTRIB | FAN_CLOSE_WRITE | FAN_MOVED_FROM |
                               FAN_MOVED_TO | FAN_DELETE | FAN_ONDIR;
 #ifdef FAN_RENAME
-    if (fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask | FAN_RENAME, AT_FDCWD,
-                      path) != 0)
+    if (fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask | FAN_RENAME, AT_FDCWD, path) !=
+        0)
 #endif
         if (fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, AT_FDCWD, path) != 0) {
             fprintf(stderr, "noise: fanotify_mark %s: %s\n", path, strerror(errno));
