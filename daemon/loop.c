@@ -1840,8 +1840,8 @@ struct loop *loop_new(struct config *c, const char *config_path)
     l->mounts = l->pending ? mounts_new(MOUNTS_MAX) : NULL;
     l->writers = l->mounts ? writer_new(NULL, on_writer_finding, l) : NULL;
     if (!l->writers) {
-        mounts_free(l->mounts);
         int e = l->ev ? errno : ENOMEM;
+        mounts_free(l->mounts);
         pathset_free(l->pending);
         pathset_free(l->unwatched);
         repair_guard_free(l->guard);
