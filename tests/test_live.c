@@ -312,10 +312,12 @@ static void burst(const struct site *s, const char *dir, int n)
     }
 }
 
+/* inotify's queue (fs.inotify.max_queued_events): this case is inotify's, pinned */
 Test(live, queue_overflow_loses_no_finding)
 {
     struct site s;
     site_init(&s, "live-overflow");
+    write_policy(&s, "backend = inotify\n", NULL);
     sh(&s, "mkdir -p wp-content/uploads/burst && chown www-data:www-data wp-content/uploads/burst "
            "&& chmod 2775 wp-content/uploads/burst");
     unsigned old;
@@ -338,6 +340,45 @@ Test(live, queue_overflow_loses_no_finding)
     size_t n = live_count_entries(s.d, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
                                   "root_owned", NULL);
     cr_expect_eq(n, 500, "%zu root_owned findings of 500", n);
+    site_free(&s);
+}
+
+/* fanotify's kernel queue (16,384 events, not tunable): the daemon (reader thread included)
+ * stopped while 20,000 root files arrive overflows it; the rescan finds every one */
+Test(live, fanotify_queue_overflow_loses_no_finding)
+{
+    struct site s;
+    site_init(&s, "live-fanoverflow");
+    write_policy(&s, "backend = fanotify\n", NULL);
+    sh(&s, "mkdir -p wp-content/uploads/burst/r && chown -R www-data:www-data wp-content/uploads "
+           "&& chmod 2775 wp-content/uploads/burst wp-content/uploads/burst/r");
+    site_start(&s, NULL);
+    cr_assert_not_null(live_wait_entry(s.d, WAIT_MS, "PERMWATCH_EVENT", "started",
+                                       "PERMWATCH_BACKEND", "fanotify", NULL),
+                       "runs fanotify");
+    cr_assert_eq(kill(live_pid(s.d), SIGSTOP), 0);
+    /* 20,000 clean files (60,000 events and more), then 100 root files the queue has no room
+     * for any more */
+    char path[PATH_MAX + 64];
+    uid_t www = harness_uid("www-data");
+    gid_t wwwg = harness_gid("www-data");
+    for (int i = 0; i < 20000; i++) {
+        snprintf(path, sizeof(path), "%s/wp-content/uploads/burst/c%05d", s.root, i);
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0664);
+        cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+        cr_assert_eq(fchown(fd, www, wwwg), 0);
+        close(fd);
+    }
+    burst(&s, "wp-content/uploads/burst/r", 100);
+    cr_assert_eq(kill(live_pid(s.d), SIGCONT), 0);
+    cr_assert_not_null(live_wait_entry(s.d, 20000, "PERMWATCH_EVENT", "overflow", NULL),
+                       "an overflow of fanotify's queue");
+    cr_assert_not_null(
+        expect_entry(&s, "finding", "root_owned", "wp-content/uploads/burst/r/f00099"));
+    live_settle(s.d, 500);
+    size_t n = live_count_entries(s.d, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
+                                  "root_owned", NULL);
+    cr_expect_eq(n, 100, "%zu root_owned findings of 100", n);
     site_free(&s);
 }
 
