@@ -382,11 +382,57 @@ Test(live, fanotify_queue_overflow_loses_no_finding)
     site_free(&s);
 }
 
+/* Without CAP_SYS_ADMIN (dropped from the bounding set: root all the same) fanotify_init is
+ * refused: the daemon runs inotify, says so once in the started entry (with the reason; at
+ * warning priority when backend = fanotify was asked for) and still finds what changes. */
+static void no_cap_sys_admin(const char *backend, const char *priority)
+{
+    struct site s;
+    site_init(&s, "live-nocap");
+    char extra[64];
+    snprintf(extra, sizeof(extra), "backend = %s\n", backend);
+    write_policy(&s, extra, NULL);
+    const char *wrapper[] = {"setpriv", "--inh-caps=-all", "--bounding-set=-sys_admin", "--", NULL};
+    struct live_opts o = {.wrapper = wrapper};
+    site_start(&s, &o);
+    json_t *e = live_wait_entry(s.d, WAIT_MS, "PERMWATCH_EVENT", "started", NULL);
+    cr_assert_not_null(e);
+    cr_expect_str_eq(live_field(e, "PERMWATCH_BACKEND"), "inotify");
+    const char *why = live_field(e, "PERMWATCH_REASON");
+    cr_assert_not_null(why);
+    cr_expect(strstr(why, "fanotify_init") && strstr(why, "CAP_SYS_ADMIN"), "%s", why);
+    cr_expect_str_eq(live_field(e, "PRIORITY"), priority);
+    sh(&s, "touch wp-content/uploads/after");
+    expect_entry(&s, "finding", "root_owned", "wp-content/uploads/after");
+    /* said once: no other entry names the backend */
+    json_t *all = live_entries(s.d);
+    size_t said = 0, i;
+    json_t *x;
+    json_array_foreach(all, i, x)
+    {
+        const char *m = live_field(x, "MESSAGE");
+        said += m && strstr(m, "fanotify") != NULL;
+    }
+    cr_expect_eq(said, 1, "%zu entries about fanotify", said);
+    site_free(&s);
+}
+
+Test(live, no_cap_sys_admin_auto_runs_inotify)
+{
+    no_cap_sys_admin("auto", "6");
+}
+
+Test(live, no_cap_sys_admin_fanotify_asked_runs_inotify_with_a_warning)
+{
+    no_cap_sys_admin("fanotify", "4");
+}
+
 Test(live, watch_limit_degrades_and_still_finds_everything)
 {
     struct site s;
     site_init(&s, "live-degraded");
-    write_policy(&s, "degraded_rescan_interval = 1s\n", NULL);
+    /* inotify's watch limit: inotify's case (fanotify has no per-directory watch) */
+    write_policy(&s, "degraded_rescan_interval = 1s\nbackend = inotify\n", NULL);
     sh(&s, "umask 002; for i in $(seq 1 20); do mkdir -p deep/d$i; done; "
            "chown -R www-data:www-data deep");
     char helper[PATH_MAX];
