@@ -156,15 +156,21 @@ check: deps-test
 .PHONY: tests
 tests: $(TEST_BIN) $(HELPER_BIN) $(FUZZ_REPLAY)
 
+# The live tests run once with the default backend (auto: fanotify as root on this kind of
+# machine), then again with LIVE_SECOND_BACKEND (empty: once only, as the ASan pass does).
+LIVE_SECOND_BACKEND ?= inotify
 check-unit: all tests
 	@sh tests/ensure-users.sh
 	@PERMWATCH_BUILD=$(abspath $(BUILD)) PERMWATCH_DEB=$(abspath $(DEB)) sh tests/run-tests.sh $(TEST_BIN)
+	@if [ -n "$(LIVE_SECOND_BACKEND)" ]; then echo "== live tests again, backend = $(LIVE_SECOND_BACKEND)"; \
+	    PERMWATCH_TEST_BACKEND=$(LIVE_SECOND_BACKEND) PERMWATCH_BUILD=$(abspath $(BUILD)) \
+	    sh tests/run-tests.sh $(filter $(BUILD)/tests/test_live%,$(TEST_BIN)); fi
 	@for t in $(FUZZ_TARGETS); do $(BUILD)/tests/$${t}_replay tests/corpus/$$t || exit 1; done
 
 check-asan:
 	$(MAKE) BUILD=build/asan OPT='-O1 -g -fno-omit-frame-pointer' \
 	    HARDEN='-fPIE' CFLAGS='-fsanitize=address,undefined -fno-sanitize-recover=all' \
-	    LDFLAGS='-fsanitize=address,undefined' check-unit
+	    LDFLAGS='-fsanitize=address,undefined' LIVE_SECOND_BACKEND= check-unit
 
 check-valgrind: all
 	@sh tests/ensure-users.sh

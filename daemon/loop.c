@@ -83,8 +83,9 @@ struct loop {
     struct ev_loop *ev;
     struct config *cfg;
     const char *config_path;
-    int root_fd;   /* -1 while the site root is gone */
-    int parent_wd; /* watch on the site root's parent: deletion and replacement of the root */
+    int root_fd;    /* -1 while the site root is gone */
+    int parent_wd;  /* watch on the site root's parent: deletion and replacement of the root */
+    int fan_parent; /* fanotify: the parent's id instead (0: none), see parent_watch */
     struct watch *watch;
     struct fan *fan;       /* the fanotify backend; NULL: inotify watches (watch.c's own) */
     char backend_why[768]; /* why this backend runs (for the started entry and status) */
@@ -1125,11 +1126,26 @@ static void parent_watch(struct loop *l)
     if (l->parent_wd >= 0)
         inotify_rm_watch(watch_fd(l->watch), l->parent_wd);
     l->parent_wd = -1;
+    if (l->fan && l->fan_parent > 0)
+        fan_dir_remove(l->fan, l->fan_parent);
+    l->fan_parent = 0;
     char why[PATH_MAX + 256], proc[64];
     int pfd = root_open_parent(l->cfg->site_root, why, sizeof(why));
     if (pfd < 0) {
         log_warn("cannot watch the site root's parent for the root's removal: %s", why);
         return;
+    }
+    /* fanotify: the parent's events come in the site's queue, in order (the root's files
+     * removed before the root itself) when it is on the marked filesystem */
+    struct stat ps, rs;
+    if (l->fan && l->root_fd >= 0 && fstat(pfd, &ps) == 0 && fstat(l->root_fd, &rs) == 0 &&
+        ps.st_dev == rs.st_dev) {
+        int id = fan_dir_add(l->fan, pfd);
+        if (id > 0) {
+            l->fan_parent = id;
+            close(pfd);
+            return;
+        }
     }
     snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
     l->parent_wd = inotify_add_watch(
@@ -1499,7 +1515,10 @@ static void on_fan(struct ev_loop *loop, ev_io *io, int revents)
             prev_wd = -1;
         }
         l->writer_cur = (struct writer_ev){pid, pidfd};
-        handle_dir_event(l, ev);
+        if (ev->wd == l->fan_parent)
+            parent_event(l, ev);
+        else
+            handle_dir_event(l, ev);
         l->writer_cur = (struct writer_ev){0, -1};
         if (pidfd >= 0)
             close(pidfd);
@@ -1523,6 +1542,8 @@ static void backend_to_inotify(struct loop *l)
     fan_free(l->fan);
     l->fan = NULL;
     watch_set_release(l->watch, NULL, NULL);
+    if (l->fan_parent > 0)
+        parent_watch(l); /* the root's parent on inotify too */
 }
 
 /* Choose the detection backend by l->cfg->backend before the first crawl: fanotify when the
@@ -1719,7 +1740,11 @@ static void reload_daemon_keys(struct loop *l, const struct config *nc)
     }
     if (l->ctl && control_reconfigure(l->ctl, nc, why, sizeof(why)) < 0)
         reload_partial(l, "control_group", why);
-    if (nc->backend != l->cfg->backend) {
+    /* a backend other than the running one asked for (auto: whichever runs, unless inotify
+     * runs because it was asked for) */
+    if ((nc->backend == CONFIG_BACKEND_INOTIFY && l->fan) ||
+        (nc->backend == CONFIG_BACKEND_FANOTIFY && !l->fan) ||
+        (nc->backend == CONFIG_BACKEND_AUTO && l->cfg->backend == CONFIG_BACKEND_INOTIFY)) {
         snprintf(why, sizeof(why),
                  "takes effect at the next restart (systemctl restart permwatchd); still %s, "
                  "running %s",
@@ -1840,8 +1865,8 @@ struct loop *loop_new(struct config *c, const char *config_path)
     l->mounts = l->pending ? mounts_new(MOUNTS_MAX) : NULL;
     l->writers = l->mounts ? writer_new(NULL, on_writer_finding, l) : NULL;
     if (!l->writers) {
-        mounts_free(l->mounts);
         int e = l->ev ? errno : ENOMEM;
+        mounts_free(l->mounts);
         pathset_free(l->pending);
         pathset_free(l->unwatched);
         repair_guard_free(l->guard);

@@ -604,6 +604,43 @@ static void live_free_all(void)
         live_free(live_all);
 }
 
+/* PERMWATCH_TEST_BACKEND (fanotify, inotify): make CONFIG_PATH's daemon use that backend, in
+ * place (so that reloads of the same file keep it): `backend = ...` after its [daemon] line, or
+ * in a new [daemon] section. A file that names a backend already (a test pinning one) stays. */
+static void inject_backend(const char *config_path)
+{
+    const char *b = getenv("PERMWATCH_TEST_BACKEND");
+    if (!b || !*b || !config_path)
+        return;
+    if (access(config_path, R_OK) != 0)
+        return; /* a test of a missing config */
+    char *text = harness_slurp(config_path);
+    for (const char *line = text; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        line += strspn(line, " \t");
+        if (strncmp(line, "backend", 7) == 0 && strchr(" \t=", line[7])) {
+            free(text);
+            return;
+        }
+    }
+    char *out = NULL;
+    char *d = strstr(text, "[daemon]");
+    while (d && d != text && d[-1] != '\n')
+        d = strstr(d + 1, "[daemon]");
+    int rc;
+    if (d) {
+        char *eol = strchr(d, '\n');
+        size_t at = eol ? (size_t)(eol + 1 - text) : strlen(text);
+        rc = asprintf(&out, "%.*s%sbackend = %s\n%s", (int)at, text, eol ? "" : "\n", b, text + at);
+    } else {
+        rc = asprintf(&out, "%s\n[daemon]\nbackend = %s\n", text, b);
+    }
+    cr_assert_geq(rc, 0, "out of memory");
+    harness_write_file(config_path, out);
+    free(out);
+    free(text);
+}
+
 struct live *live_start(const char *config_path, const struct live_opts *opts)
 {
     static bool hooked;
@@ -631,6 +668,8 @@ struct live *live_start(const char *config_path, const struct live_opts *opts)
     reader_start(l);
 
     char *wdpid_slot;
+    if (!opts || !opts->argv)
+        inject_backend(config_path);
     char **argv = daemon_argv(config_path, opts);
     char **env = daemon_env(l, opts, &wdpid_slot);
     int out_fd = open_out(l->dir, "daemon.out"), err_fd = open_out(l->dir, "daemon.err");

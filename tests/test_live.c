@@ -312,10 +312,12 @@ static void burst(const struct site *s, const char *dir, int n)
     }
 }
 
+/* inotify's queue (fs.inotify.max_queued_events): this case is inotify's, pinned */
 Test(live, queue_overflow_loses_no_finding)
 {
     struct site s;
     site_init(&s, "live-overflow");
+    write_policy(&s, "backend = inotify\n", NULL);
     sh(&s, "mkdir -p wp-content/uploads/burst && chown www-data:www-data wp-content/uploads/burst "
            "&& chmod 2775 wp-content/uploads/burst");
     unsigned old;
@@ -341,11 +343,96 @@ Test(live, queue_overflow_loses_no_finding)
     site_free(&s);
 }
 
+/* fanotify's kernel queue (16,384 events, not tunable): the daemon (reader thread included)
+ * stopped while 20,000 root files arrive overflows it; the rescan finds every one */
+Test(live, fanotify_queue_overflow_loses_no_finding)
+{
+    struct site s;
+    site_init(&s, "live-fanoverflow");
+    write_policy(&s, "backend = fanotify\n", NULL);
+    sh(&s, "mkdir -p wp-content/uploads/burst/r && chown -R www-data:www-data wp-content/uploads "
+           "&& chmod 2775 wp-content/uploads/burst wp-content/uploads/burst/r");
+    site_start(&s, NULL);
+    cr_assert_not_null(live_wait_entry(s.d, WAIT_MS, "PERMWATCH_EVENT", "started",
+                                       "PERMWATCH_BACKEND", "fanotify", NULL),
+                       "runs fanotify");
+    cr_assert_eq(kill(live_pid(s.d), SIGSTOP), 0);
+    /* 20,000 clean files (60,000 events and more), then 100 root files the queue has no room
+     * for any more */
+    char path[PATH_MAX + 64];
+    uid_t www = harness_uid("www-data");
+    gid_t wwwg = harness_gid("www-data");
+    for (int i = 0; i < 20000; i++) {
+        snprintf(path, sizeof(path), "%s/wp-content/uploads/burst/c%05d", s.root, i);
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0664);
+        cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+        cr_assert_eq(fchown(fd, www, wwwg), 0);
+        close(fd);
+    }
+    burst(&s, "wp-content/uploads/burst/r", 100);
+    cr_assert_eq(kill(live_pid(s.d), SIGCONT), 0);
+    cr_assert_not_null(live_wait_entry(s.d, 20000, "PERMWATCH_EVENT", "overflow", NULL),
+                       "an overflow of fanotify's queue");
+    cr_assert_not_null(
+        expect_entry(&s, "finding", "root_owned", "wp-content/uploads/burst/r/f00099"));
+    live_settle(s.d, 500);
+    size_t n = live_count_entries(s.d, "PERMWATCH_EVENT", "finding", "PERMWATCH_FINDING",
+                                  "root_owned", NULL);
+    cr_expect_eq(n, 100, "%zu root_owned findings of 100", n);
+    site_free(&s);
+}
+
+/* Without CAP_SYS_ADMIN (dropped from the bounding set: root all the same) fanotify_init is
+ * refused: the daemon runs inotify, says so once in the started entry (with the reason; at
+ * warning priority when backend = fanotify was asked for) and still finds what changes. */
+static void no_cap_sys_admin(const char *backend, const char *priority)
+{
+    struct site s;
+    site_init(&s, "live-nocap");
+    char extra[64];
+    snprintf(extra, sizeof(extra), "backend = %s\n", backend);
+    write_policy(&s, extra, NULL);
+    const char *wrapper[] = {"setpriv", "--inh-caps=-all", "--bounding-set=-sys_admin", "--", NULL};
+    struct live_opts o = {.wrapper = wrapper};
+    site_start(&s, &o);
+    json_t *e = live_wait_entry(s.d, WAIT_MS, "PERMWATCH_EVENT", "started", NULL);
+    cr_assert_not_null(e);
+    cr_expect_str_eq(live_field(e, "PERMWATCH_BACKEND"), "inotify");
+    const char *why = live_field(e, "PERMWATCH_REASON");
+    cr_assert_not_null(why);
+    cr_expect(strstr(why, "fanotify_init") && strstr(why, "CAP_SYS_ADMIN"), "%s", why);
+    cr_expect_str_eq(live_field(e, "PRIORITY"), priority);
+    sh(&s, "touch wp-content/uploads/after");
+    expect_entry(&s, "finding", "root_owned", "wp-content/uploads/after");
+    /* said once: no other entry names the backend */
+    json_t *all = live_entries(s.d);
+    size_t said = 0, i;
+    json_t *x;
+    json_array_foreach(all, i, x)
+    {
+        const char *m = live_field(x, "MESSAGE");
+        said += m && strstr(m, "fanotify") != NULL;
+    }
+    cr_expect_eq(said, 1, "%zu entries about fanotify", said);
+    site_free(&s);
+}
+
+Test(live, no_cap_sys_admin_auto_runs_inotify)
+{
+    no_cap_sys_admin("auto", "6");
+}
+
+Test(live, no_cap_sys_admin_fanotify_asked_runs_inotify_with_a_warning)
+{
+    no_cap_sys_admin("fanotify", "4");
+}
+
 Test(live, watch_limit_degrades_and_still_finds_everything)
 {
     struct site s;
     site_init(&s, "live-degraded");
-    write_policy(&s, "degraded_rescan_interval = 1s\n", NULL);
+    /* inotify's watch limit: inotify's case (fanotify has no per-directory watch) */
+    write_policy(&s, "degraded_rescan_interval = 1s\nbackend = inotify\n", NULL);
     sh(&s, "umask 002; for i in $(seq 1 20); do mkdir -p deep/d$i; done; "
            "chown -R www-data:www-data deep");
     char helper[PATH_MAX];

@@ -20,7 +20,8 @@
 #define WAIT_MS 5000
 
 /* A clean www-data site with a few directories; the policy wants everything owned by
- * www-data. EXTRA goes into [daemon]. */
+ * www-data. EXTRA goes into [daemon] (the watch-limit cases pin backend = inotify: fanotify
+ * has no per-directory watch). */
 static void ev_init(struct site *s, const char *tag, const char *extra)
 {
     site_init(s, tag);
@@ -138,7 +139,7 @@ static size_t wait_findings(struct site *s, const char *substr, size_t count, in
 Test(live_events, watch_limit_reached_at_runtime_rescans_and_recovers)
 {
     struct site s;
-    ev_init(&s, "live-ev-degraded", "degraded_rescan_interval = 1s\n");
+    ev_init(&s, "live-ev-degraded", "degraded_rescan_interval = 1s\nbackend = inotify\n");
     char helper[PATH_MAX], pid[32];
     harness_build_path("tests/helper_watch_limit", helper, sizeof(helper));
     const char *wrapper[] = {helper, "30", NULL};
@@ -285,7 +286,7 @@ static uint64_t max_watchdog_gap_ms(const struct live *d, uint64_t from_usec)
 Test(live_events, many_unwatched_directories_do_not_stall_the_loop)
 {
     struct site s;
-    ev_init(&s, "live-ev-stall", "degraded_rescan_interval = 1s\n");
+    ev_init(&s, "live-ev-stall", "degraded_rescan_interval = 1s\nbackend = inotify\n");
     char helper[PATH_MAX];
     harness_build_path("tests/helper_watch_limit", helper, sizeof(helper));
     const char *wrapper[] = {helper, "20", NULL};
@@ -325,7 +326,7 @@ Test(live_events, many_unwatched_directories_do_not_stall_the_loop)
 Test(live_events, unwatched_tops_beyond_the_cap_fall_back_to_full_rescans)
 {
     struct site s;
-    ev_init(&s, "live-ev-cap", "degraded_rescan_interval = 1s\n");
+    ev_init(&s, "live-ev-cap", "degraded_rescan_interval = 1s\nbackend = inotify\n");
     char helper[PATH_MAX];
     harness_build_path("tests/helper_watch_limit", helper, sizeof(helper));
     const char *wrapper[] = {helper, "20", NULL};

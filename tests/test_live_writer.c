@@ -177,3 +177,37 @@ Test(live_writer, hundred_root_files_from_one_process_one_root_writer)
     site_stop(&s);
     site_free(&s);
 }
+
+Test(live_writer, a_command_name_with_quotes_is_escaped_in_metrics)
+{
+    struct site s;
+    start(&s, "manual");
+    char link[PATH_MAX], script[PATH_MAX + 128];
+    snprintf(link, sizeof(link), "%s/a\"b\\c", s.dir); /* comm a"b\c */
+    cr_assert_eq(symlink("/bin/sh", link), 0);
+    snprintf(script, sizeof(script),
+             "umask 002; i=0; while [ $i -lt 10 ]; do i=$((i+1)); echo x > '%s/q'$i.php; done; "
+             "sleep 10",
+             s.root);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        execl(link, "a\"b\\c", "-c", script, (char *)NULL);
+        _exit(127);
+    }
+    json_t *e = site_expect_entry(&s, 10000, "no root_writer finding", "PERMWATCH_EVENT", "finding",
+                                  "PERMWATCH_FINDING", "root_writer", NULL);
+    cr_expect_str_eq(live_field(e, "PERMWATCH_WRITER_COMM"), "a\"b\\c");
+    struct run_result r = site_ctl(&s, "metrics");
+    cr_expect(strstr(r.out, "permwatch_root_writes_total{unit=\"a\\\"b\\\\c\",kind=\"none\","
+                            "uid=\"0\"} 10\n"),
+              "%s", r.out);
+    run_result_free(&r);
+    json_t *st = site_status_json(&s);
+    json_t *top = json_array_get(json_object_get(st, "root_writers"), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(top, "unit")), "a\"b\\c");
+    json_decref(st);
+    reap(pid);
+    site_stop(&s);
+    site_free(&s);
+}

@@ -409,6 +409,7 @@ static const struct {
     {"log_interval", "20s"},
     {"repair_existing", "yes"},
     {"scan_threads", "1"},
+    {"backend", "inotify"}, /* started with auto: fanotify as root here */
 };
 
 static pid_t manpage_daemon = -1;
