@@ -688,6 +688,11 @@ const struct inotify_event *fan_next(struct fan *f, pid_t *pid, int *pidfd)
         pthread_mutex_unlock(&f->lock);
         if (!t->used)
             return NULL;
+        if (round) { /* its wake-up was consumed above: stay readable while events are left */
+            uint64_t one = 1;
+            if (write(f->wake, &one, sizeof(one)) < 0) {
+            }
+        }
     }
     struct rec *r = (struct rec *)(t->b + t->pos);
     t->pos += sizeof(*r) + r->ev.len;
