@@ -347,12 +347,13 @@ static const struct file_handle *fan_fid(const struct fanotify_event_info_header
 }
 
 /* Translate one kernel event (MD) into queued inotify events, or drop it. Holds f->lock. */
-static void fan_event(struct fan *f, const struct fanotify_event_metadata *md, int *pidfd)
+static void fan_event(struct fan *f, const struct fanotify_event_metadata *md, const char *raw,
+                      int *pidfd)
 {
     const struct file_handle *dir = NULL, *odir = NULL, *ndir = NULL;
     const char *name = NULL, *oname = NULL, *nname = NULL;
-    const char *end = (const char *)md + md->event_len;
-    for (const char *p = (const char *)md + md->metadata_len;
+    const char *end = raw + md->event_len;
+    for (const char *p = raw + md->metadata_len;
          p + sizeof(struct fanotify_event_info_header) <= end;) {
         const struct fanotify_event_info_header *h = (const void *)p;
         if (h->len < sizeof(*h) || p + h->len > end)
@@ -416,10 +417,10 @@ static void fan_event(struct fan *f, const struct fanotify_event_metadata *md, i
 }
 
 /* The pidfd an event carries, or -1. */
-static int fan_event_pidfd(const struct fanotify_event_metadata *md)
+static int fan_event_pidfd(const struct fanotify_event_metadata *md, const char *raw)
 {
-    const char *end = (const char *)md + md->event_len;
-    for (const char *p = (const char *)md + md->metadata_len;
+    const char *end = raw + md->event_len;
+    for (const char *p = raw + md->metadata_len;
          p + sizeof(struct fanotify_event_info_header) <= end;) {
         const struct fanotify_event_info_header *h = (const void *)p;
         if (h->len < sizeof(*h) || p + h->len > end)
@@ -440,16 +441,24 @@ static void fan_batch(struct fan *f, const char *buf, ssize_t n)
     pthread_mutex_lock(&f->lock);
     bool was_over = f->overflow;
     uint64_t before = f->queued;
-    for (const struct fanotify_event_metadata *md = (const void *)buf; FAN_EVENT_OK(md, n);
-         md = FAN_EVENT_NEXT(md, n)) {
-        int pidfd = fan_event_pidfd(md);
+    /* events are 4-byte aligned (names), the metadata wants 8: each is copied out */
+    for (size_t off = 0; off + FAN_EVENT_METADATA_LEN <= (size_t)n;) {
+        struct fanotify_event_metadata mdc;
+        const struct fanotify_event_metadata *md = &mdc;
+        const char *raw = buf + off;
+        memcpy(&mdc, raw, sizeof(mdc));
+        if (md->event_len < FAN_EVENT_METADATA_LEN || off + md->event_len > (size_t)n ||
+            md->metadata_len > md->event_len)
+            break;
+        off += md->event_len;
+        int pidfd = fan_event_pidfd(md, raw);
         if (md->vers != FANOTIFY_METADATA_VERSION) {
         } else if (md->mask & FAN_Q_OVERFLOW) {
             f->overflow = true;
         } else if (md->pid == f->self) {
             f->dropped++; /* our own repairs and crawls */
         } else {
-            fan_event(f, md, &pidfd);
+            fan_event(f, md, raw, &pidfd);
         }
         if (md->fd >= 0)
             close(md->fd);
@@ -679,6 +688,11 @@ const struct inotify_event *fan_next(struct fan *f, pid_t *pid, int *pidfd)
         pthread_mutex_unlock(&f->lock);
         if (!t->used)
             return NULL;
+        if (round) { /* its wake-up was consumed above: stay readable while events are left */
+            uint64_t one = 1;
+            if (write(f->wake, &one, sizeof(one)) < 0) {
+            }
+        }
     }
     struct rec *r = (struct rec *)(t->b + t->pos);
     t->pos += sizeof(*r) + r->ev.len;

@@ -1123,37 +1123,38 @@ static int site_root_open(struct loop *l)
  * is then polled for once it is seen gone. */
 static void parent_watch(struct loop *l)
 {
-    if (l->parent_wd >= 0)
-        inotify_rm_watch(watch_fd(l->watch), l->parent_wd);
+    /* the new watch first, then the old one goes (the same directory gets the same id) */
+    int old_wd = l->parent_wd, old_fan = l->fan_parent;
     l->parent_wd = -1;
-    if (l->fan && l->fan_parent > 0)
-        fan_dir_remove(l->fan, l->fan_parent);
     l->fan_parent = 0;
     char why[PATH_MAX + 256], proc[64];
     int pfd = root_open_parent(l->cfg->site_root, why, sizeof(why));
     if (pfd < 0) {
         log_warn("cannot watch the site root's parent for the root's removal: %s", why);
-        return;
-    }
-    /* fanotify: the parent's events come in the site's queue, in order (the root's files
-     * removed before the root itself) when it is on the marked filesystem */
-    struct stat ps, rs;
-    if (l->fan && l->root_fd >= 0 && fstat(pfd, &ps) == 0 && fstat(l->root_fd, &rs) == 0 &&
-        ps.st_dev == rs.st_dev) {
-        int id = fan_dir_add(l->fan, pfd);
-        if (id > 0) {
-            l->fan_parent = id;
-            close(pfd);
-            return;
+    } else {
+        /* fanotify: the parent's events come in the site's queue, in order (the root's files
+         * removed before the root itself) when it is on the marked filesystem */
+        struct stat ps, rs;
+        if (l->fan && l->root_fd >= 0 && fstat(pfd, &ps) == 0 && fstat(l->root_fd, &rs) == 0 &&
+            ps.st_dev == rs.st_dev) {
+            int id = fan_dir_add(l->fan, pfd);
+            l->fan_parent = id > 0 ? id : 0;
         }
+        if (!l->fan_parent) {
+            snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+            l->parent_wd =
+                inotify_add_watch(watch_fd(l->watch), proc,
+                                  IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR);
+            if (l->parent_wd < 0)
+                log_warn_errno(errno, "cannot watch the parent of %s for the site root's removal",
+                               l->cfg->site_root);
+        }
+        close(pfd);
     }
-    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
-    l->parent_wd = inotify_add_watch(
-        watch_fd(l->watch), proc, IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR);
-    if (l->parent_wd < 0)
-        log_warn_errno(errno, "cannot watch the parent of %s for the site root's removal",
-                       l->cfg->site_root);
-    close(pfd);
+    if (old_wd >= 0 && old_wd != l->parent_wd)
+        inotify_rm_watch(watch_fd(l->watch), old_wd);
+    if (old_fan > 0 && l->fan && old_fan != l->fan_parent)
+        fan_dir_remove(l->fan, old_fan);
 }
 
 static void root_gone(struct loop *l);
@@ -1582,8 +1583,13 @@ static void backend_start(struct loop *l)
 static void backend_remark(struct loop *l)
 {
     char why[512];
-    if (!l->fan || l->root_fd < 0 || fan_mark(l->fan, l->root_fd, why, sizeof(why)) == 0)
+    if (!l->fan || l->root_fd < 0)
         return;
+    if (fan_mark(l->fan, l->root_fd, why, sizeof(why)) == 0) {
+        if (!l->fan_parent)
+            parent_watch(l); /* into the fanotify queue now that the root is open */
+        return;
+    }
     if (watch_count(l->watch)) {
         log_warn("cannot place the fanotify mark on the site root's filesystem again: %s; "
                  "changes are seen at full rescans only until a restart",
