@@ -12,7 +12,8 @@
 #     file written through `setpriv --reuid=www-data` carries PERMWATCH_WRITER_UID=33; a writer
 #     that exits right after writing is named by its comm or an honest `unknown`; 100 root
 #     files from one unit make exactly one `root_writer` finding naming it; `permwatchctl
-#     status` ranks writer-test.service and `metrics` has its count.
+#     status` ranks writer-test.service and `metrics` has its count; the drop-in in
+#     permwatchd@.service.d/ gives an instance of the template the fanotify backend too.
 #
 # Output: one line per check, "ok NAME" or "not ok NAME: DETAIL"; exit 0 when all passed,
 # 1 otherwise, 77 (with "SKIP: WHY") when this machine cannot boot a container at all. The
@@ -277,6 +278,25 @@ EOF
     check metrics-writer-test-count "permwatch_root_writes_total for writer-test.service: '$v', want >= 101" \
         awk -v v="$v" 'BEGIN { exit !(v != "" && v + 0 >= 101) }'
     t "status and metrics"
+
+    # --- 8. the template: the drop-in in permwatchd@.service.d/ covers every instance ----------
+    mkdir -p /var/www/a
+    chown www-data:www-data /var/www/a
+    chmod 2770 /var/www/a
+    sed "s|^root = .*|root = /var/www/a|" "$ini" >/etc/permwatch/a.ini
+    install -D -m 0644 "$example" /etc/systemd/system/permwatchd@.service.d/fanotify.conf
+    timeout 30 systemctl daemon-reload || nok template-daemon-reload "systemctl daemon-reload failed"
+    rc=0
+    out=$(timeout 60 systemctl start permwatchd@a.service 2>&1) || rc=$?
+    local apid
+    apid=$(timeout 10 systemctl show -p MainPID --value permwatchd@a.service 2>/dev/null || true)
+    check template-start "systemctl start permwatchd@a exit $rc, MainPID '$apid': $out" \
+        matches "$rc/$apid" '^0/[1-9][0-9]*$'
+    jwait 10 1 PERMWATCH_EVENT=started "_PID=$apid" || true
+    n=$(jcount "_PID=$apid" PERMWATCH_BACKEND=fanotify)
+    check template-backend-fanotify "$n entries of permwatchd@a ($apid) with PERMWATCH_BACKEND=fanotify, want 1" is "$n" 1
+    timeout 60 systemctl stop permwatchd@a.service permwatchd@a.socket 2>&1 | sed 's/^/# /' || true
+    t "template instance"
 
     # --- information only: files written into a directory that was just created --------------
     # (the daemon learns of the new directory from its event, then crawls it; what the writer

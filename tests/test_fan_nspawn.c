@@ -85,6 +85,8 @@ Test(fan_nspawn, writers_named_under_systemd)
         "status-ranks-writer-test",
         "status-writer-test-first",
         "metrics-writer-test-count",
+        "template-start",
+        "template-backend-fanotify",
         "cleanup",
     };
     /* PERMWATCH_DEB, else the one $PERMWATCH_BUILD/deb/permwatch_*.deb (as test_deb_nspawn) */
