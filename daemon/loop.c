@@ -1672,11 +1672,9 @@ static void reload_daemon_keys(struct loop *l, const struct config *nc)
     }
     if (l->ctl && control_reconfigure(l->ctl, nc, why, sizeof(why)) < 0)
         reload_partial(l, "control_group", why);
-    /* a backend other than the running one asked for (auto: whichever runs, unless inotify
-     * runs because it was asked for) */
+    /* the other backend than the running one named (auto accepts whichever runs) */
     if ((nc->backend == CONFIG_BACKEND_INOTIFY && l->fan) ||
-        (nc->backend == CONFIG_BACKEND_FANOTIFY && !l->fan) ||
-        (nc->backend == CONFIG_BACKEND_AUTO && l->cfg->backend == CONFIG_BACKEND_INOTIFY)) {
+        (nc->backend == CONFIG_BACKEND_FANOTIFY && !l->fan)) {
         snprintf(why, sizeof(why),
                  "takes effect at the next restart (systemctl restart permwatchd); still %s, "
                  "running %s",
