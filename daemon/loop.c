@@ -144,6 +144,7 @@ struct loop {
     bool moved_known;  /* the crawl of a renamed object whose old path had open findings */
     uint64_t pending_objects, pending_kind[FINDING_KIND_COUNT];
     uint64_t root_owned_seen; /* root_owned findings that appeared, repaired or not */
+    uint64_t too_deep_dirs;   /* directories at the depth cap: last full crawl + crawls since */
 
     /* the process behind the event being handled ({0, -1}: unknown, e.g. inotify events and
      * crawls); set by the detection source around each event it hands over */
@@ -288,6 +289,8 @@ struct crawl {
     char *last;
     size_t last_len, last_cap;
     struct watch_dir *last_node;
+    char *deep;          /* the first directory at the depth cap (not read), for the warning */
+    uint64_t deep_count; /* directories at the depth cap */
 };
 
 /* Remember RELPATH as the top of an unwatched subtree (ENOSPC). O(log n). Past
@@ -641,6 +644,29 @@ static void crawl_mount(void *ctx, const char *relpath, const struct stat *st)
     cr->l->events[LOG_EVENT_MOUNT_SKIPPED]++;
     mounts_log(path ? path : relpath, st);
 }
+
+/* scan too_deep hook: count a directory at the depth cap, remember the first one. */
+static void crawl_too_deep(void *ctx, const char *relpath, const struct stat *st)
+{
+    struct crawl *cr = ctx;
+    if (!cr->deep_count++)
+        cr->deep = strdup(relpath);
+}
+
+/* One warning for a crawl that found directories at the depth cap (CR->deep first). */
+static void crawl_deep_log(struct loop *l, const struct crawl *cr)
+{
+    if (!cr->deep_count)
+        return;
+    char abs[PATH_MAX + 256];
+    const char *rel = cr->deep ? cr->deep : "?";
+    const char *path = audit_abspath(l->cfg, rel, abs, sizeof(abs));
+    log_warn("%s is %d directory levels below the site root: a hostile or broken tree; it and "
+             "%" PRIu64 " other directories that deep are not read, nothing below them is "
+             "audited, watched or repaired (remove or flatten the tree)",
+             path ? path : rel, SCAN_DEPTH_MAX, cr->deep_count - 1);
+}
+
 static void degraded_note(struct loop *l, const struct crawl *cr);
 
 /* Crawl RELPATH (and below it when DESCEND), updating findings and watches. With SWEEP,
@@ -668,7 +694,11 @@ static int crawl(struct loop *l, const char *relpath, bool descend, bool sweep, 
         watch_sweep_begin(l->watch);
     }
     struct scan_stats st;
-    struct scan_hooks h = {crawl_visit, descend ? crawl_opened : NULL, crawl_mount, &cr};
+    struct scan_hooks h = {.visit = crawl_visit,
+                           .opened = descend ? crawl_opened : NULL,
+                           .mount = crawl_mount,
+                           .ctx = &cr,
+                           .too_deep = crawl_too_deep};
     if (sweep)
         mounts_sweep_begin(l->mounts);
     /* whole-site crawls (startup, full rescans): the system calls on walker threads, the
@@ -682,7 +712,8 @@ static int crawl(struct loop *l, const char *relpath, bool descend, bool sweep, 
                                      .descend = crawl_descend,
                                      .prewatch = cr.add_watches ? crawl_prewatch : NULL,
                                      .idle = crawl_idle,
-                                     .ctx = &cr};
+                                     .ctx = &cr,
+                                     .too_deep = crawl_too_deep};
         rc = scan_run_pipelined(l->root_fd, relpath, &ph, threads, &st);
         if (rc < 0 && errno == EAGAIN) /* no thread: one is enough */
             threads = 1;
@@ -709,8 +740,13 @@ static int crawl(struct loop *l, const char *relpath, bool descend, bool sweep, 
         l->crawl_files = cr.files;
     }
     degraded_note(l, &cr);
+    if (descend && !*relpath && rc == 0)
+        l->too_deep_dirs = 0;
+    l->too_deep_dirs += cr.deep_count;
+    crawl_deep_log(l, &cr);
     free(cr.chain);
     free(cr.last);
+    free(cr.deep);
     errno = e;
     return rc;
 }
@@ -1798,6 +1834,7 @@ void loop_get_status(const struct loop *l, struct loop_status *s)
     s->site_read_only =
         l->root_fd >= 0 && fstatvfs(l->root_fd, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
     s->root_owned_seen = l->root_owned_seen;
+    s->too_deep_dirs = l->too_deep_dirs;
 }
 
 void loop_foreach_finding(const struct loop *l, const char *relpath, ftable_visit_fn fn, void *ctx)

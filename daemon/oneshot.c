@@ -109,6 +109,16 @@ int oneshot_scan(const struct config *c, const struct scan_options *opts, FILE *
     int rc = audit_run(c, root_fd, rel, print_finding, print_mount, &p, &res);
     int e = errno;
     close(root_fd);
+    if (res.scan.too_deep) { /* one line; the exit code says the audit is incomplete */
+        char abs[PATH_MAX + 256];
+        const char *deep = res.too_deep ? res.too_deep : "?";
+        const char *path = audit_abspath(c, deep, abs, sizeof(abs));
+        log_error("%s is %d directory levels below the site root: a hostile or broken tree; it "
+                  "and %llu other directories that deep were not read: the audit is incomplete "
+                  "(remove or flatten the tree)",
+                  path ? path : deep, SCAN_DEPTH_MAX, (unsigned long long)res.scan.too_deep - 1);
+    }
+    free(res.too_deep);
     if (fflush(out) != 0 && !p.write_error)
         p.write_error = errno;
     if (rc < 0) {
@@ -148,6 +158,8 @@ int oneshot_scan(const struct config *c, const struct scan_options *opts, FILE *
                   (unsigned long long)res.scan.errors);
         return SCAN_EXIT_ERROR;
     }
+    if (res.scan.too_deep) /* said above */
+        return SCAN_EXIT_ERROR;
     return res.findings || ndispatch ? SCAN_EXIT_FINDINGS : SCAN_EXIT_CLEAN;
 }
 
