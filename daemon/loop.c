@@ -661,10 +661,14 @@ static void crawl_deep_log(struct loop *l, const struct crawl *cr)
     char abs[PATH_MAX + 256];
     const char *rel = cr->deep ? cr->deep : "?";
     const char *path = audit_abspath(l->cfg, rel, abs, sizeof(abs));
-    log_warn("%s is %d directory levels below the site root: a hostile or broken tree; it and "
-             "%" PRIu64 " other directories that deep are not read, nothing below them is "
-             "audited, watched or repaired (remove or flatten the tree)",
-             path ? path : rel, SCAN_DEPTH_MAX, cr->deep_count - 1);
+    char more[64] = "";
+    if (cr->deep_count > 1)
+        snprintf(more, sizeof(more), " (nor %" PRIu64 " other directories that deep)",
+                 cr->deep_count - 1);
+    log_warn("%s is %d directory levels below the site root (the depth cap of every walk): a "
+             "hostile or broken tree, not read%s; nothing below is audited, watched or repaired "
+             "until it is removed or flattened",
+             path ? path : rel, SCAN_DEPTH_MAX, more);
 }
 
 static void degraded_note(struct loop *l, const struct crawl *cr);

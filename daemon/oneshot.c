@@ -113,10 +113,14 @@ int oneshot_scan(const struct config *c, const struct scan_options *opts, FILE *
         char abs[PATH_MAX + 256];
         const char *deep = res.too_deep ? res.too_deep : "?";
         const char *path = audit_abspath(c, deep, abs, sizeof(abs));
-        log_error("%s is %d directory levels below the site root: a hostile or broken tree; it "
-                  "and %llu other directories that deep were not read: the audit is incomplete "
-                  "(remove or flatten the tree)",
-                  path ? path : deep, SCAN_DEPTH_MAX, (unsigned long long)res.scan.too_deep - 1);
+        char more[64] = "";
+        if (res.scan.too_deep > 1)
+            snprintf(more, sizeof(more), " (nor %llu other directories that deep)",
+                     (unsigned long long)res.scan.too_deep - 1);
+        log_error("%s is %d directory levels below the site root (the depth cap of every walk): "
+                  "a hostile or broken tree, not read%s; the audit is incomplete until it is "
+                  "removed or flattened",
+                  path ? path : deep, SCAN_DEPTH_MAX, more);
     }
     free(res.too_deep);
     if (fflush(out) != 0 && !p.write_error)
