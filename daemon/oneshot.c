@@ -234,6 +234,13 @@ int oneshot_repair(const struct config *c, const char *path, bool dry_run, bool 
                   (unsigned long long)st.scan.errors);
         return REPAIR_EXIT_ERROR;
     }
+    if (st.scan.too_deep) {
+        log_error("%llu directories %d levels below the site root (the depth cap of every walk) "
+                  "were not read: a hostile or broken tree; the repair is incomplete (--scan "
+                  "names the first)",
+                  (unsigned long long)st.scan.too_deep, SCAN_DEPTH_MAX);
+        return REPAIR_EXIT_ERROR;
+    }
     return st.refused ? REPAIR_EXIT_REFUSED : REPAIR_EXIT_DONE;
 }
 

@@ -1,6 +1,7 @@
 /* scan: depth-first walk through directory fds (openat2/openat + statx, never following a
- * symlink). One open directory and one getdents64 buffer per level of depth, one growing path
- * buffer: no per-entry allocation.
+ * symlink). One open directory and one getdents64 buffer per level of depth (at most
+ * SCAN_DEPTH_MAX levels below the site root: deeper directories are reported, not read), one
+ * growing path buffer: no per-entry allocation.
  *
  * System calls: one statx by name per file; per directory that getdents64 typed DT_DIR,
  * openat2 (RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS: a mount point or a swapped-in symlink fails
@@ -205,7 +206,8 @@ static void count_error(struct walk *w, int err, const char *what)
  * depth-first order, and a directory handed over is announced only after the walker's outbox
  * (which holds its entry) was queued: the caller sees a parent before its children. Memory:
  * at most PQUEUE_MAX chunks queued (walkers wait), plus one outbox per walker; every record
- * holds a reference to its directory, whose fd stays open until the caller is done with it. */
+ * holds a reference to its directory, whose fd stays open until the caller is done with it,
+ * and each directory its parent's (a name each: O(depth) bytes for a chain, not O(depth^2)). */
 #define PCHUNK_RECORDS 128
 #define PCHUNK_NAMES   8192
 #define PQUEUE_MAX     64

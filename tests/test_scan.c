@@ -368,6 +368,15 @@ Test(scan, chain_past_the_depth_cap)
                   line + len);
     }
     run_result_free(&r);
+    /* --scan --repair: the same walk, incomplete the same way */
+    char *argv[] = {daemon_bin,  "-c",           ini,      "--scan", "--repair",
+                    "--dry-run", "--log-target", "stderr", NULL};
+    cr_assert(harness_run(argv, &r) == 0);
+    cr_expect_eq(r.status, 2, "--scan --repair exit %d: %.2000s", r.status, r.err);
+    cr_expect(strstr(r.err, "1 directories 2048 levels below the site root"), "%.2000s", r.err);
+    cr_expect(strstr(r.out, "/above.php"), "the file above the cap not repaired: %.2000s", r.out);
+    cr_expect_not(strstr(r.out, "/below.php"), "a file below the cap repaired");
+    run_result_free(&r);
 }
 
 Test(scan, check_config_prints_policy)
