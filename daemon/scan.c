@@ -212,13 +212,15 @@ static void count_error(struct walk *w, int err, const char *what)
 #define PCHUNK_NAMES   8192
 #define PQUEUE_MAX     64
 
-/* A directory being read: shared by its walker's frame, the records naming it and its
- * subdirectories' pdirs. Its relpath is its parent's + "/" + NAME (the caller rebuilds it,
- * see struct pcache): a chain of depth d costs O(d) bytes, not the sum of its prefixes. */
+/* A directory being read: its fd shared by its walker's frame and the records naming it, its
+ * name also by its subdirectories' pdirs. Its relpath is its parent's + "/" + NAME (the caller
+ * rebuilds it, see struct pcache): a chain of depth d costs O(d) bytes, not the sum of its
+ * prefixes, and the fd is closed once frames and records are done with it, as before. */
 struct pdir {
     int fd;
-    atomic_uint refs;
-    struct pdir *parent; /* holds a reference; NULL for the start */
+    atomic_uint refs;    /* frames, records, items: FD stays open while there are any */
+    atomic_uint names;   /* 1 while REFS, + 1 per subdirectory's pdir: the rest stays */
+    struct pdir *parent; /* holds a name reference; NULL for the start */
     uint64_t id;         /* unique in the walk */
     size_t len;          /* length of the relpath */
     unsigned level;      /* depth below the start */
@@ -253,19 +255,27 @@ struct pqueue {
     atomic_uint_fast64_t ids; /* the last pdir id given */
 };
 
-/* Drop a reference to D; the last one closes and frees it and drops its parent's. */
-static void pdir_unref(struct pdir *d)
+/* Drop a name reference to D; the last one frees it and drops its parent's. */
+static void pdir_unname(struct pdir *d)
 {
-    while (d && atomic_fetch_sub(&d->refs, 1) == 1) {
+    while (d && atomic_fetch_sub(&d->names, 1) == 1) {
         struct pdir *parent = d->parent;
-        close(d->fd);
         free(d);
         d = parent;
     }
 }
 
+/* Drop a reference to D; the last one closes its fd (its name stays for its subdirectories). */
+static void pdir_unref(struct pdir *d)
+{
+    if (d && atomic_fetch_sub(&d->refs, 1) == 1) {
+        close(d->fd);
+        pdir_unname(d);
+    }
+}
+
 /* A pdir for directory FD (taken over) of Q's walk, named NAME (NAMELEN bytes), below PARENT
- * (NULL: the start; a reference taken), with a relpath of LEN bytes, one reference held by
+ * (NULL: the start; a name reference taken), with a relpath of LEN bytes, one reference held by
  * the caller. Returns it, or NULL (ENOMEM; FD is the caller's still). */
 static struct pdir *pdir_new(struct pqueue *q, struct pdir *parent, const char *name,
                              size_t namelen, size_t len, int fd)
@@ -275,6 +285,7 @@ static struct pdir *pdir_new(struct pqueue *q, struct pdir *parent, const char *
         return NULL;
     *d = (struct pdir){.fd = fd,
                        .refs = 1,
+                       .names = 1,
                        .parent = parent,
                        .id = atomic_fetch_add(&q->ids, 1) + 1,
                        .len = len,
@@ -283,7 +294,7 @@ static struct pdir *pdir_new(struct pqueue *q, struct pdir *parent, const char *
     memcpy(d->name, name, namelen);
     d->name[namelen] = '\0';
     if (parent)
-        atomic_fetch_add(&parent->refs, 1);
+        atomic_fetch_add(&parent->names, 1);
     return d;
 }
 
