@@ -46,7 +46,7 @@ struct pchunk;
 
 struct frame {
     int fd;
-    unsigned level;  /* the directory's depth below the start (0: the start) */
+    unsigned level;  /* the directory's depth below the site root (see SCAN_DEPTH_MAX) */
     size_t pathlen;  /* length of the directory's relpath */
     size_t pos, end; /* unread records of the buffer */
     bool eof;
@@ -66,7 +66,7 @@ struct scan_dirent {
 /* A directory handed from one thread of a parallel walk to another: open, visited, hooked. */
 struct pitem {
     int fd;
-    unsigned level; /* the directory's depth below the start */
+    unsigned level; /* the directory's depth below the site root */
     char *relpath;
     struct pdir *dir; /* pipelined walk: the directory (its fd is FD) */
     long token;       /* pipelined walk: its prewatch token, for the OPENED record */
@@ -223,7 +223,7 @@ struct pdir {
     struct pdir *parent; /* holds a name reference; NULL for the start */
     uint64_t id;         /* unique in the walk */
     size_t len;          /* length of the relpath */
-    unsigned level;      /* depth below the start */
+    unsigned level;      /* depth below the site root */
     size_t namelen;
     char name[]; /* the last component (the start: its whole relpath) */
 };
@@ -414,8 +414,8 @@ static int frame_reserve(struct walk *w)
     return 0;
 }
 
-/* Push a frame reading the open directory FD (relpath w->path, LEVEL below the start), taking
- * FD over. Returns 0, or -1 (FD closed, the error counted). */
+/* Push a frame reading the open directory FD (relpath w->path, LEVEL below the site root),
+ * taking FD over. Returns 0, or -1 (FD closed, the error counted). */
 static int frame_push(struct walk *w, int fd, unsigned level)
 {
     if (frame_reserve(w) < 0) {
@@ -1142,7 +1142,7 @@ static void *pipe_worker_run(void *arg)
 }
 
 /* The caller's relpaths of the pipelined walk: PATH holds the relpath of the directory last
- * asked for, and ids[i] the id of its ancestor i levels below the start (i < k), so that the
+ * asked for, and ids[i] the id of its ancestor i levels below the site root (i < k), so that the
  * next directory's path is rebuilt from the deepest ancestor they share. */
 struct pcache {
     char *path;
