@@ -63,6 +63,8 @@
 #define EVENTS_SLICE_USEC 50000ULL
 /* An event that cannot be followed (out of memory) is said at most this often. */
 #define EVENT_LOST_EVERY_USEC (10ULL * 1000000)
+/* Depth-cap warnings of crawls after events: at most one per minute. */
+#define DEEP_LOG_EVERY_USEC (60ULL * 1000000)
 /* A MOVED_FROM not paired in the same read is kept this long for its MOVED_TO. */
 #define MOVE_PAIR_READS 2
 
@@ -145,6 +147,8 @@ struct loop {
     uint64_t pending_objects, pending_kind[FINDING_KIND_COUNT];
     uint64_t root_owned_seen; /* root_owned findings that appeared, repaired or not */
     uint64_t too_deep_dirs;   /* directories at the depth cap: last full crawl + crawls since */
+    uint64_t deep_logged_usec, deep_unlogged; /* the depth-cap warning's own rate limit */
+    bool scan_requested;                      /* inside loop_scan (permwatchctl scan PATH) */
 
     /* the process behind the event being handled ({0, -1}: unknown, e.g. inotify events and
      * crawls); set by the detection source around each event it hands over */
@@ -653,18 +657,29 @@ static void crawl_too_deep(void *ctx, const char *relpath, const struct stat *st
         cr->deep = strdup(relpath);
 }
 
-/* One warning for a crawl that found directories at the depth cap (CR->deep first). */
-static void crawl_deep_log(struct loop *l, const struct crawl *cr)
+/* One warning for a crawl that found directories at the depth cap (CR->deep first). Full and
+ * degraded rescans and requested scans (ALWAYS) always say it; crawls after events at most
+ * once per DEEP_LOG_EVERY_USEC (the web user can make directories at the cap as fast as it
+ * likes), the ones not said counted into the next warning. */
+static void crawl_deep_log(struct loop *l, const struct crawl *cr, bool always)
 {
     if (!cr->deep_count)
         return;
+    uint64_t now = mono_usec();
+    if (!always && l->deep_logged_usec && now - l->deep_logged_usec < DEEP_LOG_EVERY_USEC) {
+        l->deep_unlogged += cr->deep_count;
+        return;
+    }
+    l->deep_logged_usec = now;
     char abs[PATH_MAX + 256];
     const char *rel = cr->deep ? cr->deep : "?";
     const char *path = audit_abspath(l->cfg, rel, abs, sizeof(abs));
-    char more[64] = "";
-    if (cr->deep_count > 1)
-        snprintf(more, sizeof(more), " (nor %" PRIu64 " other directories that deep)",
-                 cr->deep_count - 1);
+    char more[128] = "";
+    uint64_t others = cr->deep_count - 1 + l->deep_unlogged;
+    l->deep_unlogged = 0;
+    if (others)
+        snprintf(more, sizeof(more),
+                 " (nor %" PRIu64 " other directories that deep, since the last warning)", others);
     log_warn("%s is %d directory levels below the site root (the depth cap of every walk): a "
              "hostile or broken tree, not read%s; nothing below is audited, watched or repaired "
              "until it is removed or flattened",
@@ -747,7 +762,7 @@ static int crawl(struct loop *l, const char *relpath, bool descend, bool sweep, 
     if (descend && !*relpath && rc == 0)
         l->too_deep_dirs = 0;
     l->too_deep_dirs += cr.deep_count;
-    crawl_deep_log(l, &cr);
+    crawl_deep_log(l, &cr, progress || l->scan_requested);
     free(cr.chain);
     free(cr.last);
     free(cr.deep);
@@ -1870,7 +1885,10 @@ int loop_scan(struct loop *l, const char *relpath)
     }
     if (audit_ancestor_ignored(l->cfg, relpath))
         return 0;
-    return crawl(l, relpath, true, true, false);
+    l->scan_requested = true; /* its depth-cap warning is said whatever the rate */
+    int rc = crawl(l, relpath, true, true, false);
+    l->scan_requested = false;
+    return rc;
 }
 
 int loop_repair(struct loop *l, const char *relpath, bool dry_run, repair_report_fn fn, void *ctx,

@@ -152,6 +152,32 @@ Test(live_deep, chain_past_the_cap_warns_once_per_crawl)
     n = wait_deep_warnings(&s, 3, WAIT_MS);
     cr_expect_eq(n, 3, "%zu warnings after a rescan of the chain, want 3", n);
     cr_expect_eq(status_too_deep(&s), 2, "the full crawl's one and the subtree crawl's");
+
+    /* the web user makes directories at the cap as fast as it likes: each event's crawl sees
+     * one (counted), but their warnings are rate limited (one a minute, the last just now) */
+    fd = open(s.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    up = openat(fd, "wp-content/uploads", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    close(fd);
+    fd = up;
+    for (int lvl = 1; lvl <= SCAN_DEPTH_MAX - 3; lvl++) { /* to site level SCAN_DEPTH_MAX - 1 */
+        int sub = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        cr_assert_geq(sub, 0, "level %d: %s", lvl, strerror(errno));
+        close(fd);
+        fd = sub;
+    }
+    for (int k = 0; k < 30; k++) {
+        char name[16];
+        snprintf(name, sizeof(name), "e%d", k);
+        cr_assert_eq(mkdirat(fd, name, 0775), 0, "%s: %s", name, strerror(errno));
+    }
+    close(fd);
+    long long seen = 0;
+    for (int waited = 0; (seen = status_too_deep(&s)) < 32 && waited < WAIT_MS; waited += 200)
+        live_pump(s.d, 200);
+    cr_expect_eq(seen, 32, "the 30 directories made at the cap were not all seen: %lld", seen);
+    n = wait_deep_warnings(&s, 4, 1000);
+    cr_expect_eq(n, 3, "%zu warnings after 30 directories made at the cap: not rate limited", n);
     site_stop(&s);
     site_free(&s);
 }
