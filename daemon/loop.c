@@ -1566,9 +1566,12 @@ static void backend_remark(struct loop *l)
     char why[512];
     if (!l->fan || l->root_fd < 0)
         return;
-    if (fan_mark(l->fan, l->root_fd, why, sizeof(why)) == 0) {
-        if (!l->fan_parent)
-            parent_watch(l); /* into the fanotify queue now that the root is open */
+    int rc = fan_mark(l->fan, l->root_fd, why, sizeof(why));
+    if (rc >= 0) {
+        /* the parent into the fanotify queue now that the root is open, or again when the
+         * mark moved to another filesystem (the old one's events stopped) */
+        if (rc > 0 || !l->fan_parent)
+            parent_watch(l);
         return;
     }
     if (watch_count(l->watch)) {

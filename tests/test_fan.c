@@ -34,7 +34,8 @@ static void setup(void)
     cr_assert_geq(root_fd, 0);
     fan = fan_new(why, sizeof(why));
     cr_assert_not_null(fan, "fan_new: %s (these tests run as root)", why);
-    cr_assert_eq(fan_mark(fan, root_fd, why, sizeof(why)), 0, "fan_mark: %s", why);
+    cr_assert_eq(fan_mark(fan, root_fd, why, sizeof(why)), 1, "fan_mark: %s", why);
+    cr_assert_eq(fan_mark(fan, root_fd, why, sizeof(why)), 0, "marked already");
 }
 
 static void teardown(void)
@@ -286,7 +287,7 @@ Test(fan, mark_moves_to_another_filesystem)
     int tfd = open(t, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     cr_assert_geq(tfd, 0);
     char why[512];
-    cr_assert_eq(fan_mark(fan, tfd, why, sizeof(why)), 0, "fan_mark on tmpfs: %s", why);
+    cr_assert_eq(fan_mark(fan, tfd, why, sizeof(why)), 1, "fan_mark on tmpfs: %s", why);
     int nid = fan_dir_add(fan, tfd);
     cr_assert_gt(nid, 0, "%s", strerror(errno));
     close(tfd);
