@@ -383,6 +383,43 @@ Test(live, fanotify_queue_overflow_loses_no_finding)
     site_free(&s);
 }
 
+/* The site root replaced by one on another filesystem (a tmpfs mounted at its path; the test
+ * runs in journald-ns.sh's private mount namespace; the daemon may have opened the directory
+ * the mount then covered, so a reload pins the new root): the fanotify mark follows it, so a
+ * root file made there after the crawl is found by an event (no periodic rescan here). */
+Test(live, fanotify_mark_follows_the_root_to_another_filesystem)
+{
+    struct site s;
+    site_init(&s, "live-remount");
+    write_policy(&s, "backend = fanotify\n", NULL);
+    site_start(&s, NULL);
+    cr_assert_not_null(live_wait_entry(s.d, WAIT_MS, "PERMWATCH_EVENT", "started",
+                                       "PERMWATCH_BACKEND", "fanotify", NULL));
+    struct run_result r;
+    cr_assert_eq(harness_sh(&r,
+                            "mv '%s' '%s.old' && mkdir '%s' && mount -t tmpfs -o "
+                            "mode=0775,uid=33,gid=33,size=4m tmpfs '%s'",
+                            s.root, s.root, s.root, s.root),
+                 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_result_free(&r);
+    live_signal(s.d, SIGHUP);
+    cr_assert_not_null(live_wait_entry(s.d, WAIT_MS, "PERMWATCH_EVENT", "reloaded", NULL));
+    /* the first file: found by the crawl of the new root or by an event after it */
+    sh(&s, "touch first");
+    expect_entry(&s, "finding", "root_owned", "first");
+    /* the crawl is over: this one only an event can report */
+    sh(&s, "touch second");
+    expect_entry(&s, "finding", "root_owned", "second");
+    cr_expect_eq(live_stop(s.d), 0);
+    live_free(s.d);
+    s.d = NULL;
+    cr_assert_eq(harness_sh(&r, "umount '%s'", s.root), 0);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    run_result_free(&r);
+    site_free(&s);
+}
+
 /* Without CAP_SYS_ADMIN (dropped from the bounding set: root all the same) fanotify_init is
  * refused: the daemon runs inotify, says so once in the started entry (with the reason; at
  * warning priority when backend = fanotify was asked for) and still finds what changes. */
