@@ -20,6 +20,7 @@ struct audit_ctx {
     void *sink_ctx;
     struct audit_result *res;
     pthread_mutex_t *sink_lock; /* one sink for every thread of the walk */
+    char **deep;                /* the result's too_deep, under sink_lock */
     char *abspath;
     size_t abscap;
 };
@@ -159,6 +160,16 @@ static void audit_on_mount(void *arg, const char *relpath, const struct stat *st
     pthread_mutex_unlock(a->sink_lock);
 }
 
+/* scan too_deep hook: remember the first directory at the depth cap in the result. */
+static void audit_on_deep(void *arg, const char *relpath, const struct stat *st)
+{
+    struct audit_ctx *a = arg;
+    pthread_mutex_lock(a->sink_lock);
+    if (!*a->deep)
+        *a->deep = strdup(relpath);
+    pthread_mutex_unlock(a->sink_lock);
+}
+
 bool audit_ancestor_ignored(const struct config *c, const char *relpath)
 {
     char buf[PATH_MAX];
@@ -209,9 +220,12 @@ int audit_run(const struct config *c, int root_fd, const char *subpath, audit_si
                                   .sink = sink,
                                   .sink_ctx = ctx,
                                   .res = i ? &part[i] : res,
-                                  .sink_lock = &lock};
-        h[i] = (struct scan_hooks){
-            .visit = audit_visit, .mount = mount ? audit_on_mount : NULL, .ctx = &a[i]};
+                                  .sink_lock = &lock,
+                                  .deep = &res->too_deep};
+        h[i] = (struct scan_hooks){.visit = audit_visit,
+                                   .mount = mount ? audit_on_mount : NULL,
+                                   .ctx = &a[i],
+                                   .too_deep = audit_on_deep};
     }
     int rc = scan_run_parallel(root_fd, subpath, h, threads, &res->scan);
     int e = errno;
@@ -227,6 +241,8 @@ int audit_run(const struct config *c, int root_fd, const char *subpath, audit_si
     free(a);
     free(part);
     free(h);
+    if (res == &dummy)
+        free(dummy.too_deep);
     errno = e;
     return rc;
 }

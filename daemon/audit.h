@@ -18,6 +18,8 @@ struct audit_result {
     uint64_t by_kind[FINDING_KIND_COUNT];
     uint64_t findings;
     uint64_t ignored; /* entries skipped by `ignore` rules (a skipped subtree counts once) */
+    char *too_deep;   /* the first directory at the depth cap (scan.h) not read: relative, to
+                       * free; NULL when none (scan.too_deep counts them) */
 };
 
 /* Turn ARG (an absolute path, or one relative to the current directory) into a path relative

@@ -71,6 +71,7 @@ static void status_trust(const struct config *c, const struct loop_status *s, js
         json_array_append_new(list, json_string(p ? p : mounts_at(s->mounts, i)));
     }
     json_object_set_new(row, "mount_points_skipped", list);
+    json_object_set_new(row, "too_deep_dirs", json_integer((json_int_t)s->too_deep_dirs));
 }
 
 /* The top writers behind root-owned writes (writer_ranking) as "root_writers", an array of

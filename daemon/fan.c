@@ -609,7 +609,7 @@ int fan_mark(struct fan *f, int root_fd, char *why, size_t len)
         return -1;
     }
     if (f->marked && st.st_dev == f->marked_dev)
-        return 0;
+        return 0; /* marked already */
     if (f->marked) {
         fanotify_mark(f->fd, FAN_MARK_FLUSH | FAN_MARK_FILESYSTEM, 0, AT_FDCWD, NULL);
         f->marked = false;
@@ -649,7 +649,7 @@ int fan_mark(struct fan *f, int root_fd, char *why, size_t len)
     f->has_rename = mask & FAN_RENAME;
     f->marked = true;
     f->marked_dev = st.st_dev;
-    return 0;
+    return 1;
 }
 
 int fan_wake_fd(const struct fan *f)

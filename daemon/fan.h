@@ -32,8 +32,8 @@ struct fan *fan_new(char *why, size_t len);
 void fan_free(struct fan *f);
 
 /* Mark the filesystem of the open directory ROOT_FD (another filesystem's mark is removed
- * first). Returns 0, or -1 with errno and the reason in WHY ("filesystem does not support file
- * handles"). */
+ * first). Returns 1 when it placed the mark, 0 when that filesystem was marked already, or -1
+ * with errno and the reason in WHY ("filesystem does not support file handles"). */
 int fan_mark(struct fan *f, int root_fd, char *why, size_t len);
 
 /* The descriptor that becomes readable when events are queued (or overflow was flagged). */

@@ -64,6 +64,8 @@
 #define EVENTS_SLICE_USEC 50000ULL
 /* An event that cannot be followed (out of memory) is said at most this often. */
 #define EVENT_LOST_EVERY_USEC (10ULL * 1000000)
+/* Depth-cap warnings of crawls after events: at most one per minute. */
+#define DEEP_LOG_EVERY_USEC (60ULL * 1000000)
 /* A MOVED_FROM not paired in the same read is kept this long for its MOVED_TO. */
 #define MOVE_PAIR_READS 2
 
@@ -149,6 +151,9 @@ struct loop {
     bool moved_known;  /* the crawl of a renamed object whose old path had open findings */
     uint64_t pending_objects, pending_kind[FINDING_KIND_COUNT];
     uint64_t root_owned_seen; /* root_owned findings that appeared, repaired or not */
+    uint64_t too_deep_dirs;   /* directories at the depth cap: last full crawl + crawls since */
+    uint64_t deep_logged_usec, deep_unlogged; /* the depth-cap warning's own rate limit */
+    bool scan_requested;                      /* inside loop_scan (permwatchctl scan PATH) */
 
     /* the process behind the event being handled ({0, -1}: unknown, e.g. inotify events and
      * crawls); set by the detection source around each event it hands over */
@@ -380,6 +385,8 @@ struct crawl {
     char *last;
     size_t last_len, last_cap;
     struct watch_dir *last_node;
+    char *deep;          /* the first directory at the depth cap (not read), for the warning */
+    uint64_t deep_count; /* directories at the depth cap */
 };
 
 /* Remember RELPATH as the top of an unwatched subtree (ENOSPC). O(log n). Past
@@ -736,6 +743,44 @@ static void crawl_mount(void *ctx, const char *relpath, const struct stat *st)
     cr->l->events[LOG_EVENT_MOUNT_SKIPPED]++;
     mounts_log(path ? path : relpath, st);
 }
+
+/* scan too_deep hook: count a directory at the depth cap, remember the first one. */
+static void crawl_too_deep(void *ctx, const char *relpath, const struct stat *st)
+{
+    struct crawl *cr = ctx;
+    if (!cr->deep_count++)
+        cr->deep = strdup(relpath);
+}
+
+/* One warning for a crawl that found directories at the depth cap (CR->deep first). Full and
+ * degraded rescans and requested scans (ALWAYS) always say it; crawls after events at most
+ * once per DEEP_LOG_EVERY_USEC (the web user can make directories at the cap as fast as it
+ * likes), the ones not said counted into the next warning. */
+static void crawl_deep_log(struct loop *l, const struct crawl *cr, bool always)
+{
+    if (!cr->deep_count)
+        return;
+    uint64_t now = mono_usec();
+    if (!always && l->deep_logged_usec && now - l->deep_logged_usec < DEEP_LOG_EVERY_USEC) {
+        l->deep_unlogged += cr->deep_count;
+        return;
+    }
+    l->deep_logged_usec = now;
+    char abs[PATH_MAX + 256];
+    const char *rel = cr->deep ? cr->deep : "?";
+    const char *path = audit_abspath(l->cfg, rel, abs, sizeof(abs));
+    char more[128] = "";
+    uint64_t others = cr->deep_count - 1 + l->deep_unlogged;
+    l->deep_unlogged = 0;
+    if (others)
+        snprintf(more, sizeof(more),
+                 " (nor %" PRIu64 " other directories that deep, since the last warning)", others);
+    log_warn("%s is %d directory levels below the site root (the depth cap of every walk): a "
+             "hostile or broken tree, not read%s; nothing below is audited, watched or repaired "
+             "until it is removed or flattened",
+             path ? path : rel, SCAN_DEPTH_MAX, more);
+}
+
 static void degraded_note(struct loop *l, const struct crawl *cr);
 
 /* Crawl RELPATH (and below it when DESCEND), updating findings and watches. With SWEEP,
@@ -763,7 +808,11 @@ static int crawl(struct loop *l, const char *relpath, bool descend, bool sweep, 
         watch_sweep_begin(l->watch);
     }
     struct scan_stats st;
-    struct scan_hooks h = {crawl_visit, descend ? crawl_opened : NULL, crawl_mount, &cr};
+    struct scan_hooks h = {.visit = crawl_visit,
+                           .opened = descend ? crawl_opened : NULL,
+                           .mount = crawl_mount,
+                           .ctx = &cr,
+                           .too_deep = crawl_too_deep};
     if (sweep)
         mounts_sweep_begin(l->mounts);
     /* whole-site crawls (startup, full rescans): the system calls on walker threads, the
@@ -777,7 +826,8 @@ static int crawl(struct loop *l, const char *relpath, bool descend, bool sweep, 
                                      .descend = crawl_descend,
                                      .prewatch = cr.add_watches ? crawl_prewatch : NULL,
                                      .idle = crawl_idle,
-                                     .ctx = &cr};
+                                     .ctx = &cr,
+                                     .too_deep = crawl_too_deep};
         rc = scan_run_pipelined(l->root_fd, relpath, &ph, threads, &st);
         if (rc < 0 && errno == EAGAIN) /* no thread: one is enough */
             threads = 1;
@@ -804,8 +854,13 @@ static int crawl(struct loop *l, const char *relpath, bool descend, bool sweep, 
         l->crawl_files = cr.files;
     }
     degraded_note(l, &cr);
+    if (descend && !*relpath && rc == 0)
+        l->too_deep_dirs = 0;
+    l->too_deep_dirs += cr.deep_count;
+    crawl_deep_log(l, &cr, progress || l->scan_requested);
     free(cr.chain);
     free(cr.last);
+    free(cr.deep);
     errno = e;
     return rc;
 }
@@ -1585,9 +1640,12 @@ static void backend_remark(struct loop *l)
     char why[512];
     if (!l->fan || l->root_fd < 0)
         return;
-    if (fan_mark(l->fan, l->root_fd, why, sizeof(why)) == 0) {
-        if (!l->fan_parent)
-            parent_watch(l); /* into the fanotify queue now that the root is open */
+    int rc = fan_mark(l->fan, l->root_fd, why, sizeof(why));
+    if (rc >= 0) {
+        /* the parent into the fanotify queue now that the root is open, or again when the
+         * mark moved to another filesystem (the old one's events stopped) */
+        if (rc > 0 || !l->fan_parent)
+            parent_watch(l);
         return;
     }
     if (watch_count(l->watch)) {
@@ -1746,11 +1804,9 @@ static void reload_daemon_keys(struct loop *l, const struct config *nc)
     }
     if (l->ctl && control_reconfigure(l->ctl, nc, why, sizeof(why)) < 0)
         reload_partial(l, "control_group", why);
-    /* a backend other than the running one asked for (auto: whichever runs, unless inotify
-     * runs because it was asked for) */
+    /* the other backend than the running one named (auto accepts whichever runs) */
     if ((nc->backend == CONFIG_BACKEND_INOTIFY && l->fan) ||
-        (nc->backend == CONFIG_BACKEND_FANOTIFY && !l->fan) ||
-        (nc->backend == CONFIG_BACKEND_AUTO && l->cfg->backend == CONFIG_BACKEND_INOTIFY)) {
+        (nc->backend == CONFIG_BACKEND_FANOTIFY && !l->fan)) {
         snprintf(why, sizeof(why),
                  "takes effect at the next restart (systemctl restart permwatchd); still %s, "
                  "running %s",
@@ -2070,6 +2126,7 @@ void loop_get_status(const struct loop *l, struct loop_status *s)
     s->open_findings += s->by_kind[FINDING_ROOT_WRITER];
     s->backend = l->fan ? "fanotify" : "inotify";
     s->backend_why = l->backend_why;
+    s->too_deep_dirs = l->too_deep_dirs;
 }
 
 const struct writer *loop_writers(const struct loop *l)
@@ -2106,7 +2163,10 @@ int loop_scan(struct loop *l, const char *relpath)
     }
     if (audit_ancestor_ignored(l->cfg, relpath))
         return 0;
-    return crawl(l, relpath, true, true, false);
+    l->scan_requested = true; /* its depth-cap warning is said whatever the rate */
+    int rc = crawl(l, relpath, true, true, false);
+    l->scan_requested = false;
+    return rc;
 }
 
 int loop_repair(struct loop *l, const char *relpath, bool dry_run, repair_report_fn fn, void *ctx,

@@ -52,6 +52,7 @@ struct loop_status {
     uint64_t repairs_blocked;                  /* repairs refused for that reason */
     const struct root_chain *unsafe_ancestors; /* ancestors a non-root user can write */
     const struct mounts *mounts;               /* mount points inside the site, not crossed */
+    uint64_t too_deep_dirs;                    /* directories at the depth cap (scan.h), not read */
     bool site_read_only; /* the site root's filesystem is mounted read-only (ST_RDONLY) */
     /* root_owned findings that appeared since start (at a path without an open one: those
      * of the startup crawl included), whether auto-repaired at once or left open */

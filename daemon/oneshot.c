@@ -109,6 +109,20 @@ int oneshot_scan(const struct config *c, const struct scan_options *opts, FILE *
     int rc = audit_run(c, root_fd, rel, print_finding, print_mount, &p, &res);
     int e = errno;
     close(root_fd);
+    if (res.scan.too_deep) { /* one line; the exit code says the audit is incomplete */
+        char abs[PATH_MAX + 256];
+        const char *deep = res.too_deep ? res.too_deep : "?";
+        const char *path = audit_abspath(c, deep, abs, sizeof(abs));
+        char more[64] = "";
+        if (res.scan.too_deep > 1)
+            snprintf(more, sizeof(more), " (nor %llu other directories that deep)",
+                     (unsigned long long)res.scan.too_deep - 1);
+        log_error("%s is %d directory levels below the site root (the depth cap of every walk): "
+                  "a hostile or broken tree, not read%s; the audit is incomplete until it is "
+                  "removed or flattened",
+                  path ? path : deep, SCAN_DEPTH_MAX, more);
+    }
+    free(res.too_deep);
     if (fflush(out) != 0 && !p.write_error)
         p.write_error = errno;
     if (rc < 0) {
@@ -148,6 +162,8 @@ int oneshot_scan(const struct config *c, const struct scan_options *opts, FILE *
                   (unsigned long long)res.scan.errors);
         return SCAN_EXIT_ERROR;
     }
+    if (res.scan.too_deep) /* said above */
+        return SCAN_EXIT_ERROR;
     return res.findings || ndispatch ? SCAN_EXIT_FINDINGS : SCAN_EXIT_CLEAN;
 }
 
@@ -216,6 +232,13 @@ int oneshot_repair(const struct config *c, const char *path, bool dry_run, bool 
     if (st.scan.errors) {
         log_error("%llu entries could not be read: the repair is incomplete",
                   (unsigned long long)st.scan.errors);
+        return REPAIR_EXIT_ERROR;
+    }
+    if (st.scan.too_deep) {
+        log_error("%llu directories %d levels below the site root (the depth cap of every walk) "
+                  "were not read: a hostile or broken tree; the repair is incomplete (--scan "
+                  "names the first)",
+                  (unsigned long long)st.scan.too_deep, SCAN_DEPTH_MAX);
         return REPAIR_EXIT_ERROR;
     }
     return st.refused ? REPAIR_EXIT_REFUSED : REPAIR_EXIT_DONE;

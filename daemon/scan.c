@@ -1,6 +1,7 @@
 /* scan: depth-first walk through directory fds (openat2/openat + statx, never following a
- * symlink). One open directory and one getdents64 buffer per level of depth, one growing path
- * buffer: no per-entry allocation.
+ * symlink). One open directory and one getdents64 buffer per level of depth (at most
+ * SCAN_DEPTH_MAX levels below the site root: deeper directories are reported, not read), one
+ * growing path buffer: no per-entry allocation.
  *
  * System calls: one statx by name per file; per directory that getdents64 typed DT_DIR,
  * openat2 (RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS: a mount point or a swapped-in symlink fails
@@ -37,7 +38,7 @@
 
 /* One getdents64 buffer per level of depth, kept for the walk's lifetime: 8 KiB holds ~200
  * typical entries (a directory of 10,000 takes ~50 calls instead of ~10 with 32 KiB), and
- * bounds the buffers of a deep chain to 8 KiB per open directory (RLIMIT_NOFILE bounds those). */
+ * bounds the buffers of a deep chain to 8 KiB per open directory (SCAN_DEPTH_MAX of them). */
 #define DIRBUF_SIZE 8192
 
 struct pdir;
@@ -45,6 +46,7 @@ struct pchunk;
 
 struct frame {
     int fd;
+    unsigned level;  /* the directory's depth below the site root (see SCAN_DEPTH_MAX) */
     size_t pathlen;  /* length of the directory's relpath */
     size_t pos, end; /* unread records of the buffer */
     bool eof;
@@ -64,6 +66,7 @@ struct scan_dirent {
 /* A directory handed from one thread of a parallel walk to another: open, visited, hooked. */
 struct pitem {
     int fd;
+    unsigned level; /* the directory's depth below the site root */
     char *relpath;
     struct pdir *dir; /* pipelined walk: the directory (its fd is FD) */
     long token;       /* pipelined walk: its prewatch token, for the OPENED record */
@@ -98,6 +101,7 @@ struct walk {
     scan_visit_fn visit;
     scan_opened_fn opened;
     scan_mount_fn mount;
+    scan_deep_fn too_deep;
     void *ctx;
     struct scan_stats *stats;
     char *path; /* relpath of the current entry */
@@ -105,7 +109,8 @@ struct walk {
     struct frame *stack;
     char **bufs; /* bufs[i]: frame i's getdents64 buffer (DIRBUF_SIZE), allocated on first use */
     size_t depth, stack_cap;
-    bool no_openat2; /* the kernel lacks openat2 (before 5.6): open, then verify */
+    unsigned base_level; /* the start's depth below the site root (its components) */
+    bool no_openat2;     /* the kernel lacks openat2 (before 5.6): open, then verify */
 };
 
 static uint64_t now_usec(void)
@@ -201,19 +206,29 @@ static void count_error(struct walk *w, int err, const char *what)
  * depth-first order, and a directory handed over is announced only after the walker's outbox
  * (which holds its entry) was queued: the caller sees a parent before its children. Memory:
  * at most PQUEUE_MAX chunks queued (walkers wait), plus one outbox per walker; every record
- * holds a reference to its directory, whose fd stays open until the caller is done with it. */
+ * holds a reference to its directory, whose fd stays open until the caller is done with it,
+ * and each directory its parent's (a name each: O(depth) bytes for a chain, not O(depth^2)). */
 #define PCHUNK_RECORDS 128
 #define PCHUNK_NAMES   8192
 #define PQUEUE_MAX     64
 
-/* A directory being read: shared by its walker's frame and the records naming it. */
+/* A directory being read: its fd shared by its walker's frame and the records naming it, its
+ * name also by its subdirectories' pdirs. Its relpath is its parent's + "/" + NAME (the caller
+ * rebuilds it, see struct pcache): a chain of depth d costs O(d) bytes, not the sum of its
+ * prefixes, and the fd is closed once frames and records are done with it, as before. */
 struct pdir {
     int fd;
-    atomic_uint refs;
-    char *relpath;
+    atomic_uint refs;    /* frames, records, items: FD stays open while there are any */
+    atomic_uint names;   /* 1 while REFS, + 1 per subdirectory's pdir: the rest stays */
+    struct pdir *parent; /* holds a name reference; NULL for the start */
+    uint64_t id;         /* unique in the walk */
+    size_t len;          /* length of the relpath */
+    unsigned level;      /* depth below the site root */
+    size_t namelen;
+    char name[]; /* the last component (the start: its whole relpath) */
 };
 
-enum prec_kind { PREC_ENTRY, PREC_MOUNT, PREC_OPENED };
+enum prec_kind { PREC_ENTRY, PREC_MOUNT, PREC_OPENED, PREC_DEEP };
 
 struct prec {
     struct pdir *dir; /* ENTRY, MOUNT: the directory holding it; OPENED: the one opened */
@@ -236,17 +251,51 @@ struct pqueue {
     pthread_cond_t ready, space;
     struct pchunk *head, *tail, *spare; /* spare: consumed chunks for reuse */
     size_t n;
-    unsigned running; /* walker threads not finished */
+    unsigned running;         /* walker threads not finished */
+    atomic_uint_fast64_t ids; /* the last pdir id given */
 };
 
-/* Drop a reference to D; the last one closes and frees it. */
+/* Drop a name reference to D; the last one frees it and drops its parent's. */
+static void pdir_unname(struct pdir *d)
+{
+    while (d && atomic_fetch_sub(&d->names, 1) == 1) {
+        struct pdir *parent = d->parent;
+        free(d);
+        d = parent;
+    }
+}
+
+/* Drop a reference to D; the last one closes its fd (its name stays for its subdirectories). */
 static void pdir_unref(struct pdir *d)
 {
     if (d && atomic_fetch_sub(&d->refs, 1) == 1) {
         close(d->fd);
-        free(d->relpath);
-        free(d);
+        pdir_unname(d);
     }
+}
+
+/* A pdir for directory FD (taken over) of Q's walk, named NAME (NAMELEN bytes), below PARENT
+ * (NULL: the start; a name reference taken), with a relpath of LEN bytes, one reference held by
+ * the caller. Returns it, or NULL (ENOMEM; FD is the caller's still). */
+static struct pdir *pdir_new(struct pqueue *q, struct pdir *parent, const char *name,
+                             size_t namelen, size_t len, int fd)
+{
+    struct pdir *d = malloc(sizeof(*d) + namelen + 1);
+    if (!d)
+        return NULL;
+    *d = (struct pdir){.fd = fd,
+                       .refs = 1,
+                       .names = 1,
+                       .parent = parent,
+                       .id = atomic_fetch_add(&q->ids, 1) + 1,
+                       .len = len,
+                       .level = parent ? parent->level + 1 : 0,
+                       .namelen = namelen};
+    memcpy(d->name, name, namelen);
+    d->name[namelen] = '\0';
+    if (parent)
+        atomic_fetch_add(&parent->names, 1);
+    return d;
 }
 
 /* Drop the references C's records hold and empty it. */
@@ -322,12 +371,12 @@ static int pipe_emit(struct walk *w, enum prec_kind kind, struct pdir *d, const 
     return 0;
 }
 
-/* An entry NAME of the top frame's directory (MOUNT: a mount point not entered). */
+/* An entry NAME of the top frame's directory (KIND: ENTRY, MOUNT: a mount point not entered,
+ * DEEP: a directory at the depth cap not read). */
 static int pipe_append(struct walk *w, const char *name, const struct stat *st, uint64_t mnt,
-                       bool mount)
+                       enum prec_kind kind)
 {
-    return pipe_emit(w, mount ? PREC_MOUNT : PREC_ENTRY, w->stack[w->depth - 1].dir, name, st, mnt,
-                     0);
+    return pipe_emit(w, kind, w->stack[w->depth - 1].dir, name, st, mnt, 0);
 }
 
 /* The end of the top frame: drop its directory (records may still hold it). */
@@ -365,15 +414,15 @@ static int frame_reserve(struct walk *w)
     return 0;
 }
 
-/* Push a frame reading the open directory FD (relpath w->path), taking FD over. Returns 0, or
- * -1 (FD closed, the error counted). */
-static int frame_push(struct walk *w, int fd)
+/* Push a frame reading the open directory FD (relpath w->path, LEVEL below the site root),
+ * taking FD over. Returns 0, or -1 (FD closed, the error counted). */
+static int frame_push(struct walk *w, int fd, unsigned level)
 {
     if (frame_reserve(w) < 0) {
         close(fd);
         return -1;
     }
-    w->stack[w->depth++] = (struct frame){.fd = fd, .pathlen = w->len};
+    w->stack[w->depth++] = (struct frame){.fd = fd, .level = level, .pathlen = w->len};
     return 0;
 }
 
@@ -384,7 +433,8 @@ static int frame_push_dir(struct walk *w, struct pdir *d)
     if (frame_reserve(w) < 0)
         return -1;
     atomic_fetch_add(&d->refs, 1);
-    w->stack[w->depth++] = (struct frame){.fd = d->fd, .pathlen = w->len, .dir = d};
+    w->stack[w->depth++] =
+        (struct frame){.fd = d->fd, .level = d->level, .pathlen = w->len, .dir = d};
     return 0;
 }
 
@@ -414,7 +464,7 @@ static void walk_share(struct walk *w)
         struct frame *f = &w->stack[i];
         if (f->fd < 0 || (f->eof && f->pos >= f->end))
             continue;
-        struct pitem it = {.fd = f->fd, .dir = f->dir, .eof = f->eof};
+        struct pitem it = {.fd = f->fd, .level = f->level, .dir = f->dir, .eof = f->eof};
         it.relpath = strndup(w->path, f->pathlen);
         it.buflen = f->end - f->pos;
         it.buf = it.buflen ? malloc(it.buflen) : NULL;
@@ -440,22 +490,20 @@ static void walk_share(struct walk *w)
     }
 }
 
-/* Pipelined walk: descend into the directory FD just opened (w->path), whose own entry is in
- * the outbox: run the prewatch hook, then read FD here (after an OPENED record) or hand it to
- * a waiting thread (after queueing the outbox; the taker writes the OPENED record). Returns 0
- * or -1 (counted). */
+/* Pipelined walk: descend into the directory FD just opened (w->path, an entry of the top
+ * frame's directory), whose own entry is in the outbox: run the prewatch hook, then read FD
+ * here (after an OPENED record). Returns 0 or -1 (counted). */
 static int pipe_descend(struct walk *w, int fd)
 {
     long token = w->ph->prewatch ? w->ph->prewatch(w->ctx, fd) : 0;
-    struct pdir *d = malloc(sizeof(*d));
-    char *rel = d ? strdup(w->path) : NULL;
-    if (!rel) {
-        free(d);
+    struct frame *top = &w->stack[w->depth - 1];
+    size_t base = top->pathlen ? top->pathlen + 1 : 0;
+    struct pdir *d = pdir_new(w->q, top->dir, w->path + base, w->len - base, w->len, fd);
+    if (!d) {
         close(fd);
         count_error(w, ENOMEM, "descend into");
         return -1;
     }
-    *d = (struct pdir){.fd = fd, .refs = 1, .relpath = rel}; /* the creator's reference */
     int rc = pipe_emit(w, PREC_OPENED, d, NULL, NULL, 0, token);
     if (rc == 0)
         rc = frame_push_dir(w, d);
@@ -479,7 +527,7 @@ static int descend(struct walk *w, int fd)
     }
     if (w->q)
         return pipe_descend(w, fd);
-    return frame_push(w, fd);
+    return frame_push(w, fd, w->depth ? w->stack[w->depth - 1].level + 1 : w->base_level);
 }
 
 /* Open directory NAME under DIRFD, checking it is still the directory we stat'ed as ST, and
@@ -554,9 +602,25 @@ static void skip_mount(struct walk *w, const char *name, const struct stat *st)
 {
     w->stats->mounts_skipped++;
     if (w->q)
-        pipe_append(w, name, st, 0, true);
+        pipe_append(w, name, st, 0, PREC_MOUNT);
     else if (w->mount)
         w->mount(w->ctx, w->path, st);
+}
+
+/* Whether a directory entry of the top frame lies at the depth cap (is not to be read). */
+static bool at_depth_cap(const struct walk *w)
+{
+    return w->depth && w->stack[w->depth - 1].level + 1 >= SCAN_DEPTH_MAX;
+}
+
+/* Report directory NAME (w->path, stat ST), visited, as not read: at the depth cap. */
+static void skip_deep(struct walk *w, const char *name, const struct stat *st)
+{
+    w->stats->too_deep++;
+    if (w->q)
+        pipe_append(w, name, st, 0, PREC_DEEP);
+    else if (w->too_deep)
+        w->too_deep(w->ctx, w->path, st);
 }
 
 /* Hand entry E to the visitor, or in a pipelined walk queue it for the caller and decide here
@@ -565,7 +629,7 @@ static enum scan_verdict walk_deliver(struct walk *w, const struct scan_entry *e
 {
     if (!w->q)
         return w->visit(w->ctx, e);
-    if (pipe_append(w, e->name, e->st, e->mnt, false) < 0)
+    if (pipe_append(w, e->name, e->st, e->mnt, PREC_ENTRY) < 0)
         return SCAN_SKIP; /* its entry is lost (counted): not its children either */
     if (S_ISDIR(e->st->st_mode) && w->ph->descend && !w->ph->descend(w->ctx, e->relpath, e->st))
         return SCAN_SKIP;
@@ -627,6 +691,11 @@ static int walk_subdir(struct walk *w, int dirfd, const char *name)
         close(fd);
         return v == SCAN_STOP ? (errno = ECANCELED, -1) : 0;
     }
+    if (at_depth_cap(w)) {
+        close(fd);
+        skip_deep(w, name, &st);
+        return 0;
+    }
     return descend(w, fd) == -2 ? -1 : 0;
 }
 
@@ -653,7 +722,9 @@ static int walk_by_name(struct walk *w, int dirfd, const char *name)
         errno = ECANCELED;
         return -1;
     }
-    if (is_dir && v == SCAN_CONTINUE && push_dir(w, dirfd, name, &st, false) == -2)
+    if (is_dir && v == SCAN_CONTINUE && at_depth_cap(w))
+        skip_deep(w, name, &st);
+    else if (is_dir && v == SCAN_CONTINUE && push_dir(w, dirfd, name, &st, false) == -2)
         return -1;
     return 0;
 }
@@ -712,6 +783,7 @@ static int reach_parent(struct walk *w, const char *subpath, char **last)
         return -1;
     }
     w->len = 0;
+    w->base_level = 0;
     if (path_set(w, 0, "") < 0)
         goto fail;
     char *save = NULL;
@@ -724,6 +796,7 @@ static int reach_parent(struct walk *w, const char *subpath, char **last)
         }
         if (path_set(w, w->len, comp) < 0)
             goto fail;
+        w->base_level++;
         if (!next) {
             *last = strdup(comp);
             free(copy);
@@ -805,6 +878,7 @@ static void stats_add(struct scan_stats *a, const struct scan_stats *b)
     a->files += b->files;
     a->others += b->others;
     a->mounts_skipped += b->mounts_skipped;
+    a->too_deep += b->too_deep;
     a->vanished += b->vanished;
     a->errors += b->errors;
 }
@@ -900,7 +974,7 @@ static void *pworker_run(void *arg)
             close(it.fd);
             count_error(w, ENOMEM, "walk");
         } else {
-            pushed = frame_push(w, it.fd);
+            pushed = frame_push(w, it.fd, it.level);
         }
         if (pushed == 0) { /* a shared frame: go on where its walker stopped */
             struct frame *f = &w->stack[w->depth - 1];
@@ -937,6 +1011,7 @@ static int walk_parallel(struct walk *w0, const struct scan_hooks *h, unsigned t
                                 .visit = h[i].visit,
                                 .opened = h[i].opened,
                                 .mount = h[i].mount,
+                                .too_deep = h[i].too_deep,
                                 .ctx = h[i].ctx,
                                 .stats = &pw[i].stats};
     }
@@ -997,8 +1072,12 @@ int scan_run_parallel(int root_fd, const char *subpath, const struct scan_hooks 
     scan_visit_fn visit = h->visit;
     void *ctx = h->ctx;
     struct scan_stats dummy;
-    struct walk w = {
-        .root_fd = root_fd, .visit = visit, .opened = h->opened, .mount = h->mount, .ctx = ctx};
+    struct walk w = {.root_fd = root_fd,
+                     .visit = visit,
+                     .opened = h->opened,
+                     .mount = h->mount,
+                     .too_deep = h->too_deep,
+                     .ctx = ctx};
     w.stats = stats ? stats : &dummy;
     memset(w.stats, 0, sizeof(*w.stats));
     uint64_t t0 = now_usec();
@@ -1018,7 +1097,11 @@ int scan_run_parallel(int root_fd, const char *subpath, const struct scan_hooks 
         goto out;
     bool is_dir = S_ISDIR(st.st_mode);
     rc = 0;
-    if (is_dir && v == SCAN_CONTINUE) {
+    if (is_dir && v == SCAN_CONTINUE && w.base_level >= SCAN_DEPTH_MAX) {
+        w.stats->too_deep++; /* the start itself is at the cap */
+        if (h->too_deep)
+            h->too_deep(ctx, w.path, &st);
+    } else if (is_dir && v == SCAN_CONTINUE) {
         /* the start may be a mount root (only mounts below it are not crossed); a start
          * that could not be read fails the walk: the audit could not look */
         int pushed = push_dir(&w, parent, last, &st, !*last);
@@ -1058,45 +1141,84 @@ static void *pipe_worker_run(void *arg)
     return NULL;
 }
 
-/* The caller's side: run the hooks H for the records of chunk C (PATH, *CAP: a reusable
- * buffer). Returns 0, or -1 when a hook said SCAN_STOP. */
-static int pipe_visit(const struct scan_pipe_hooks *h, const struct pchunk *c, char **path,
-                      size_t *cap)
+/* The caller's relpaths of the pipelined walk: PATH holds the relpath of the directory last
+ * asked for, and ids[i] the id of its ancestor i levels below the site root (i < k), so that the
+ * next directory's path is rebuilt from the deepest ancestor they share. */
+struct pcache {
+    char *path;
+    size_t cap;
+    uint64_t *ids;
+    size_t ids_cap, k;
+};
+
+/* The relpath of D into PC->path (NUL-terminated, with room for a name of 255 bytes and a
+ * slash after it). Returns it, or NULL (ENOMEM). */
+static char *pcache_path(struct pcache *pc, const struct pdir *d)
+{
+    if (d->len + 258 > pc->cap) {
+        size_t nc = pc->cap ? pc->cap : 4096;
+        while (nc < d->len + 258)
+            nc *= 2;
+        char *p = realloc(pc->path, nc);
+        if (!p)
+            return NULL;
+        pc->path = p;
+        pc->cap = nc;
+    }
+    if (d->level >= pc->ids_cap) {
+        size_t nc = pc->ids_cap ? pc->ids_cap * 2 : 64;
+        while (nc <= d->level)
+            nc *= 2;
+        uint64_t *p = realloc(pc->ids, nc * sizeof(*p));
+        if (!p)
+            return NULL;
+        pc->ids = p;
+        pc->ids_cap = nc;
+    }
+    /* from D up to the first ancestor already in place: each name at its offset */
+    for (const struct pdir *n = d; n && !(n->level < pc->k && pc->ids[n->level] == n->id);
+         n = n->parent) {
+        size_t at = n->len - n->namelen;
+        memcpy(pc->path + at, n->name, n->namelen);
+        if (at)
+            pc->path[at - 1] = '/';
+        pc->ids[n->level] = n->id;
+    }
+    pc->k = d->level + 1;
+    pc->path[d->len] = '\0';
+    return pc->path;
+}
+
+/* The caller's side: run the hooks H for the records of chunk C (PC: the relpaths). Returns 0,
+ * or -1 when a hook said SCAN_STOP. */
+static int pipe_visit(const struct scan_pipe_hooks *h, const struct pchunk *c, struct pcache *pc)
 {
     for (size_t i = 0; i < c->n; i++) {
         const struct prec *r = &c->recs[i];
         const struct pdir *d = r->dir;
+        char *path = pcache_path(pc, d);
+        if (!path) {
+            pc->k = 0;
+            continue; /* no memory for this path: the next rescan sees it */
+        }
         if (r->kind == PREC_OPENED) {
-            if (h->opened && h->opened(h->ctx, d->relpath, d->fd, r->token) == SCAN_STOP)
+            if (h->opened && h->opened(h->ctx, path, d->fd, r->token) == SCAN_STOP)
                 return -1;
             continue;
         }
         const char *name = c->names + r->name;
-        size_t base = strlen(d->relpath), n = strlen(name), need = base + 1 + n + 1;
-        if (need > *cap) {
-            size_t nc = *cap ? *cap : 4096;
-            while (nc < need)
-                nc *= 2;
-            char *p = realloc(*path, nc);
-            if (!p)
-                continue; /* no memory for this path: the next rescan sees it */
-            *path = p;
-            *cap = nc;
-        }
-        size_t len = 0;
-        if (base) {
-            memcpy(*path, d->relpath, base);
-            (*path)[base] = '/';
-            len = base + 1;
-        }
-        memcpy(*path + len, name, n + 1);
+        size_t n = strlen(name), len = d->len;
+        if (len)
+            path[len++] = '/';
+        memcpy(path + len, name, n + 1);
         len += n;
-        if (r->kind == PREC_MOUNT) {
-            if (h->mount)
-                h->mount(h->ctx, *path, &r->st);
+        if (r->kind == PREC_MOUNT || r->kind == PREC_DEEP) {
+            scan_mount_fn hook = r->kind == PREC_MOUNT ? h->mount : h->too_deep;
+            if (hook)
+                hook(h->ctx, path, &r->st);
             continue;
         }
-        struct scan_entry se = {*path, len, d->fd, name, &r->st, r->mnt};
+        struct scan_entry se = {path, len, d->fd, name, &r->st, r->mnt};
         if (h->visit(h->ctx, &se) == SCAN_STOP)
             return -1;
     }
@@ -1142,8 +1264,8 @@ int scan_run_pipelined(int root_fd, const char *subpath, const struct scan_pipe_
     bool mount_root;
     uint64_t mnt;
     int rc = -1, e = 0, parent = -1;
-    char *last = NULL, *path = NULL;
-    size_t cap = 0;
+    char *last = NULL;
+    struct pcache pc = {0};
     unsigned started = 0;
     if (scan_stat(root_fd, "", &st, &mount_root, &mnt) < 0)
         goto out;
@@ -1182,7 +1304,11 @@ int scan_run_pipelined(int root_fd, const char *subpath, const struct scan_pipe_
         goto post;
     bool is_dir = S_ISDIR(st.st_mode);
     rc = 0;
-    if (is_dir && v == SCAN_CONTINUE) {
+    if (is_dir && v == SCAN_CONTINUE && w.base_level >= SCAN_DEPTH_MAX) {
+        stats->too_deep++; /* the start itself is at the cap */
+        if (h->too_deep)
+            h->too_deep(h->ctx, w.path, &st);
+    } else if (is_dir && v == SCAN_CONTINUE) {
         int fd = open_verified(&w, parent, last, &st, !*last);
         long token = fd >= 0 && h->prewatch ? h->prewatch(h->ctx, fd) : 0;
         if (fd < 0) {
@@ -1192,16 +1318,16 @@ int scan_run_pipelined(int root_fd, const char *subpath, const struct scan_pipe_
             rc = -1;
             errno = ECANCELED;
         } else {
-            struct pdir *d = malloc(sizeof(*d));
-            char *rel = d ? strdup(w.path) : NULL, *rel2 = rel ? strdup(w.path) : NULL;
+            struct pdir *d = pdir_new(&q, NULL, w.path, w.len, w.len, fd);
+            char *rel2 = d ? strdup(w.path) : NULL;
+            if (d)
+                d->level = w.base_level;
             if (!rel2) {
                 free(d);
-                free(rel);
                 close(fd);
                 rc = -1;
                 errno = ENOMEM;
             } else {
-                *d = (struct pdir){.fd = fd, .refs = 1, .relpath = rel};
                 pthread_mutex_lock(&s.lock);
                 s.items[s.n++] = (struct pitem){.fd = fd, .relpath = rel2, .dir = d};
                 pthread_cond_signal(&s.cond);
@@ -1238,7 +1364,7 @@ post:
         q.n--;
         pthread_cond_signal(&q.space);
         pthread_mutex_unlock(&q.lock);
-        if (!stopped && pipe_visit(h, c, &path, &cap) < 0) {
+        if (!stopped && pipe_visit(h, c, &pc) < 0) {
             stopped = true; /* drain the rest unvisited: walkers may wait for room */
             pshared_stop(&s);
             rc = -1;
@@ -1270,7 +1396,8 @@ out:
     if (parent >= 0)
         close(parent);
     free(last);
-    free(path);
+    free(pc.path);
+    free(pc.ids);
     free(pw);
     while (q.spare) {
         struct pchunk *c = q.spare;

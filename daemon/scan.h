@@ -1,6 +1,7 @@
-/* scan: walk a site tree through directory fds, never following a symlink and never leaving
+/* scan: walk a site tree through directory fds, never following a symlink, never leaving
  * the site's mount (mount points below the start, other filesystems and bind mounts alike, are
- * skipped and reported to the mount hook; the start may be a mount point). Mounts are told
+ * skipped and reported to the mount hook; the start may be a mount point) and never reading
+ * below SCAN_DEPTH_MAX (reported to the too_deep hook). Mounts are told
  * apart by mount id (statx STATX_MNT_ID), not st_dev, which overlayfs varies inside a mount. */
 #ifndef PERMWATCH_SCAN_H
 #define PERMWATCH_SCAN_H
@@ -34,6 +35,7 @@ typedef enum scan_verdict (*scan_visit_fn)(void *ctx, const struct scan_entry *e
 struct scan_stats {
     uint64_t dirs, files, others; /* entries visited, by type */
     uint64_t mounts_skipped;      /* directories on another filesystem or mount */
+    uint64_t too_deep;            /* directories at SCAN_DEPTH_MAX, not read */
     uint64_t vanished;            /* removed while we walked (not errors) */
     uint64_t errors;              /* entries we could not read (logged) */
     uint64_t usec;                /* wall time of the walk */
@@ -75,11 +77,24 @@ int scan_walk(int root_fd, const char *subpath, scan_visit_fn visit, scan_opened
  * filesystem or a bind mount): RELPATH (valid during the call) and its stat ST. */
 typedef void (*scan_mount_fn)(void *ctx, const char *relpath, const struct stat *st);
 
+/* How deep a walk goes: a directory SCAN_DEPTH_MAX levels below the site root (ROOT_FD; the
+ * same cap whatever the start) is visited but not read, so a walker holds at most this many
+ * open directories, each with its 8 KiB getdents64 buffer (16 MiB), and a path of at most
+ * SCAN_DEPTH_MAX x 256 bytes. 2,048 is as deep as a path within PATH_MAX goes with 1-byte
+ * names: no program naming files by path reaches below it, only a hostile or broken tree (a
+ * mkdir loop through *at calls). */
+#define SCAN_DEPTH_MAX 2048
+
+/* Called for each directory SCAN_DEPTH_MAX levels below the site root (RELPATH valid during
+ * the call, stat ST): its entry was visited, its contents are not (the caller says so). */
+typedef void (*scan_deep_fn)(void *ctx, const char *relpath, const struct stat *st);
+
 struct scan_hooks {
     scan_visit_fn visit;
     scan_opened_fn opened; /* may be NULL */
     scan_mount_fn mount;   /* may be NULL */
     void *ctx;
+    scan_deep_fn too_deep; /* may be NULL */
 };
 
 /* scan_walk with every hook of H. The start itself may be a mount point (a site root on
@@ -100,8 +115,8 @@ int scan_run(int root_fd, const char *subpath, const struct scan_hooks *h,
 int scan_run_parallel(int root_fd, const char *subpath, const struct scan_hooks *h,
                       unsigned threads, struct scan_stats *stats);
 
-/* The pipelined walk's hooks. VISIT, MOUNT, OPENED and IDLE run on the calling thread, in an
- * order where a directory's entry comes before its OPENED call and OPENED before its entries;
+/* The pipelined walk's hooks. VISIT, MOUNT, OPENED, TOO_DEEP and IDLE run on the calling thread, in
+ * an order where a directory's entry comes before its OPENED call and OPENED before its entries;
  * DESCEND and PREWATCH run on walker threads (several at once) and must only read shared
  * state. */
 struct scan_pipe_hooks {
@@ -117,6 +132,7 @@ struct scan_pipe_hooks {
     /* called while the caller waits for the walkers, at least every 100 ms; may be NULL */
     void (*idle)(void *ctx);
     void *ctx;
+    scan_deep_fn too_deep; /* may be NULL; on the calling thread */
 };
 
 /* scan_run with THREADS walker threads (1..SCAN_MAX_THREADS) doing the system calls while the

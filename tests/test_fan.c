@@ -7,11 +7,14 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,7 +34,8 @@ static void setup(void)
     cr_assert_geq(root_fd, 0);
     fan = fan_new(why, sizeof(why));
     cr_assert_not_null(fan, "fan_new: %s (these tests run as root)", why);
-    cr_assert_eq(fan_mark(fan, root_fd, why, sizeof(why)), 0, "fan_mark: %s", why);
+    cr_assert_eq(fan_mark(fan, root_fd, why, sizeof(why)), 1, "fan_mark: %s", why);
+    cr_assert_eq(fan_mark(fan, root_fd, why, sizeof(why)), 0, "marked already");
 }
 
 static void teardown(void)
@@ -267,4 +271,34 @@ Test(fan, overflow_when_queue_full)
         n++;
     }
     cr_expect_eq(n, 5, "the queue held %zu events, its bound is 5", n);
+}
+
+/* The site root moves to another filesystem (a tmpfs, in a private mount namespace of this
+ * test's process): fan_mark places the mark there and removes the old filesystem's. */
+Test(fan, mark_moves_to_another_filesystem)
+{
+    cr_assert_eq(unshare(CLONE_NEWNS), 0, "unshare: %s", strerror(errno));
+    cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+    cr_assert_eq(mkdirat(root_fd, "t", 0755), 0);
+    char t[PATH_MAX];
+    snprintf(t, sizeof(t), "%s/t", tmp);
+    cr_assert_eq(mount("tmpfs", t, "tmpfs", 0, "size=1m"), 0, "mount: %s", strerror(errno));
+    int old = dir_id(".", false); /* the temp dir on the old filesystem */
+    int tfd = open(t, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cr_assert_geq(tfd, 0);
+    char why[512];
+    cr_assert_eq(fan_mark(fan, tfd, why, sizeof(why)), 1, "fan_mark on tmpfs: %s", why);
+    int nid = fan_dir_add(fan, tfd);
+    cr_assert_gt(nid, 0, "%s", strerror(errno));
+    close(tfd);
+    struct got g[8];
+    size_t n = run_collect("touch t/on-tmpfs && touch on-old-fs", g, 8);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "  remark: mask %#x wd %d name '%s'\n", g[i].mask, g[i].wd, g[i].name);
+    cr_assert_geq(n, 1);
+    for (size_t i = 0; i < n; i++) {
+        cr_expect_eq(g[i].wd, nid, "an event of the old filesystem (wd %d, old %d)", g[i].wd, old);
+        cr_expect_str_eq(g[i].name, "on-tmpfs");
+    }
+    umount2(t, MNT_DETACH);
 }

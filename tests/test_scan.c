@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "scan.h"
 
 static char *tmp, site[512], ini[512], daemon_bin[512];
 
@@ -307,6 +308,74 @@ Test(scan, deep_tree_beyond_path_max)
     }
     cr_expect_eq(deep, 1, "deep root-owned file not found");
     cr_expect_eq(n, NEXPECTED + 3, "got %zu findings", n); /* root_owned, group, mode */
+    run_result_free(&r);
+}
+
+/* A www-data chain past the depth cap (scan.h): the scan ends, finds the root file just above
+ * the cap, not the one below it, says so in one line and exits 2 (the audit is incomplete). */
+Test(scan, chain_past_the_depth_cap)
+{
+    char top[600];
+    snprintf(top, sizeof(top), "%s/wp-content/plugins", site);
+    int fd = open(top, O_RDONLY | O_DIRECTORY);
+    cr_assert(fd >= 0);
+    /* plugins is 2 levels below the site root: chain level i is site level i + 2 */
+    for (int i = 1; i <= SCAN_DEPTH_MAX; i++) {
+        cr_assert(mkdirat(fd, "d", 0775) == 0, "level %d: %s", i, strerror(errno));
+        int sub = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        cr_assert(sub >= 0);
+        cr_assert(fchown(sub, harness_uid("www-data"), harness_gid("www-data")) == 0);
+        cr_assert(fchmod(sub, 0775) == 0);
+        close(fd);
+        fd = sub;
+        const char *plant = i == SCAN_DEPTH_MAX - 3   ? "above.php"
+                            : i == SCAN_DEPTH_MAX - 2 ? "below.php"
+                                                      : NULL;
+        if (plant) {
+            int f = openat(fd, plant, O_WRONLY | O_CREAT | O_EXCL, 0644);
+            cr_assert(f >= 0);
+            close(f);
+        }
+    }
+    close(fd);
+    struct run_result r;
+    r = scan(NULL, "--json");
+    cr_assert_eq(r.status, 2, "exit %d: %s", r.status, r.err);
+    char *got[256];
+    size_t n = parse_findings(r.out, got, 256), above = 0, below = 0;
+    for (size_t i = 0; i < n; i++) {
+        above += strstr(got[i], "/above.php root_owned") != NULL;
+        below += strstr(got[i], "/below.php") != NULL;
+        free(got[i]);
+    }
+    cr_expect_eq(above, 1, "the root file above the cap not found");
+    cr_expect_eq(below, 0, "a file below the cap was read");
+    cr_expect_eq(n, NEXPECTED + 3, "got %zu findings", n); /* root_owned, group, mode */
+    /* one line naming the directory at the cap (site level 2048) and the cap */
+    size_t lines = 0;
+    for (const char *p = r.err; (p = strstr(p, "directory levels below the site root")); p++)
+        lines++;
+    cr_expect_eq(lines, 1, "%zu lines about the depth cap:\n%.2000s", lines, r.err);
+    char want[700];
+    snprintf(want, sizeof(want), "%s/wp-content/plugins/d/d/", site);
+    const char *line = strstr(r.err, want);
+    cr_expect_not_null(line, "the line names the path: %.2000s", r.err);
+    if (line) {
+        size_t len = strcspn(line, " ");
+        cr_expect_eq(len, strlen(site) + strlen("/wp-content/plugins") + 2 * (SCAN_DEPTH_MAX - 2),
+                     "the path named is %zu bytes", len);
+        cr_expect(strstr(line, " is 2048 directory levels below the site root"), "%.200s",
+                  line + len);
+    }
+    run_result_free(&r);
+    /* --scan --repair: the same walk, incomplete the same way */
+    char *argv[] = {daemon_bin,  "-c",           ini,      "--scan", "--repair",
+                    "--dry-run", "--log-target", "stderr", NULL};
+    cr_assert(harness_run(argv, &r) == 0);
+    cr_expect_eq(r.status, 2, "--scan --repair exit %d: %.2000s", r.status, r.err);
+    cr_expect(strstr(r.err, "1 directories 2048 levels below the site root"), "%.2000s", r.err);
+    cr_expect(strstr(r.out, "/above.php"), "the file above the cap not repaired: %.2000s", r.out);
+    cr_expect_not(strstr(r.out, "/below.php"), "a file below the cap repaired");
     run_result_free(&r);
 }
 
