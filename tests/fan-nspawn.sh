@@ -344,7 +344,7 @@ nspawn_boot --tmpfs=/var/www:mode=0755 \
     --system-call-filter='fanotify_init fanotify_mark open_by_handle_at name_to_handle_at'
 
 rc=0
-timeout 120 "${cin[@]}" bash -c "$(cat "$self")" fan-nspawn.sh --inside \
+timeout 240 "${cin[@]}" bash -c "$(cat "$self")" fan-nspawn.sh --inside \
     /opt/permwatch-test/permwatch.deb </dev/null || rc=$?
 t_checks=$SECONDS
 
