@@ -2045,6 +2045,12 @@ void loop_get_status(const struct loop *l, struct loop_status *s)
     s->root_owned_seen = l->root_owned_seen;
     s->backend = l->fan ? "fanotify" : "inotify";
     s->backend_why = l->backend_why;
+    if (l->fan) {
+        struct fan_stats fs;
+        fan_stats(l->fan, &fs);
+        s->fan_dropped = fs.dropped;
+        s->fan_queued = fs.queued;
+    }
     s->too_deep_dirs = l->too_deep_dirs;
 }
 

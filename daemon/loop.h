@@ -59,6 +59,8 @@ struct loop_status {
     uint64_t root_owned_seen;
     const char *backend;     /* "fanotify" or "inotify" */
     const char *backend_why; /* why that one (valid until the loop runs again) */
+    uint64_t fan_dropped;    /* fanotify events dropped (other directories, own), 0 with inotify */
+    uint64_t fan_queued;     /* fanotify events queued for the loop */
 };
 
 /* The running policy (valid until the next reload). */
