@@ -128,6 +128,8 @@ static int cmd_status(void *ctx, const struct control_request *req, struct contr
     esc_json_set(row, "dispatch_syntax_check", ds ? ds->syntax_check : "");
     esc_json_set(row, "backend", s.backend);
     esc_json_set(row, "backend_reason", s.backend_why);
+    json_object_set_new(row, "fanotify_events_dropped", json_integer((json_int_t)s.fan_dropped));
+    json_object_set_new(row, "fanotify_events_queued", json_integer((json_int_t)s.fan_queued));
     json_object_set_new(row, "degraded", json_boolean(s.degraded));
     json_object_set_new(row, "site_root_present", json_boolean(s.root_present));
     json_object_set_new(row, "overflows", json_integer((json_int_t)s.overflows));
@@ -655,6 +657,13 @@ static int cmd_metrics(void *ctx, const struct control_request *req, struct cont
              "permwatch_backend{backend=\"fanotify\"} %d\n"
              "permwatch_backend{backend=\"inotify\"} %d\n",
              strcmp(s.backend, "fanotify") == 0, strcmp(s.backend, "inotify") == 0);
+    text_add(&t, &len, &cap,
+             "# HELP permwatch_fanotify_events_total fanotify events read: dropped (other "
+             "directories of the filesystem, the daemon's own) or queued for the loop.\n"
+             "# TYPE permwatch_fanotify_events_total counter\n"
+             "permwatch_fanotify_events_total{outcome=\"dropped\"} %" PRIu64 "\n"
+             "permwatch_fanotify_events_total{outcome=\"queued\"} %" PRIu64 "\n",
+             s.fan_dropped, s.fan_queued);
     const struct dispatch_set *ds = loop_dispatch(l);
     text_add(&t, &len, &cap,
              "# HELP permwatch_dispatch_commands Registered dispatch commands by verdict.\n"

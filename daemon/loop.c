@@ -2126,6 +2126,12 @@ void loop_get_status(const struct loop *l, struct loop_status *s)
     s->open_findings += s->by_kind[FINDING_ROOT_WRITER];
     s->backend = l->fan ? "fanotify" : "inotify";
     s->backend_why = l->backend_why;
+    if (l->fan) {
+        struct fan_stats fs;
+        fan_stats(l->fan, &fs);
+        s->fan_dropped = fs.dropped;
+        s->fan_queued = fs.queued;
+    }
     s->too_deep_dirs = l->too_deep_dirs;
 }
 

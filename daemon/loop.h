@@ -61,6 +61,8 @@ struct loop_status {
      * (kept by the writer module, not the findings table) */
     const char *backend;     /* "fanotify" or "inotify" */
     const char *backend_why; /* why that one (valid until the loop runs again) */
+    uint64_t fan_dropped;    /* fanotify events dropped (other directories, own), 0 with inotify */
+    uint64_t fan_queued;     /* fanotify events queued for the loop */
 };
 
 /* The writer resolver: its ranking of the writers behind root-owned writes and its open
