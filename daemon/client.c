@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -347,6 +348,38 @@ void client_print_table(const json_t *rows, FILE *out)
     json_decref(cols);
 }
 
+/* status's "root_writers" (ROWS) as one indented line each: "  cron.service (system, uid 0
+ * root, comm php): 42 root-owned writes, last 2026-01-02 03:04:05, e.g. PATH [root_writer]". */
+static void client_print_writers(const json_t *rows, FILE *out)
+{
+    size_t i;
+    const json_t *r;
+    json_array_foreach((json_t *)rows, i, r)
+    {
+        char *unit = client_cell(r, "unit"), *user = client_cell(r, "user"),
+             *comm = client_cell(r, "comm"), *ex = client_cell(r, "example");
+        time_t last = (time_t)json_integer_value(json_object_get(r, "last_seen_unix"));
+        char when[32] = "?";
+        struct tm tm;
+        if (localtime_r(&last, &tm))
+            strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+        fprintf(out,
+                "  %s (%s, uid %lld %s, comm %s): %lld root-owned writes, last %s, e.g. %s%s\n",
+                unit ? unit : "?",
+                json_string_value(json_object_get(r, "unit_kind"))
+                    ? json_string_value(json_object_get(r, "unit_kind"))
+                    : "?",
+                (long long)json_integer_value(json_object_get(r, "uid")), user ? user : "?",
+                comm ? comm : "?", (long long)json_integer_value(json_object_get(r, "count")), when,
+                ex ? ex : "?",
+                json_is_true(json_object_get(r, "root_writer")) ? " [root_writer open]" : "");
+        free(unit);
+        free(user);
+        free(comm);
+        free(ex);
+    }
+}
+
 void client_print_record(const json_t *row, FILE *out)
 {
     const char *key;
@@ -361,6 +394,11 @@ void client_print_record(const json_t *row, FILE *out)
     {
         if (client_raw_key(key))
             continue;
+        if (strcmp(key, "root_writers") == 0 && json_is_array(v)) {
+            fprintf(out, "%s:%*s %zu\n", key, (int)(w - client_width(key)), "", json_array_size(v));
+            client_print_writers(v, out);
+            continue;
+        }
         char *cell = client_cell(row, key);
         fprintf(out, "%s:%*s %s\n", key, (int)(w - client_width(key)), "", cell ? cell : "?");
         free(cell);

@@ -15,6 +15,10 @@
 #include "esc.h"
 #include "loop.h"
 #include "scan.h"
+#include "writer.h"
+
+/* Rows of the writer ranking in `status`. */
+#define COMMANDS_TOP_WRITERS 5
 
 /* The relative site path of the request's "path" argument into REL ("" when absent).
  * Returns 0, or -1 after setting the reply's error (outside the site, '..'). */
@@ -70,6 +74,38 @@ static void status_trust(const struct config *c, const struct loop_status *s, js
     json_object_set_new(row, "too_deep_dirs", json_integer((json_int_t)s->too_deep_dirs));
 }
 
+/* The top writers behind root-owned writes (writer_ranking) as "root_writers", an array of
+ * objects, plus the table's size and evictions. */
+static void status_writers(const struct writer *w, json_t *row)
+{
+    struct writer_rank top[COMMANDS_TOP_WRITERS];
+    size_t n = writer_ranking(w, top, COMMANDS_TOP_WRITERS);
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        json_t *o = json_object();
+        if (!o)
+            break;
+        esc_json_set(o, "unit", top[i].key);
+        json_object_set_new(o, "unit_kind", json_string(writer_unit_kind_name(top[i].unit_kind)));
+        json_object_set_new(o, "uid", json_integer((json_int_t)(int)top[i].uid));
+        esc_json_set(o, "user", top[i].user);
+        esc_json_set(o, "comm", top[i].comm);
+        json_object_set_new(o, "count", json_integer((json_int_t)top[i].count));
+        json_object_set_new(o, "first_seen_unix",
+                            json_integer((json_int_t)(top[i].first_realtime_usec / 1000000)));
+        json_object_set_new(o, "last_seen_unix",
+                            json_integer((json_int_t)(top[i].last_realtime_usec / 1000000)));
+        esc_json_set(o, "example", top[i].example);
+        json_object_set_new(o, "root_writer", json_boolean(top[i].open));
+        json_array_append_new(arr, o);
+    }
+    if (arr)
+        json_object_set_new(row, "root_writers", arr);
+    json_object_set_new(row, "root_writers_ranked", json_integer((json_int_t)writer_rank_count(w)));
+    json_object_set_new(row, "root_writers_evicted",
+                        json_integer((json_int_t)writer_rank_evicted(w)));
+}
+
 static int cmd_status(void *ctx, const struct control_request *req, struct control_reply *rep)
 {
     const struct loop *l = ctx;
@@ -107,6 +143,7 @@ static int cmd_status(void *ctx, const struct control_request *req, struct contr
     json_object_set_new(row, "repair_refused",
                         json_integer((json_int_t)s.events[LOG_EVENT_REPAIR_REFUSED]));
     json_object_set_new(row, "root_owned_seen", json_integer((json_int_t)s.root_owned_seen));
+    status_writers(loop_writers(l), row);
     if (control_reply_row(rep, row) < 0)
         return -1;
     size_t problems = s.open_findings + s.by_kind[FINDING_DISPATCH_UNREACHABLE] +
@@ -128,6 +165,7 @@ struct findings_gen {
     size_t after_cap;
     int after_kind;
     size_t dispatch_done; /* dispatch findings visited */
+    size_t writers_done;  /* root_writer findings visited (they follow the table's) */
 };
 
 struct findings_ctx {
@@ -139,6 +177,7 @@ struct findings_ctx {
     struct findings_gen *g; /* in a generator's slice */
     bool paused;            /* the slice's budget ran out */
     size_t dispatch_seen;
+    size_t writers_seen;
 };
 
 /* One row for finding F (F->path absolute). Returns false once the reply is full. */
@@ -163,6 +202,19 @@ static bool finding_row(struct findings_ctx *fc, const struct finding *f)
     if (f->blocked_at && *f->blocked_at)
         esc_json_set(row, "blocked_at", f->blocked_at);
     esc_json_set(row, "expected", f->expected);
+    const struct writer_info *w = f->writer;
+    if (w && w->pid > 0) {
+        json_object_set_new(row, "writer_pid", json_integer((json_int_t)w->pid));
+        esc_json_set(row, "writer_comm", w->known ? w->comm : "unknown");
+        if (w->known) {
+            json_object_set_new(row, "writer_uid", json_integer((json_int_t)w->uid));
+            esc_json_set(row, "writer_user", w->user);
+            if (*w->unit)
+                esc_json_set(row, "writer_unit", w->unit);
+        }
+    }
+    if (f->writes)
+        json_object_set_new(row, "writes", json_integer((json_int_t)f->writes));
     char *msg = finding_message_alloc(f); /* escaped text, whole */
     esc_json_set(row, "message", msg);
     free(msg);
@@ -230,6 +282,28 @@ static void dispatch_finding_row(void *arg, const struct finding *f)
         finding_row(fc, f);
 }
 
+/* writer_foreach visitor: an open root_writer finding as a row (in a slice: resumed by
+ * count, like the dispatch findings). */
+static bool writer_finding_row(void *arg, const struct writer_rank *r)
+{
+    struct findings_ctx *fc = arg;
+    if (!r->open)
+        return true;
+    if (fc->g) {
+        if (fc->writers_seen++ < fc->g->writers_done)
+            return true;
+        if (!control_reply_room(fc->rep)) {
+            fc->paused = true;
+            return false;
+        }
+        fc->g->writers_done++;
+    }
+    struct writer_info w;
+    struct finding f;
+    writer_rank_finding(r, true, &w, &f);
+    return finding_row(fc, &f);
+}
+
 /* Rows for every registered command and its verdict. Returns how many are not reachable. */
 static size_t dispatch_rows(const struct loop *l, struct control_reply *rep)
 {
@@ -269,6 +343,11 @@ static int findings_gen_slice(void *ctx, void *state, struct control_reply *rep)
             return CONTROL_MORE;
         g->table_done = true;
     }
+    if (g->dispatch && !fc.full && (g->kind < 0 || g->kind == FINDING_ROOT_WRITER)) {
+        writer_foreach(loop_writers(l), writer_finding_row, &fc);
+        if (fc.paused && !fc.full)
+            return CONTROL_MORE;
+    }
     const struct dispatch_set *ds = loop_dispatch(l);
     if (g->dispatch && ds && !fc.full) {
         dispatch_findings(loop_config(l), ds, dispatch_finding_row, &fc);
@@ -302,7 +381,8 @@ static int findings_generate(struct control_reply *rep, const char *rel, int kin
     }
     g->kind = kind;
     g->dispatch = dispatch;
-    g->table_done = kind == FINDING_DISPATCH_UNREACHABLE || kind == FINDING_DISPATCH_INVALID;
+    g->table_done = kind == FINDING_DISPATCH_UNREACHABLE || kind == FINDING_DISPATCH_INVALID ||
+                    kind == FINDING_ROOT_WRITER;
     return control_reply_generate(rep, findings_gen_slice, findings_gen_free, g);
 }
 
@@ -446,6 +526,56 @@ static void text_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     }
 }
 
+/* S as an OpenMetrics label value into BUF (LEN bytes): backslash, double quote and newline
+ * escaped; other control bytes and bytes that are not ASCII (a comm may hold any) as '?'. */
+static const char *metrics_label(const char *s, char *buf, size_t len)
+{
+    size_t o = 0;
+    for (; *s && o + 3 < len; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\\' || c == '"') {
+            buf[o++] = '\\';
+            buf[o++] = (char)c;
+        } else if (c == '\n') {
+            buf[o++] = '\\';
+            buf[o++] = 'n';
+        } else {
+            buf[o++] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* permwatch_root_writes_total per row of the writer ranking (its size bounds the series),
+ * the rows evicted and the root_writer findings opened. */
+static void metrics_writers(const struct writer *w, char **t, size_t *len, size_t *cap)
+{
+    struct writer_rank *rows = calloc(WRITER_RANK_MAX, sizeof(*rows));
+    size_t n = rows ? writer_ranking(w, rows, WRITER_RANK_MAX) : 0;
+    text_add(t, len, cap,
+             "# HELP permwatch_root_writes_total Root-owned objects that appeared, by the unit "
+             "(else command) that wrote them (fanotify), while the unit is in the ranking.\n"
+             "# TYPE permwatch_root_writes_total counter\n");
+    for (size_t i = 0; i < n; i++) {
+        char unit[WRITER_UNIT_MAX * 2 + 8];
+        text_add(t, len, cap,
+                 "permwatch_root_writes_total{unit=\"%s\",kind=\"%s\",uid=\"%d\"} %" PRIu64 "\n",
+                 metrics_label(rows[i].key, unit, sizeof(unit)),
+                 writer_unit_kind_name(rows[i].unit_kind), (int)rows[i].uid, rows[i].count);
+    }
+    free(rows);
+    text_add(t, len, cap,
+             "# HELP permwatch_root_writers_evicted_total Writers dropped from the ranking (its "
+             "bound, least recently seen first).\n"
+             "# TYPE permwatch_root_writers_evicted_total counter\n"
+             "permwatch_root_writers_evicted_total %" PRIu64 "\n"
+             "# HELP permwatch_root_writer_findings_total root_writer findings opened.\n"
+             "# TYPE permwatch_root_writer_findings_total counter\n"
+             "permwatch_root_writer_findings_total %" PRIu64 "\n",
+             writer_rank_evicted(w), writer_findings_opened(w));
+}
+
 static int cmd_metrics(void *ctx, const struct control_request *req, struct control_reply *rep)
 {
     const struct loop *l = ctx;
@@ -520,6 +650,7 @@ static int cmd_metrics(void *ctx, const struct control_request *req, struct cont
              "# TYPE permwatch_root_owned_seen_total counter\n"
              "permwatch_root_owned_seen_total %" PRIu64 "\n",
              s.root_owned_seen);
+    metrics_writers(loop_writers(l), &t, &len, &cap);
     text_add(&t, &len, &cap,
              "# HELP permwatch_backend The detection backend running (1 for the one in use).\n"
              "# TYPE permwatch_backend gauge\n"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "esc.h"
+#include "writer.h"
 
 static const char *const kind_names[FINDING_KIND_COUNT] = {
     [FINDING_ROOT_OWNED] = "root_owned",
@@ -21,6 +22,7 @@ static const char *const kind_names[FINDING_KIND_COUNT] = {
     [FINDING_SPECIAL_FILE] = "special_file",
     [FINDING_SETID] = "setid",
     [FINDING_NOT_WRITABLE] = "not_writable",
+    [FINDING_ROOT_WRITER] = "root_writer",
 };
 
 /* Name of kind K; NULL when K is out of range. */
@@ -196,6 +198,54 @@ static void put_dispatch(char *buf, size_t len, size_t *pos, const struct findin
     }
 }
 
+/* " (written by cron.service, pid 123 comm php)" when the writer W is reported; "(written by
+ * pid 123, exited)" when only its pid is known. */
+static void put_written_by(char *buf, size_t len, size_t *pos, const struct writer_info *w)
+{
+    if (!w || w->pid <= 0)
+        return;
+    put_fmt(buf, len, pos, " (written by ");
+    if (!w->known) {
+        put_fmt(buf, len, pos, "pid %d, exited)", (int)w->pid);
+        return;
+    }
+    if (*w->unit) {
+        finding_append_escaped(buf, len, pos, w->unit);
+        put_fmt(buf, len, pos, ", ");
+    }
+    put_fmt(buf, len, pos, "pid %d comm ", (int)w->pid);
+    finding_append_escaped(buf, len, pos, w->comm);
+    put_fmt(buf, len, pos, ")");
+}
+
+/* root_writer: "unit cron.service (user root, uid 0) keeps writing root-owned files: 10 within
+ * 10 min, e.g. PATH" ("command php" without a unit). */
+static void put_root_writer(char *buf, size_t len, size_t *pos, const struct finding *f)
+{
+    const struct writer_info *w = f->writer;
+    if (w && *w->unit) {
+        put_fmt(buf, len, pos, "%s ",
+                w->unit_kind == WRITER_UNIT_USER      ? "user unit"
+                : w->unit_kind == WRITER_UNIT_SESSION ? "session"
+                                                      : "unit");
+        finding_append_escaped(buf, len, pos, w->unit);
+    } else {
+        put_fmt(buf, len, pos, "command ");
+        finding_append_escaped(buf, len, pos, w ? w->comm : "unknown");
+    }
+    if (w) {
+        put_fmt(buf, len, pos, " (user ");
+        finding_append_escaped(buf, len, pos, *w->user ? w->user : "?");
+        put_fmt(buf, len, pos, ", uid %u)", (unsigned)w->uid);
+    }
+    put_fmt(buf, len, pos, " keeps writing root-owned files");
+    put_reason(buf, len, pos, f, ": ", "");
+    if (!empty(f->path)) {
+        put_fmt(buf, len, pos, ", e.g. ");
+        finding_append_escaped(buf, len, pos, f->path);
+    }
+}
+
 /* F with its inline arrays NUL-terminated even when a writer filled them completely. */
 static const struct finding *terminate(struct finding *f)
 {
@@ -285,12 +335,17 @@ const char *finding_format_message(const struct finding *f, char *buf, size_t le
         put_stat(buf, len, &pos, f);
         put_reason(buf, len, &pos, f, ": ", "");
         break;
+    case FINDING_ROOT_WRITER:
+        put_root_writer(buf, len, &pos, f);
+        break;
     default:
         put_fmt(buf, len, &pos, "unknown finding on ");
         finding_append_escaped(buf, len, &pos, path);
         put_reason(buf, len, &pos, f, ": ", "");
         break;
     }
+    if (f->kind != FINDING_ROOT_WRITER)
+        put_written_by(buf, len, &pos, f->writer);
     return buf;
 }
 
@@ -300,6 +355,10 @@ char *finding_message_alloc(const struct finding *f)
     if (f) {
         const char *strs[] = {f->path,    f->rule,    f->owner,      f->group,
                               f->channel, f->command, f->blocked_at, f->web_user};
+        if (f->writer)
+            need +=
+                4 * (sizeof(f->writer->unit) + sizeof(f->writer->comm) + sizeof(f->writer->user)) +
+                64;
         for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
             need += esc_len(strs[i], 0);
         need += 4 * (sizeof(f->expected) + sizeof(f->reason));
@@ -320,6 +379,28 @@ static int set_int(json_t *o, const char *key, json_int_t v)
 {
     json_t *j = json_integer(v);
     return j ? json_object_set_new(o, key, j) : -1;
+}
+
+/* The writer_* keys (and writes) of F into O. Returns 0 or -1. */
+static int finding_json_writer(json_t *o, const struct finding *f)
+{
+    int rc = 0;
+    const struct writer_info *w = f->writer;
+    if (w && w->pid > 0) {
+        rc |= set_int(o, "writer_pid", (json_int_t)w->pid);
+        rc |= set_str(o, "writer_comm", w->known ? w->comm : "unknown");
+        if (w->known) {
+            rc |= set_int(o, "writer_uid", (json_int_t)w->uid);
+            rc |= set_str(o, "writer_user", w->user);
+            rc |= set_str(o, "writer_exe", w->exe);
+            rc |= set_str(o, "writer_unit", w->unit);
+            if (*w->unit)
+                rc |= set_str(o, "writer_unit_kind", writer_unit_kind_name(w->unit_kind));
+        }
+    }
+    if (f->writes)
+        rc |= set_int(o, "writes", (json_int_t)f->writes);
+    return rc;
 }
 
 int finding_print_json(const struct finding *f, FILE *out)
@@ -356,6 +437,7 @@ int finding_print_json(const struct finding *f, FILE *out)
     rc |= set_str(o, "command", f->command);
     rc |= set_str(o, "blocked_at", f->blocked_at);
     rc |= set_str(o, "web_user", f->web_user);
+    rc |= finding_json_writer(o, f);
     rc |= set_str(o, "message", msg);
     free(msg);
     char *text = rc ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);

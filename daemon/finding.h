@@ -5,7 +5,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+struct writer_info; /* writer.h */
 
 enum finding_kind {
     FINDING_ROOT_OWNED,
@@ -18,6 +21,7 @@ enum finding_kind {
     FINDING_SPECIAL_FILE, /* a device node, FIFO or socket in the site */
     FINDING_SETID,        /* a regular file with the setuid or setgid bit */
     FINDING_NOT_WRITABLE, /* a writer of the site cannot write it (writable = yes) */
+    FINDING_ROOT_WRITER,  /* one unit (or command) keeps making root-owned writes (writer.h) */
     FINDING_KIND_COUNT
 };
 
@@ -41,6 +45,10 @@ struct finding {
     const char *blocked_at;
     const char *web_user; /* dispatch findings: who was checked */
     bool fatal; /* dispatch_invalid: PHP cannot parse the channels file (every request fails) */
+    /* the process that made the change (fanotify), NULL or pid 0 when not known: the
+     * PERMWATCH_WRITER_* fields and the message's "(written by ...)" */
+    const struct writer_info *writer;
+    uint64_t writes; /* root_writer: root-owned writes of the unit within the window */
 };
 
 /* "root_owned" ... ; NULL for an out-of-range kind. */

@@ -60,6 +60,7 @@
 #include <systemd/sd-journal.h>
 
 #include "esc.h"
+#include "writer.h"
 
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
 #define IDENT          "permwatchd"
@@ -169,6 +170,7 @@ static const char *const finding_ids[FINDING_KIND_COUNT] = {
     [FINDING_SPECIAL_FILE] = "902065edd8f2441c8d2949d308b0e3d2",
     [FINDING_SETID] = "7690c02abebb4d2e98d7fb6b769d6eb1",
     [FINDING_NOT_WRITABLE] = "a7f7f2785f324b84b7ded4015d81a732",
+    [FINDING_ROOT_WRITER] = "5937448f72fc4d3184d48965730c743e",
 };
 
 static const char *const level_names[8] = {
@@ -918,7 +920,7 @@ void log_finding(enum log_event ev, const struct finding *f)
     memcpy(reason, f->reason, sizeof(f->reason));
     reason[sizeof(f->reason)] = '\0';
 
-    struct log_field fields[14];
+    struct log_field fields[24];
     size_t n = 0;
     fields[n++] = (struct log_field){"FINDING", finding_kind_name(f->kind)};
     fields[n++] = (struct log_field){"PATH", f->path};
@@ -939,6 +941,27 @@ void log_finding(enum log_event ev, const struct finding *f)
     fields[n++] = (struct log_field){"COMMAND", f->command};
     fields[n++] = (struct log_field){"BLOCKED_AT", f->blocked_at};
     fields[n++] = (struct log_field){"WEB_USER", f->web_user};
+    char wpid[24], wuid[24], writes[24];
+    const struct writer_info *w = f->writer;
+    if (w && w->pid > 0) {
+        snprintf(wpid, sizeof(wpid), "%d", (int)w->pid);
+        fields[n++] = (struct log_field){"WRITER_PID", wpid};
+        fields[n++] = (struct log_field){"WRITER_COMM", w->known ? w->comm : "unknown"};
+        if (w->known) {
+            snprintf(wuid, sizeof(wuid), "%u", (unsigned)w->uid);
+            fields[n++] = (struct log_field){"WRITER_UID", wuid};
+            fields[n++] = (struct log_field){"WRITER_USER", w->user};
+            fields[n++] = (struct log_field){"WRITER_EXE", w->exe};
+            fields[n++] = (struct log_field){"WRITER_UNIT", w->unit};
+            if (*w->unit)
+                fields[n++] =
+                    (struct log_field){"WRITER_UNIT_KIND", writer_unit_kind_name(w->unit_kind)};
+        }
+    }
+    if (f->writes) {
+        snprintf(writes, sizeof(writes), "%llu", (unsigned long long)f->writes);
+        fields[n++] = (struct log_field){"WRITES", writes};
+    }
 
     const char *prefix;
     int priority = finding_priority(ev, f, &prefix);

@@ -158,6 +158,10 @@ struct loop {
     /* the process behind the event being handled ({0, -1}: unknown, e.g. inotify events and
      * crawls); set by the detection source around each event it hands over */
     struct writer_ev writer_cur;
+    /* writer attribution: resolver, ranking, root_writer findings (writer.h), and the timer
+     * that closes those findings after their quiet period */
+    struct writer *writers;
+    ev_timer writer_timer;
 };
 
 /* ---- time ------------------------------------------------------------------------------ */
@@ -210,6 +214,70 @@ static struct watch_dir *node_for_path(struct loop *l, const char *relpath)
     return d;
 }
 
+/* ---- writer attribution ---------------------------------------------------------------- */
+
+static uint64_t realtime_usec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* The writer of the event being handled resolved into *BUF (lazily: only callers that log or
+ * count it ask), or NULL when the source reported none (inotify, crawls). */
+static const struct writer_info *writer_now(struct loop *l, struct writer_info *buf)
+{
+    if (l->writer_cur.pid <= 0 || !l->writers)
+        return NULL;
+    return writer_resolve(l->writers, &l->writer_cur, buf);
+}
+
+/* (Re)arm the timer that closes root_writer findings at NEXT (monotonic usec; 0: none open). */
+static void writer_timer_arm(struct loop *l, uint64_t next)
+{
+    ev_timer_stop(l->ev, &l->writer_timer);
+    if (!next)
+        return;
+    uint64_t now = mono_usec();
+    ev_timer_set(&l->writer_timer, next > now ? (double)(next - now) / 1e6 + 0.01 : 0.01, 0.);
+    ev_timer_start(l->ev, &l->writer_timer);
+}
+
+/* writer callback: log a root_writer finding opened or closed (never rate-limited: one per
+ * unit and quiet period). */
+static void on_writer_finding(void *ctx, bool opened, const struct writer_rank *r)
+{
+    struct loop *l = ctx;
+    struct writer_info w;
+    struct finding f;
+    writer_rank_finding(r, opened, &w, &f);
+    l->events[opened ? LOG_EVENT_FINDING : LOG_EVENT_RESOLVED]++;
+    log_finding(opened ? LOG_EVENT_FINDING : LOG_EVENT_RESOLVED, &f);
+    if (opened)
+        writer_timer_arm(l, r->last_usec + r->quiet_usec);
+}
+
+/* The writer timer: close the root_writer findings quiet for long enough, re-arm. */
+static void on_writer_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct loop *l = t->data;
+    writer_timer_arm(l, writer_expire(l->writers, mono_usec()));
+}
+
+/* A root-owned object appeared at RELPATH: rank its writer (when the source named one). */
+static void writer_note_root(struct loop *l, const char *relpath)
+{
+    struct writer_info wi;
+    const struct writer_info *w = writer_now(l, &wi);
+    if (!w)
+        return;
+    char abs[PATH_MAX + 256];
+    const char *path = audit_abspath(l->cfg, relpath, abs, sizeof(abs));
+    writer_root_write(l->writers, w, path ? path : relpath, mono_usec(), realtime_usec());
+}
+
 /* The kernel half of watching the open directory FD (any thread): its fanotify id, or its
  * inotify watch descriptor. Returns -1 with errno on failure. */
 static int dir_kernel_add(struct loop *l, int fd)
@@ -240,6 +308,9 @@ static void on_table_change(void *ctx, enum ftable_change change, const char *re
                          mono_usec()))
         return;
     struct finding copy = *f;
+    struct writer_info wi;
+    if (opened)
+        copy.writer = writer_now(l, &wi);
     char *long_abs = NULL; /* deeper than PATH_MAX: the whole path all the same */
     copy.path = audit_abspath(l->cfg, relpath, abs, sizeof(abs));
     if (!copy.path)
@@ -374,7 +445,8 @@ static void on_repair_report(void *ctx, const struct repair_report *rep)
     if (rep->dry_run)
         return;
     l->events[rep->outcome == REPAIR_CHANGED ? LOG_EVENT_REPAIRED : LOG_EVENT_REPAIR_REFUSED]++;
-    repair_log(rep, NULL);
+    struct writer_info wi;
+    repair_log_writer(rep, NULL, writer_now(l, &wi));
 }
 
 /* Why no repair may run now (the site root changed since it was pinned, or a non-root user
@@ -461,8 +533,10 @@ static bool findings_new(struct loop *l, const char *relpath, const struct findi
         if (open & (UINT32_C(1) << f[i].kind))
             continue;
         fresh = true;
-        if (f[i].kind == FINDING_ROOT_OWNED && count)
+        if (f[i].kind == FINDING_ROOT_OWNED && count) {
             l->root_owned_seen++;
+            writer_note_root(l, relpath);
+        }
     }
     return fresh;
 }
@@ -1851,8 +1925,10 @@ struct loop *loop_new(struct config *c, const char *config_path)
     /* more than 3 repairs of one path within 60 s: pause its auto-repair for 10 min */
     l->guard = repair_guard_new(3, 60ULL * 1000000, 600ULL * 1000000);
     l->mounts = l->pending ? mounts_new(MOUNTS_MAX) : NULL;
-    if (!l->mounts) {
+    l->writers = l->mounts ? writer_new(NULL, on_writer_finding, l) : NULL;
+    if (!l->writers) {
         int e = l->ev ? errno : ENOMEM;
+        mounts_free(l->mounts);
         pathset_free(l->pending);
         pathset_free(l->unwatched);
         repair_guard_free(l->guard);
@@ -1873,6 +1949,8 @@ struct loop *loop_new(struct config *c, const char *config_path)
     ev_init(&l->flush_timer, on_flush_timer);
     ev_init(&l->watchdog_timer, on_watchdog_timer);
     ev_init(&l->root_timer, on_root_timer);
+    ev_init(&l->writer_timer, on_writer_timer);
+    l->writer_timer.data = l;
     ev_watcher *all[] = {
         (ev_watcher *)&l->inotify_io,     (ev_watcher *)&l->sigterm,
         (ev_watcher *)&l->sigint,         (ev_watcher *)&l->sighup,
@@ -1990,6 +2068,7 @@ void loop_free(struct loop *l)
     repair_guard_free(l->guard);
     root_chain_free(&l->chain);
     mounts_free(l->mounts);
+    writer_free(l->writers);
     ftable_free(l->table);
     dispatch_free(l->dispatch);
     ratelimit_free(l->rl);
@@ -2043,6 +2122,8 @@ void loop_get_status(const struct loop *l, struct loop_status *s)
     s->site_read_only =
         l->root_fd >= 0 && fstatvfs(l->root_fd, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
     s->root_owned_seen = l->root_owned_seen;
+    s->by_kind[FINDING_ROOT_WRITER] = writer_open_count(l->writers);
+    s->open_findings += s->by_kind[FINDING_ROOT_WRITER];
     s->backend = l->fan ? "fanotify" : "inotify";
     s->backend_why = l->backend_why;
     if (l->fan) {
@@ -2052,6 +2133,11 @@ void loop_get_status(const struct loop *l, struct loop_status *s)
         s->fan_queued = fs.queued;
     }
     s->too_deep_dirs = l->too_deep_dirs;
+}
+
+const struct writer *loop_writers(const struct loop *l)
+{
+    return l->writers;
 }
 
 void loop_foreach_finding(const struct loop *l, const char *relpath, ftable_visit_fn fn, void *ctx)

@@ -57,11 +57,18 @@ struct loop_status {
     /* root_owned findings that appeared since start (at a path without an open one: those
      * of the startup crawl included), whether auto-repaired at once or left open */
     uint64_t root_owned_seen;
+    /* by_kind[FINDING_ROOT_WRITER] and open_findings include the open root_writer findings
+     * (kept by the writer module, not the findings table) */
     const char *backend;     /* "fanotify" or "inotify" */
     const char *backend_why; /* why that one (valid until the loop runs again) */
     uint64_t fan_dropped;    /* fanotify events dropped (other directories, own), 0 with inotify */
     uint64_t fan_queued;     /* fanotify events queued for the loop */
 };
+
+/* The writer resolver: its ranking of the writers behind root-owned writes and its open
+ * root_writer findings (writer.h); valid until loop_free. */
+struct writer;
+const struct writer *loop_writers(const struct loop *l);
 
 /* The running policy (valid until the next reload). */
 const struct config *loop_config(const struct loop *l);

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "permacl.h"
 #include "policy.h"
+#include "writer.h"
 
 #ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452 /* the same number on every architecture (Linux 6.6) */
@@ -440,6 +441,12 @@ const char *repair_setid_note(const struct repair_report *rep)
 
 void repair_log(const struct repair_report *rep, const struct repair_caller *caller)
 {
+    repair_log_writer(rep, caller, NULL);
+}
+
+void repair_log_writer(const struct repair_report *rep, const struct repair_caller *caller,
+                       const struct writer_info *w)
+{
     if (rep->dry_run)
         return;
     char uid[16], gid[16], mode[16], ouid[16], ogid[16], omode[16], cuid[16], cpid[16];
@@ -457,7 +464,7 @@ void repair_log(const struct repair_report *rep, const struct repair_caller *cal
     bool ok = rep->outcome == REPAIR_CHANGED;
     char kinds[FINDING_KIND_COUNT * 32] = "";
     repair_kinds_join(rep, ",", kinds, sizeof(kinds));
-    struct log_field f[12 + FINDING_KIND_COUNT] = {
+    struct log_field f[19 + FINDING_KIND_COUNT] = {
         {"PATH", rep->path},
         {"RULE", rep->rule},
         {"UID", uid},
@@ -476,11 +483,29 @@ void repair_log(const struct repair_report *rep, const struct repair_caller *cal
      * one of them finds the entry */
     for (size_t i = 0; i < rep->nkinds && i < FINDING_KIND_COUNT; i++)
         f[nf++] = (struct log_field){"FINDING", finding_kind_name(rep->kinds[i])};
+    char wpid[24], wuid[24], by[WRITER_UNIT_MAX + WRITER_COMM_MAX + 64] = "";
+    if (w && w->pid > 0) {
+        snprintf(wpid, sizeof(wpid), "%d", (int)w->pid);
+        f[nf++] = (struct log_field){"WRITER_PID", wpid};
+        f[nf++] = (struct log_field){"WRITER_COMM", w->known ? w->comm : "unknown"};
+        if (w->known) {
+            snprintf(wuid, sizeof(wuid), "%u", (unsigned)w->uid);
+            f[nf++] = (struct log_field){"WRITER_UID", wuid};
+            f[nf++] = (struct log_field){"WRITER_USER", w->user};
+            f[nf++] = (struct log_field){"WRITER_EXE", w->exe};
+            f[nf++] = (struct log_field){"WRITER_UNIT", w->unit};
+            if (*w->unit)
+                f[nf++] =
+                    (struct log_field){"WRITER_UNIT_KIND", writer_unit_kind_name(w->unit_kind)};
+        }
+        char d[sizeof(by) - 16];
+        snprintf(by, sizeof(by), " (written by %s)", writer_describe(w, d, sizeof(d)));
+    }
     char msg[PATH_MAX + 512], list[sizeof(kinds) + 16];
     repair_kinds_join(rep, ", ", list, sizeof(list));
     log_event(ok ? LOG_EVENT_REPAIRED : LOG_EVENT_REPAIR_REFUSED, ok ? LOG_NOTICE : LOG_WARNING, f,
-              nf, "%s%s%s", repair_format(rep, msg, sizeof(msg)), *list ? "; findings: " : "",
-              list);
+              nf, "%s%s%s%s", repair_format(rep, msg, sizeof(msg)), *list ? "; findings: " : "",
+              list, by);
 }
 
 const char *repair_kinds_join(const struct repair_report *rep, const char *sep, char *buf,

@@ -106,6 +106,12 @@ struct repair_caller {
  * KIND" when there are kinds. Dry-run reports are not logged. */
 void repair_log(const struct repair_report *rep, const struct repair_caller *caller);
 
+/* repair_log with the writer of the change that made the repair needed (W NULL or pid 0: none
+ * known): PERMWATCH_WRITER_* fields and " (written by ...)" at the end of MESSAGE. */
+struct writer_info;
+void repair_log_writer(const struct repair_report *rep, const struct repair_caller *caller,
+                       const struct writer_info *w);
+
 /* REP's kinds by name, joined by SEP ("root_owned,mode_mismatch"), into BUF (cut to fit;
  * "" when none). Returns BUF. */
 const char *repair_kinds_join(const struct repair_report *rep, const char *sep, char *buf,

@@ -146,7 +146,7 @@ Test(completion, kinds_are_the_codes, .init = completion_setup, .fini = completi
     expect_words(got, "dispatch_unreachable dispatch_invalid", "--kind=dispatch_");
     free(got);
     got = complete("permwatchctl", "findings", "--kind=root");
-    expect_words(got, "--kind=root_owned", "--kind=root (one word)");
+    expect_words(got, "--kind=root_owned --kind=root_writer", "--kind=root (one word)");
     free(got);
 }
 

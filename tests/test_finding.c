@@ -8,6 +8,7 @@
 
 #include "esc.h"
 #include "finding.h"
+#include "writer.h"
 
 /* One finding of every kind, as the audit and dispatch modules fill them. */
 static struct finding sample(enum finding_kind k)
@@ -107,6 +108,21 @@ static struct finding sample(enum finding_kind k)
                  "www-data cannot write: owner opencode, group www-data (www-data is in it), "
                  "class group lacks w");
         break;
+    case FINDING_ROOT_WRITER: {
+        static const struct writer_info w = {.pid = 4242,
+                                             .known = true,
+                                             .uid = 0,
+                                             .user = "root",
+                                             .comm = "php",
+                                             .exe = "/usr/bin/php8.2",
+                                             .unit = "cron.service",
+                                             .unit_kind = WRITER_UNIT_SYSTEM};
+        f.path = "/var/www/site/wp-content/cache/a.php";
+        f.writer = &w;
+        f.writes = 12;
+        snprintf(f.reason, sizeof(f.reason), "10 within 10m (12 in all)");
+        break;
+    }
     default:
         break;
     }
@@ -135,6 +151,8 @@ static const char *const expected_message[FINDING_KIND_COUNT] = {
     "of uid 0 (root)",
     "not writable file /var/www/site/wp-content/plugins/a.php (opencode:www-data 0644): www-data "
     "cannot write: owner opencode, group www-data (www-data is in it), class group lacks w",
+    "unit cron.service (user root, uid 0) keeps writing root-owned files: 10 within 10m (12 in "
+    "all), e.g. /var/www/site/wp-content/cache/a.php",
 };
 
 Test(finding, kind_names_round_trip)
@@ -142,7 +160,7 @@ Test(finding, kind_names_round_trip)
     const char *names[] = {"root_owned",       "owner_mismatch", "group_mismatch",
                            "mode_mismatch",    "web_unreadable", "dispatch_unreachable",
                            "dispatch_invalid", "special_file",   "setid",
-                           "not_writable"};
+                           "not_writable",     "root_writer"};
     cr_assert_eq(sizeof(names) / sizeof(names[0]), FINDING_KIND_COUNT);
     for (int k = 0; k < FINDING_KIND_COUNT; k++) {
         cr_assert_str_eq(finding_kind_name(k), names[k]);
@@ -293,8 +311,11 @@ static char *json_of(const struct finding *f)
 }
 
 static const char *const all_keys[] = {
-    "finding", "path",     "rule",   "uid",     "gid",     "owner",      "group",
-    "mode",    "expected", "reason", "channel", "command", "blocked_at", "message",
+    "finding",    "path",        "rule",       "uid",         "gid",
+    "owner",      "group",       "mode",       "expected",    "reason",
+    "channel",    "command",     "blocked_at", "writer_pid",  "writer_comm",
+    "writer_uid", "writer_user", "writer_exe", "writer_unit", "writer_unit_kind",
+    "writes",     "message",
 };
 
 /* Whether sample finding F has a value for KEY. */
@@ -304,6 +325,11 @@ static bool has_key(const struct finding *f, const char *key)
         return true;
     if (!strcmp(key, "uid") || !strcmp(key, "gid") || !strcmp(key, "mode"))
         return f->has_stat;
+    if (!strncmp(key, "writer_", 7))
+        return f->writer && f->writer->pid > 0 &&
+               (!strcmp(key, "writer_pid") || !strcmp(key, "writer_comm") || f->writer->known);
+    if (!strcmp(key, "writes"))
+        return f->writes > 0;
     const char *v = !strcmp(key, "path")         ? f->path
                     : !strcmp(key, "rule")       ? f->rule
                     : !strcmp(key, "owner")      ? (f->has_stat ? f->owner : NULL)
@@ -334,7 +360,7 @@ Test(finding, json_of_every_kind)
 
         /* keys: exactly those that apply, in the stable order */
         size_t want = 0;
-        const char *order[16];
+        const char *order[32];
         for (size_t i = 0; i < sizeof(all_keys) / sizeof(all_keys[0]); i++)
             if (has_key(&f, all_keys[i]))
                 order[want++] = all_keys[i];
@@ -426,4 +452,52 @@ Test(finding, json_reports_write_errors)
     fclose(full);
     cr_assert_eq(finding_print_json(NULL, stdout), -1);
     cr_assert_eq(errno, EINVAL);
+}
+
+Test(finding, writer_named_in_the_message_and_the_json)
+{
+    struct writer_info w = {.pid = 123,
+                            .known = true,
+                            .uid = 0,
+                            .user = "root",
+                            .comm = "php",
+                            .unit = "cron.service",
+                            .unit_kind = WRITER_UNIT_SYSTEM};
+    struct finding f = sample(FINDING_ROOT_OWNED);
+    f.writer = &w;
+    char buf[1024];
+    finding_format_message(&f, buf, sizeof(buf));
+    const char *tail = " (written by cron.service, pid 123 comm php)";
+    cr_assert(strlen(buf) > strlen(tail) && !strcmp(buf + strlen(buf) - strlen(tail), tail), "%s",
+              buf);
+    char *text = json_of(&f);
+    json_t *o = json_loads(text, 0, NULL);
+    cr_assert(o, "%s", text);
+    cr_expect_eq(json_integer_value(json_object_get(o, "writer_pid")), 123);
+    cr_expect_eq(json_integer_value(json_object_get(o, "writer_uid")), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(o, "writer_comm")), "php");
+    cr_expect_str_eq(json_string_value(json_object_get(o, "writer_unit")), "cron.service");
+    cr_expect_str_eq(json_string_value(json_object_get(o, "writer_unit_kind")), "system");
+    cr_expect_null(json_object_get(o, "writer_exe"), "empty exe is left out");
+    json_decref(o);
+    free(text);
+
+    /* only the pid known (no pidfd, or exited): comm "unknown", no uid */
+    struct writer_info gone = {.pid = 77};
+    f.writer = &gone;
+    finding_format_message(&f, buf, sizeof(buf));
+    cr_expect(strstr(buf, " (written by pid 77, exited)"), "%s", buf);
+    text = json_of(&f);
+    o = json_loads(text, 0, NULL);
+    cr_expect_eq(json_integer_value(json_object_get(o, "writer_pid")), 77);
+    cr_expect_str_eq(json_string_value(json_object_get(o, "writer_comm")), "unknown");
+    cr_expect_null(json_object_get(o, "writer_uid"));
+    json_decref(o);
+    free(text);
+
+    /* no writer (inotify): nothing added */
+    struct writer_info none = {0};
+    f.writer = &none;
+    finding_format_message(&f, buf, sizeof(buf));
+    cr_expect_null(strstr(buf, "written by"), "%s", buf);
 }

@@ -34,6 +34,7 @@ static const char *const finding_ids[FINDING_KIND_COUNT] = {
     "73a06841d8754944b08b6be97eef84e5", "e4d4ab9488c14cbaa070477079c94e27",
     "24441a04fde1479bbd95ee8b202662b3", "902065edd8f2441c8d2949d308b0e3d2",
     "7690c02abebb4d2e98d7fb6b769d6eb1", "a7f7f2785f324b84b7ded4015d81a732",
+    "5937448f72fc4d3184d48965730c743e",
 };
 
 static const char *const event_ids[LOG_EVENT_COUNT] = {
