@@ -348,8 +348,9 @@ void client_print_table(const json_t *rows, FILE *out)
     json_decref(cols);
 }
 
-/* status's "root_writers" (ROWS) as one indented line each: "  cron.service (system, uid 0
- * root, comm php): 42 root-owned writes, last 2026-01-02 03:04:05, e.g. PATH [root_writer]". */
+/* status's "root_writers" (ROWS) as one indented line each: "  cron.service (system unit, uid
+ * 0 root, comm php): 42 root-owned writes, last 2026-01-02 03:04:05, e.g. PATH [root_writer
+ * open]"; a writer that exited before it was read says so instead of a uid. */
 static void client_print_writers(const json_t *rows, FILE *out)
 {
     size_t i;
@@ -359,18 +360,22 @@ static void client_print_writers(const json_t *rows, FILE *out)
         char *unit = client_cell(r, "unit"), *user = client_cell(r, "user"),
              *comm = client_cell(r, "comm"), *ex = client_cell(r, "example");
         time_t last = (time_t)json_integer_value(json_object_get(r, "last_seen_unix"));
-        char when[32] = "?";
+        char when[32] = "?", who[512];
         struct tm tm;
         if (localtime_r(&last, &tm))
             strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-        fprintf(out,
-                "  %s (%s, uid %lld %s, comm %s): %lld root-owned writes, last %s, e.g. %s%s\n",
-                unit ? unit : "?",
-                json_string_value(json_object_get(r, "unit_kind"))
-                    ? json_string_value(json_object_get(r, "unit_kind"))
-                    : "?",
-                (long long)json_integer_value(json_object_get(r, "uid")), user ? user : "?",
-                comm ? comm : "?", (long long)json_integer_value(json_object_get(r, "count")), when,
+        const char *kind = json_string_value(json_object_get(r, "unit_kind"));
+        long long uid = (long long)json_integer_value(json_object_get(r, "uid"));
+        if (uid < 0) {
+            snprintf(who, sizeof(who), "exited before it was read");
+        } else {
+            bool named = comm && unit && strcmp(comm, unit);
+            snprintf(who, sizeof(who), "%s%s, uid %lld %s%s%s",
+                     kind && strcmp(kind, "none") ? kind : "no", " unit", uid, user ? user : "?",
+                     named ? ", comm " : "", named ? comm : "");
+        }
+        fprintf(out, "  %s (%s): %lld root-owned writes, last %s, e.g. %s%s\n", unit ? unit : "?",
+                who, (long long)json_integer_value(json_object_get(r, "count")), when,
                 ex ? ex : "?",
                 json_is_true(json_object_get(r, "root_writer")) ? " [root_writer open]" : "");
         free(unit);

@@ -106,6 +106,21 @@ while [ "$(stat -c %U "$up/live-upload.png")" = root ] && [ "$i" -lt 50 ]; do
     i=$((i + 1))
 done
 ls -l "$up/live-upload.png"
+if ctl status 2>/dev/null | grep -q '^backend: *fanotify'; then
+    echo
+    echo "== the agent runtime, running as root, saves 12 cache files: the fanotify backend names"
+    echo "   the writer of each, and one root_writer finding names the process that keeps doing it"
+    mkdir -p "$demo/bin"
+    printf '#!/bin/sh
+for i in $(seq 12); do printf x >"$1/agent-cache-$i.json"; done
+sleep 1
+' \
+        >"$demo/bin/agent-runtime"
+    chmod 0755 "$demo/bin/agent-runtime"
+    (umask 002 && "$demo/bin/agent-runtime" "$up")
+    sleep 0.3
+    ctl status 2>/dev/null | grep -A2 '^root_writers:' || true
+fi
 sleep 0.3
 echo
 echo "== open findings by kind (permwatchctl findings)"

@@ -36,7 +36,11 @@ Test(demo, shows_every_kind_a_repair_and_root_blocking_dispatch)
     cr_assert(table, "%s", r.out);
     const char *end = strstr(table, "\n\n");
     cr_assert(end, "%s", r.out);
+    /* root_writer needs the writer: only the fanotify backend (root with CAP_SYS_ADMIN) */
+    bool fanotify = strstr(r.out, "the fanotify backend names") != NULL;
     for (int k = 0; k < FINDING_KIND_COUNT; k++) {
+        if (k == FINDING_ROOT_WRITER && !fanotify)
+            continue;
         char word[64];
         snprintf(word, sizeof(word), " %s\n", finding_kind_name((enum finding_kind)k));
         const char *at = strstr(table, word);

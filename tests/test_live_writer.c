@@ -170,8 +170,7 @@ Test(live_writer, hundred_root_files_from_one_process_one_root_writer)
     cr_expect(strstr(r.out, "permwatch_open_findings{kind=\"root_writer\"} 1"), "%s", r.out);
     run_result_free(&r);
     r = site_ctl(&s, "status");
-    cr_expect(strstr(r.out, "  sh (none, uid 0 root, comm sh): 100 root-owned writes"), "%s",
-              r.out);
+    cr_expect(strstr(r.out, "  sh (no unit, uid 0 root): 100 root-owned writes"), "%s", r.out);
     run_result_free(&r);
     reap(pid);
     site_stop(&s);
