@@ -899,6 +899,27 @@ static int finding_priority(enum log_event ev, const struct finding *f, const ch
     }
 }
 
+size_t log_writer_fields(const struct writer_info *w, struct log_field *out,
+                         struct log_writer_buf *buf)
+{
+    size_t n = 0;
+    if (!w || w->pid <= 0)
+        return 0;
+    snprintf(buf->pid, sizeof(buf->pid), "%d", (int)w->pid);
+    out[n++] = (struct log_field){"WRITER_PID", buf->pid};
+    out[n++] = (struct log_field){"WRITER_COMM", w->known ? w->comm : "unknown"};
+    if (!w->known)
+        return n;
+    snprintf(buf->uid, sizeof(buf->uid), "%u", (unsigned)w->uid);
+    out[n++] = (struct log_field){"WRITER_UID", buf->uid};
+    out[n++] = (struct log_field){"WRITER_USER", w->user};
+    out[n++] = (struct log_field){"WRITER_EXE", w->exe};
+    out[n++] = (struct log_field){"WRITER_UNIT", w->unit};
+    if (*w->unit)
+        out[n++] = (struct log_field){"WRITER_UNIT_KIND", writer_unit_kind_name(w->unit_kind)};
+    return n;
+}
+
 void log_finding(enum log_event ev, const struct finding *f)
 {
     int saved = errno;
@@ -941,23 +962,9 @@ void log_finding(enum log_event ev, const struct finding *f)
     fields[n++] = (struct log_field){"COMMAND", f->command};
     fields[n++] = (struct log_field){"BLOCKED_AT", f->blocked_at};
     fields[n++] = (struct log_field){"WEB_USER", f->web_user};
-    char wpid[24], wuid[24], writes[24];
-    const struct writer_info *w = f->writer;
-    if (w && w->pid > 0) {
-        snprintf(wpid, sizeof(wpid), "%d", (int)w->pid);
-        fields[n++] = (struct log_field){"WRITER_PID", wpid};
-        fields[n++] = (struct log_field){"WRITER_COMM", w->known ? w->comm : "unknown"};
-        if (w->known) {
-            snprintf(wuid, sizeof(wuid), "%u", (unsigned)w->uid);
-            fields[n++] = (struct log_field){"WRITER_UID", wuid};
-            fields[n++] = (struct log_field){"WRITER_USER", w->user};
-            fields[n++] = (struct log_field){"WRITER_EXE", w->exe};
-            fields[n++] = (struct log_field){"WRITER_UNIT", w->unit};
-            if (*w->unit)
-                fields[n++] =
-                    (struct log_field){"WRITER_UNIT_KIND", writer_unit_kind_name(w->unit_kind)};
-        }
-    }
+    char writes[24];
+    struct log_writer_buf wbuf;
+    n += log_writer_fields(f->writer, fields + n, &wbuf);
     if (f->writes) {
         snprintf(writes, sizeof(writes), "%llu", (unsigned long long)f->writes);
         fields[n++] = (struct log_field){"WRITES", writes};

@@ -56,6 +56,20 @@ struct log_field {
     const char *value;
 };
 
+struct writer_info;
+
+/* The most fields log_writer_fields appends, and where it formats their numbers. */
+#define LOG_WRITER_FIELDS 7
+struct log_writer_buf {
+    char pid[24], uid[24];
+};
+
+/* Append the PERMWATCH_WRITER_* fields of W (none when W is NULL or has no pid; only PID and
+ * COMM "unknown" when it is not known) to OUT, which has room for LOG_WRITER_FIELDS; the
+ * numbers are formatted into BUF, which must outlive OUT's use. Returns the count appended. */
+size_t log_writer_fields(const struct writer_info *w, struct log_field *out,
+                         struct log_writer_buf *buf);
+
 /* Write one entry: MESSAGE from FMT, PRIORITY, MESSAGE_ID of EVENT (none for
  * LOG_EVENT_NONE), SYSLOG_IDENTIFIER=permwatchd, PERMWATCH_EVENT and the given fields
  * (NULL/empty values skipped). Keeps errno. */

@@ -464,7 +464,7 @@ void repair_log_writer(const struct repair_report *rep, const struct repair_call
     bool ok = rep->outcome == REPAIR_CHANGED;
     char kinds[FINDING_KIND_COUNT * 32] = "";
     repair_kinds_join(rep, ",", kinds, sizeof(kinds));
-    struct log_field f[19 + FINDING_KIND_COUNT] = {
+    struct log_field f[12 + LOG_WRITER_FIELDS + FINDING_KIND_COUNT] = {
         {"PATH", rep->path},
         {"RULE", rep->rule},
         {"UID", uid},
@@ -483,21 +483,10 @@ void repair_log_writer(const struct repair_report *rep, const struct repair_call
      * one of them finds the entry */
     for (size_t i = 0; i < rep->nkinds && i < FINDING_KIND_COUNT; i++)
         f[nf++] = (struct log_field){"FINDING", finding_kind_name(rep->kinds[i])};
-    char wpid[24], wuid[24], by[WRITER_UNIT_MAX + WRITER_COMM_MAX + 64] = "";
+    char by[WRITER_UNIT_MAX + WRITER_COMM_MAX + 64] = "";
+    struct log_writer_buf wbuf;
+    nf += log_writer_fields(w, f + nf, &wbuf);
     if (w && w->pid > 0) {
-        snprintf(wpid, sizeof(wpid), "%d", (int)w->pid);
-        f[nf++] = (struct log_field){"WRITER_PID", wpid};
-        f[nf++] = (struct log_field){"WRITER_COMM", w->known ? w->comm : "unknown"};
-        if (w->known) {
-            snprintf(wuid, sizeof(wuid), "%u", (unsigned)w->uid);
-            f[nf++] = (struct log_field){"WRITER_UID", wuid};
-            f[nf++] = (struct log_field){"WRITER_USER", w->user};
-            f[nf++] = (struct log_field){"WRITER_EXE", w->exe};
-            f[nf++] = (struct log_field){"WRITER_UNIT", w->unit};
-            if (*w->unit)
-                f[nf++] =
-                    (struct log_field){"WRITER_UNIT_KIND", writer_unit_kind_name(w->unit_kind)};
-        }
         char d[sizeof(by) - 16];
         snprintf(by, sizeof(by), " (written by %s)", writer_describe(w, d, sizeof(d)));
     }

@@ -2,8 +2,10 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
@@ -258,4 +260,25 @@ void harness_expect_checks(const char *script, struct run_result *r, const char 
     for (size_t i = 0; i < n; i++)
         cr_expect(harness_has_ok_line(r->out, want[i]), "check '%s' did not pass", want[i]);
     run_result_free(r);
+}
+
+void harness_deb(char *deb, size_t len)
+{
+    const char *env = getenv("PERMWATCH_DEB");
+    if (env && *env) {
+        snprintf(deb, len, "%s", env);
+        cr_assert_eq(access(deb, R_OK), 0, "no package PERMWATCH_DEB=%s", deb);
+        return;
+    }
+    char debdir[PATH_MAX];
+    harness_build_path("deb", debdir, sizeof(debdir));
+    size_t n = 0;
+    DIR *d = opendir(debdir);
+    cr_assert_not_null(d, "no %s: `make deb` builds the package (make check does first)", debdir);
+    for (struct dirent *e; (e = readdir(d));)
+        if (fnmatch("permwatch_*.deb", e->d_name, 0) == 0 && ++n == 1)
+            snprintf(deb, len, "%s/%s", debdir, e->d_name);
+    closedir(d);
+    cr_assert_eq(n, 1, "%zu packages permwatch_*.deb in %s, want exactly 1 (`make deb`)", n,
+                 debdir);
 }

@@ -16,6 +16,11 @@ struct run_result {
  * a static buffer of the caller's choice of size. Returns BUF. */
 const char *harness_build_path(const char *name, char *buf, size_t len);
 
+/* The Debian package the nspawn tests install, into DEB: PERMWATCH_DEB, else the one
+ * $PERMWATCH_BUILD/deb/permwatch_*.deb (the ASan pass has no package of its own: the Makefile
+ * names it). Fails the test when there is none, or several. */
+void harness_deb(char *deb, size_t len);
+
 /* Absolute path of the tests directory (source tree) + "/" + NAME. Returns BUF. */
 const char *harness_tests_path(const char *name, char *buf, size_t len);
 

@@ -12,8 +12,6 @@
  * container at all (not root, no tools, no network for the first debootstrap). Nothing is
  * left on the host. */
 #include <criterion/criterion.h>
-#include <dirent.h>
-#include <fnmatch.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,30 +24,14 @@
  * script bounds each of its own waits; this bounds the whole (run-tests.sh allows 600 s). */
 #define SCRIPT_TIMEOUT_S 560
 
-static char debdir[PATH_MAX], script[PATH_MAX];
+static char script[PATH_MAX];
 
 static void setup(void)
 {
-    harness_build_path("deb", debdir, sizeof(debdir));
     harness_tests_path("deb-nspawn.sh", script, sizeof(script));
 }
 
 TestSuite(deb_nspawn, .init = setup);
-
-/* The one permwatch_*.deb in $PERMWATCH_BUILD/deb into DEB; fails the test if there is none or
- * several (daemon/glob.h shadows <glob.h>: a readdir). */
-static void find_deb(char *deb, size_t len)
-{
-    size_t n = 0;
-    DIR *d = opendir(debdir);
-    cr_assert_not_null(d, "no %s: `make deb` builds the package (make check does first)", debdir);
-    for (struct dirent *e; (e = readdir(d));)
-        if (fnmatch("permwatch_*.deb", e->d_name, 0) == 0 && ++n == 1)
-            snprintf(deb, len, "%s/%s", debdir, e->d_name);
-    closedir(d);
-    cr_assert_eq(n, 1, "%zu packages permwatch_*.deb in %s, want exactly 1 (`make deb`)", n,
-                 debdir);
-}
 
 Test(deb_nspawn, admin_walk_with_the_package)
 {
@@ -162,15 +144,8 @@ Test(deb_nspawn, admin_walk_with_the_package)
         "purged-no-enablement-links",
         "cleanup",
     };
-    /* PERMWATCH_DEB, else the one $PERMWATCH_BUILD/deb/permwatch_*.deb (the ASan pass has its
-     * own PERMWATCH_BUILD and no package of its own: the Makefile names the package there) */
     char deb[PATH_MAX];
-    const char *env = getenv("PERMWATCH_DEB");
-    if (env && *env) {
-        snprintf(deb, sizeof(deb), "%s", env);
-        cr_assert_eq(access(deb, R_OK), 0, "no package PERMWATCH_DEB=%s", deb);
-    } else
-        find_deb(deb, sizeof(deb));
+    harness_deb(deb, sizeof(deb));
 
     struct run_result r;
     cr_assert(

@@ -13,8 +13,6 @@
  * missing; skipped (exit 77) only when the machine cannot boot a container at all. Nothing is
  * left on the host. */
 #include <criterion/criterion.h>
-#include <dirent.h>
-#include <fnmatch.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,30 +25,14 @@
  * bounds each of its own waits; this bounds the whole (run-tests.sh allows 600 s). */
 #define SCRIPT_TIMEOUT_S 400
 
-static char debdir[PATH_MAX], script[PATH_MAX];
+static char script[PATH_MAX];
 
 static void setup(void)
 {
-    harness_build_path("deb", debdir, sizeof(debdir));
     harness_tests_path("fan-nspawn.sh", script, sizeof(script));
 }
 
 TestSuite(fan_nspawn, .init = setup);
-
-/* The one permwatch_*.deb in $PERMWATCH_BUILD/deb into DEB; fails the test if there is none or
- * several (daemon/glob.h shadows <glob.h>: a readdir). */
-static void find_deb(char *deb, size_t len)
-{
-    size_t n = 0;
-    DIR *d = opendir(debdir);
-    cr_assert_not_null(d, "no %s: `make deb` builds the package (make check does first)", debdir);
-    for (struct dirent *e; (e = readdir(d));)
-        if (fnmatch("permwatch_*.deb", e->d_name, 0) == 0 && ++n == 1)
-            snprintf(deb, len, "%s/%s", debdir, e->d_name);
-    closedir(d);
-    cr_assert_eq(n, 1, "%zu packages permwatch_*.deb in %s, want exactly 1 (`make deb`)", n,
-                 debdir);
-}
 
 Test(fan_nspawn, writers_named_under_systemd)
 {
@@ -89,14 +71,8 @@ Test(fan_nspawn, writers_named_under_systemd)
         "template-backend-fanotify",
         "cleanup",
     };
-    /* PERMWATCH_DEB, else the one $PERMWATCH_BUILD/deb/permwatch_*.deb (as test_deb_nspawn) */
     char deb[PATH_MAX];
-    const char *env = getenv("PERMWATCH_DEB");
-    if (env && *env) {
-        snprintf(deb, sizeof(deb), "%s", env);
-        cr_assert_eq(access(deb, R_OK), 0, "no package PERMWATCH_DEB=%s", deb);
-    } else
-        find_deb(deb, sizeof(deb));
+    harness_deb(deb, sizeof(deb));
 
     struct run_result r;
     cr_assert(
