@@ -74,6 +74,7 @@ enum key_id {
     K_SCAN_THREADS,
     K_PHP,
     K_BACKEND,
+    K_MAX_WATCHED_DIRS,
     K_COUNT
 };
 
@@ -466,6 +467,7 @@ static const char *const key_names[K_COUNT] = {
     [K_REPAIR_EXISTING] = "repair_existing",
     [K_SCAN_THREADS] = "scan_threads",
     [K_BACKEND] = "backend",
+    [K_MAX_WATCHED_DIRS] = "max_watched_dirs",
 };
 
 /* [daemon] degraded_rescan_interval, log_interval: a duration above zero (and at most a
@@ -483,7 +485,7 @@ static int set_positive_duration(struct loader *L, enum key_id id, const char *v
     return 0;
 }
 
-/* [daemon] max_findings, log_burst: a decimal count, 0 = no limit. */
+/* [daemon] max_findings, log_burst, max_watched_dirs: a decimal count, 0 = no limit. */
 static int set_count(struct loader *L, enum key_id id, const char *value)
 {
     const char *key = key_names[id];
@@ -494,6 +496,8 @@ static int set_count(struct loader *L, enum key_id id, const char *value)
         return fail(L, key, "expected a count from 0 (no limit) to 100000000, got '%s'", value);
     if (id == K_MAX_FINDINGS)
         L->c->max_findings = (size_t)v;
+    else if (id == K_MAX_WATCHED_DIRS)
+        L->c->max_watched_dirs = (size_t)v;
     else
         L->c->log_burst = (unsigned)v;
     return 0;
@@ -826,6 +830,7 @@ static const struct key_def keys[] = {
      set_positive_duration},
     {SEC_DAEMON, K_MAX_FINDINGS, "max_findings", false, set_count},
     {SEC_DAEMON, K_LOG_BURST, "log_burst", false, set_count},
+    {SEC_DAEMON, K_MAX_WATCHED_DIRS, "max_watched_dirs", false, set_count},
     {SEC_DAEMON, K_LOG_INTERVAL, "log_interval", false, set_positive_duration},
     {SEC_DAEMON, K_MAX_FINDINGS_MEMORY, "max_findings_memory", false, set_size},
     {SEC_DAEMON, K_REPAIR_EXISTING, "repair_existing", false, set_repair_existing},
@@ -1092,6 +1097,7 @@ static int load_buffer(const char *text, size_t len, const char *path, struct co
     c->rescan_interval_usec = CONFIG_DEFAULT_RESCAN_USEC;
     c->degraded_rescan_usec = CONFIG_DEFAULT_DEGRADED_RESCAN_USEC;
     c->max_findings = CONFIG_DEFAULT_MAX_FINDINGS;
+    c->max_watched_dirs = CONFIG_DEFAULT_MAX_WATCHED_DIRS;
     c->max_findings_memory = CONFIG_DEFAULT_MAX_FINDINGS_MEMORY;
     c->log_burst = CONFIG_DEFAULT_LOG_BURST;
     c->log_interval_usec = CONFIG_DEFAULT_LOG_INTERVAL_USEC;
@@ -1393,6 +1399,7 @@ void config_print(const struct config *c, FILE *out)
             parse_format_duration(c->degraded_rescan_usec, dur, sizeof(dur)));
     fprintf(out, "max_findings = %zu\n", c->max_findings);
     fprintf(out, "log_burst = %u\n", c->log_burst);
+    fprintf(out, "max_watched_dirs = %zu\n", c->max_watched_dirs);
     fprintf(out, "log_interval = %s\n",
             parse_format_duration(c->log_interval_usec, dur, sizeof(dur)));
     fprintf(out, "max_findings_memory = %zu\n", c->max_findings_memory);

@@ -17,6 +17,7 @@
 #define CONFIG_DEFAULT_RESCAN_USEC          (6ULL * 3600 * 1000000)
 #define CONFIG_DEFAULT_DEGRADED_RESCAN_USEC (60ULL * 1000000)
 #define CONFIG_DEFAULT_MAX_FINDINGS         1000000
+#define CONFIG_DEFAULT_MAX_WATCHED_DIRS     1048576
 #define CONFIG_DEFAULT_MAX_FINDINGS_MEMORY  (256ULL * 1024 * 1024)
 #define CONFIG_DEFAULT_LOG_BURST            200
 #define CONFIG_DEFAULT_LOG_INTERVAL_USEC    (10ULL * 1000000)
@@ -72,6 +73,7 @@ struct config {
     uint64_t rescan_interval_usec; /* 0 = off */
     uint64_t degraded_rescan_usec; /* rescans of unwatched subtrees when out of watches */
     size_t max_findings;           /* open findings kept in memory, 0 = no limit */
+    size_t max_watched_dirs;       /* fanotify: directories registered at most, 0 = no limit */
     size_t max_findings_memory;    /* bytes of the findings table, 0 = no limit */
     unsigned log_burst;            /* entries per event kind per log_interval, 0 = no limit */
     uint64_t log_interval_usec;

@@ -92,6 +92,7 @@ struct fan {
     struct qbuf fill;
     bool overflow;
     unsigned pidfds, queue_limit;
+    size_t dir_limit; /* registered directories at most (0: no limit) */
     uint32_t cookie;
     uint64_t dropped, queued;
 
@@ -249,12 +250,24 @@ int fan_dir_add(struct fan *f, int fd)
     pthread_mutex_lock(&f->lock);
     uint32_t h = fan_hash(f, fh.h.handle_type, fh.b, fh.h.handle_bytes);
     uint32_t i = fan_find_handle(f, h, fh.h.handle_type, fh.b, fh.h.handle_bytes);
-    int id = i != UINT32_MAX ? f->ents[i].id
-                             : fan_insert(f, h, fh.h.handle_type, fh.b, fh.h.handle_bytes);
+    int id;
+    if (i != UINT32_MAX)
+        id = f->ents[i].id;
+    else if (f->dir_limit && f->count >= f->dir_limit)
+        id = -1, errno = ENOSPC; /* the site may make directories without end */
+    else
+        id = fan_insert(f, h, fh.h.handle_type, fh.b, fh.h.handle_bytes);
     int e = errno;
     pthread_mutex_unlock(&f->lock);
     errno = e;
     return id;
+}
+
+void fan_set_dir_limit(struct fan *f, size_t max)
+{
+    pthread_mutex_lock(&f->lock);
+    f->dir_limit = max;
+    pthread_mutex_unlock(&f->lock);
 }
 
 void fan_dir_remove(struct fan *f, int id)

@@ -40,9 +40,13 @@ int fan_mark(struct fan *f, int root_fd, char *why, size_t len);
 int fan_wake_fd(const struct fan *f);
 
 /* Register the open directory FD (thread-safe: walker threads call it). Returns its id (> 0;
- * the same id for the same directory while registered), or -1 with errno (EOVERFLOW: its file
- * handle is too large, ENOMEM, or name_to_handle_at's). */
+ * the same id for the same directory while registered), or -1 with errno (ENOSPC: the limit of
+ * fan_set_dir_limit is reached, EOVERFLOW: its file handle is too large, ENOMEM, or
+ * name_to_handle_at's). */
 int fan_dir_add(struct fan *f, int fd);
+
+/* Register at most MAX directories (0: no limit); those registered stay. Thread-safe. */
+void fan_set_dir_limit(struct fan *f, size_t max);
 
 /* Forget the directory of id ID (no-op when unknown). Thread-safe. */
 void fan_dir_remove(struct fan *f, int id);

@@ -876,23 +876,35 @@ static const char *summary(struct loop *l, char *buf, size_t len)
         snprintf(disp, sizeof(disp), ", %zu of %zu dispatch commands unreachable or invalid", bad,
                  nd);
     snprintf(buf, len, "%zu directories watched, %zu open findings%s%s", watch_count(l->watch),
-             ftable_count(l->table), disp, l->degraded ? ", degraded (inotify watch limit)" : "");
+             ftable_count(l->table), disp,
+             !l->degraded ? ""
+             : l->fan     ? ", degraded (max_watched_dirs)"
+                          : ", degraded (inotify watch limit)");
     return buf;
 }
 
 /* Log the degraded event: what is unwatched and what to raise. */
 static void log_degraded(struct loop *l)
 {
-    unsigned long limit = watch_limit();
     uint64_t missing = l->unwatched_dirs;
-    /* room for what is missing plus a quarter more for growth */
-    unsigned long want = limit + (unsigned long)(missing + missing / 4 + 1024);
     char reason[512], count[32];
-    snprintf(reason, sizeof(reason),
-             "inotify watch limit reached: %zu directories watched, %" PRIu64
-             " not; raise fs.inotify.max_user_watches from %lu to at least %lu "
-             "(sysctl -w fs.inotify.max_user_watches=%lu)",
-             watch_count(l->watch), missing, limit, want, want);
+    if (l->fan) {
+        /* room for what is missing plus a quarter more for growth */
+        uint64_t want = l->cfg->max_watched_dirs + missing + missing / 4 + 1024;
+        snprintf(reason, sizeof(reason),
+                 "max_watched_dirs reached: %zu directories watched, %" PRIu64
+                 " not; if the site is this big, raise [daemon] max_watched_dirs from %zu to at "
+                 "least %" PRIu64 " (about 120 bytes of memory a directory)",
+                 watch_count(l->watch), missing, l->cfg->max_watched_dirs, want);
+    } else {
+        unsigned long limit = watch_limit();
+        unsigned long want = limit + (unsigned long)(missing + missing / 4 + 1024);
+        snprintf(reason, sizeof(reason),
+                 "inotify watch limit reached: %zu directories watched, %" PRIu64
+                 " not; raise fs.inotify.max_user_watches from %lu to at least %lu "
+                 "(sysctl -w fs.inotify.max_user_watches=%lu)",
+                 watch_count(l->watch), missing, limit, want, want);
+    }
     snprintf(count, sizeof(count), "%" PRIu64, missing);
     struct log_field fields[] = {{"REASON", reason}, {"COUNT", count}};
     log_event(LOG_EVENT_DEGRADED, LOG_WARNING, fields, 2,
@@ -927,7 +939,8 @@ static void degraded_set(struct loop *l, bool degraded)
             notify_status("%s", summary(l, buf, sizeof(buf)));
     } else if (!degraded && l->degraded) {
         l->degraded = false;
-        log_info("inotify watches available again: every directory is watched (%s)",
+        log_info("%s available again: every directory is watched (%s)",
+                 l->fan ? "room below max_watched_dirs" : "inotify watches",
                  summary(l, buf, sizeof(buf)));
         if (l->ready)
             notify_status("%s", summary(l, buf, sizeof(buf)));
@@ -1623,6 +1636,7 @@ static void backend_start(struct loop *l)
         snprintf(l->backend_why, sizeof(l->backend_why), "fanotify unavailable: %s", why);
         return;
     }
+    fan_set_dir_limit(l->fan, l->cfg->max_watched_dirs);
     watch_set_release(l->watch, on_dir_release, l);
     ev_io_init(&l->fan_io, on_fan, fan_wake_fd(l->fan), EV_READ);
     l->fan_io.data = l;
@@ -1813,6 +1827,8 @@ static void reload_daemon_keys(struct loop *l, const struct config *nc)
                  config_backend_name(l->cfg->backend), l->fan ? "fanotify" : "inotify");
         reload_partial(l, "backend", why);
     }
+    if (l->fan) /* directories registered already stay; new ones count against it */
+        fan_set_dir_limit(l->fan, nc->max_watched_dirs);
     if (nc->max_findings != l->cfg->max_findings) {
         snprintf(why, sizeof(why), "takes effect at the next restart (still %zu)",
                  l->cfg->max_findings);

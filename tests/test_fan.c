@@ -165,6 +165,29 @@ Test(fan, churn_stays_bounded)
                   st.table_bytes);
 }
 
+/* The site chooses how many directories it has: past fan_set_dir_limit new ones are refused
+ * (ENOSPC, the loop's degraded mode), known ones keep their id, a removal makes room. */
+Test(fan, directory_limit_refuses_new_ones)
+{
+    fan_set_dir_limit(fan, 3);
+    int a = dir_id("a", true);
+    dir_id("b", true);
+    dir_id("c", true);
+    cr_assert_eq(mkdirat(root_fd, "d", 0755), 0);
+    int fd = openat(root_fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    errno = 0;
+    cr_expect_eq(fan_dir_add(fan, fd), -1, "a fourth directory past a limit of 3");
+    cr_expect_eq(errno, ENOSPC, "%s", strerror(errno));
+    cr_expect_eq(dir_id("a", false), a, "a registered directory keeps its id at the limit");
+    fan_dir_remove(fan, a);
+    cr_expect_gt(fan_dir_add(fan, fd), 0, "room again after a removal: %s", strerror(errno));
+    close(fd);
+    struct fan_stats st;
+    fan_stats(fan, &st);
+    cr_expect_eq(st.dirs, 3);
+}
+
 Test(fan, bytes_per_directory)
 {
     enum { N = 20000 };

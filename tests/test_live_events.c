@@ -368,3 +368,63 @@ Test(live_events, unwatched_tops_beyond_the_cap_fall_back_to_full_rescans)
     cr_expect_eq(live_count_entries(s.d, "PERMWATCH_EVENT", "degraded", NULL), 1);
     ev_free(&s);
 }
+
+/* The fanotify backend has no kernel limit per directory, so max_watched_dirs bounds its
+ * table: the web user makes more directories than that while the daemon runs; the same
+ * degraded path as inotify's (one `degraded` entry naming the key, unwatched subtrees rescanned,
+ * every root file in them found); removing directories makes room again. */
+Test(live_events, fanotify_max_watched_dirs_degrades_and_still_finds_everything)
+{
+    struct site s;
+    ev_init(&s, "live-ev-maxdirs",
+            "backend = fanotify\nmax_watched_dirs = 20\ndegraded_rescan_interval = 1s\n");
+    site_start(&s, NULL, 10000);
+    struct run_result r;
+    cr_assert_eq(harness_sh(&r, "'%s' -s '%s' status", s.ctl, s.sock), 0);
+    if (!strstr(r.out, "fanotify")) {
+        run_result_free(&r);
+        ev_free(&s);
+        cr_skip_test("the fanotify backend is not available here");
+    }
+    run_result_free(&r);
+    size_t watched = 0;
+    cr_expect(!status_degraded(&s, &watched), "degraded before any directory was made");
+
+    /* 40 directories at runtime, a root file in each of the last ten */
+    int top = open(s.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cr_assert_geq(top, 0);
+    int up = openat(top, "wp-content/uploads", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cr_assert_geq(up, 0);
+    close(top);
+    for (int i = 0; i < 40; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "m%02d", i);
+        int fd = mkdir_www(up, name);
+        if (i >= 30)
+            root_file(fd, "r.php");
+        close(fd);
+    }
+    json_t *deg = wait_message(&s, "max_watched_dirs reached", WAIT_MS);
+    cr_assert_not_null(deg, "no degraded entry naming max_watched_dirs");
+    cr_expect_str_eq(live_field(deg, "PERMWATCH_EVENT"), "degraded");
+    cr_expect_eq(wait_findings(&s, "/r.php", 10, 15000), 10,
+                 "not every root file in the directories past the limit was found");
+    cr_expect(status_degraded(&s, &watched), "status does not say degraded");
+    cr_expect_leq(watched, 20, "%zu directories watched past max_watched_dirs = 20", watched);
+
+    /* removed again: room below the limit, every directory watched, not degraded */
+    for (int i = 0; i < 40; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "m%02d", i);
+        int fd = openat(up, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        cr_assert_geq(fd, 0);
+        unlinkat(fd, "r.php", 0);
+        close(fd);
+        cr_assert_eq(unlinkat(up, name, AT_REMOVEDIR), 0, "%s: %s", name, strerror(errno));
+    }
+    close(up);
+    cr_expect_not_null(wait_message(&s, "room below max_watched_dirs available again", 10000),
+                       "the daemon did not leave degraded mode once the directories were gone");
+    cr_expect(!status_degraded(&s, NULL), "still degraded");
+    ev_free(&s);
+}

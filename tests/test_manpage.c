@@ -410,6 +410,7 @@ static const struct {
     {"repair_existing", "yes"},
     {"scan_threads", "1"},
     {"backend", "inotify"}, /* started with auto: fanotify as root here */
+    {"max_watched_dirs", "5000"},
 };
 
 static pid_t manpage_daemon = -1;
