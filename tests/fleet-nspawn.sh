@@ -1,0 +1,234 @@
+#!/bin/bash
+# fleet-nspawn.sh PKG.deb: the fleet of issue 15 under real systemd. Three site hosts and one
+# central host, each a systemd-nspawn container (systemd as PID 1) over a cached Debian
+# bookworm rootfs that also holds systemd-journal-remote, prometheus and
+# prometheus-node-exporter (rootfs-fleet). The four are on one bridge (fleet0, 10.15.0.0/24)
+# inside a private network namespace (`unshare --net`), so the host's network is never touched:
+# no host interface, route, sysctl or firewall rule is created, and everything goes with the
+# namespace.
+#
+#   central 10.15.0.1   systemd-journal-remote (http, port 19532) into /var/log/journal/remote;
+#                       the package installed too (its journal catalog: `journalctl -x`)
+#   site1   10.15.0.11  package + site with seed problems (dispatch command under /root, root-owned file)
+#   site2   10.15.0.12  the same
+#   site3   10.15.0.13  package + clean site
+#   each site: systemd-journal-upload shipping its journal to the central host
+#
+# Checks (on the central host, each within a stated time): the central journal lists exactly
+# site1 and site2 (_HOSTNAME) for PERMWATCH_FINDING=dispatch_unreachable, with the PERMWATCH
+# fields and the catalog text (`journalctl -x`); root_owned findings of both arrive too; a
+# site host whose daemon is stopped shows up as stale (its last permwatchd entry is its
+# `stopping`).
+#
+# Output: "ok NAME" / "not ok NAME: DETAIL" per check; exit 0 when all passed, 1 otherwise,
+# 77 ("SKIP: WHY") when this machine cannot boot containers. Host half: tests/nspawn-lib.sh.
+#
+# NEVER boot /lib/systemd/systemd --system against the host root. Only through systemd-nspawn.
+set -euo pipefail
+
+usage() {
+    echo "usage: $0 PKG.deb" >&2
+    exit 2
+}
+[ $# -eq 1 ] || usage
+deb=$(realpath -e "$1") || {
+    echo "not ok package: $1 does not exist"
+    exit 1
+}
+self=$(realpath -e "$0")
+# shellcheck source=tests/nspawn-lib.sh
+. "$(dirname "$self")/nspawn-lib.sh"
+rootfs=${PERMWATCH_FLEET_ROOTFS:-$cache_dir/rootfs-fleet}
+tarball=$rootfs.tar.zst
+include+=,systemd-journal-remote,prometheus,prometheus-node-exporter,iproute2,curl,ca-certificates
+
+if [ "${PERMWATCH_FLEET_NETNS:-}" != 1 ]; then
+    # phase 1, in the host's network namespace: the tools and the rootfs (both may need the
+    # mirror), then the rest in a private network namespace
+    nspawn_init fleet-rootfs
+    command -v ip >/dev/null || timeout 300 sh "$nspawn_lib_dir/install-deps.sh" iproute2 >/dev/null 2>&1 ||
+        skip "cannot install iproute2"
+    nspawn_rootfs
+    echo "# rootfs-fleet ready after $((t_rootfs - t_start)) s"
+    trap - EXIT
+    PERMWATCH_FLEET_NETNS=1 exec unshare --net -- bash "$self" "$deb"
+fi
+
+# ------------------------------------------------------------------------------------------
+# phase 2, in the private network namespace
+# ------------------------------------------------------------------------------------------
+nspawn_init fleet
+nspawn_rootfs # cached: no network needed
+hosts=(central site1 site2 site3)
+declare -A ip=([central]=10.15.0.1 [site1]=10.15.0.11 [site2]=10.15.0.12 [site3]=10.15.0.13)
+declare -A h_nspid h_cpid h_cg h_work
+tmpd=$(mktemp -d /tmp/permwatch-fleet-XXXXXX)
+
+fleet_cleanup() { # every container of the fleet (nspawn-lib's cleanup, one at a time)
+    set +e
+    local h
+    nspawn_cleanup # the one being booted, if any
+    for h in "${hosts[@]}"; do
+        [ -n "${h_nspid[$h]:-}" ] || continue
+        NSPID=${h_nspid[$h]} CPID=${h_cpid[$h]} work=${h_work[$h]}
+        read -ra cg_dirs <<<"${h_cg[$h]}"
+        nspawn_cleanup
+        h_nspid[$h]=""
+    done
+    rm -rf -- "$tmpd"
+}
+trap fleet_cleanup EXIT
+
+ip link set lo up
+ip link add fleet0 type bridge
+ip link set fleet0 up
+
+passed=0 failed=0
+ok() {
+    echo "ok $1"
+    passed=$((passed + 1))
+}
+nok() {
+    echo "not ok $1: $2"
+    failed=$((failed + 1))
+}
+declare -A hin # hin[HOST]: the nsenter prefix (a string; run as: in HOST CMD...)
+on() {
+    local h=$1
+    shift
+    # shellcheck disable=SC2086
+    ${hin[$h]} "$@"
+}
+
+# --- boot the four --------------------------------------------------------------------------
+t_boot0=$SECONDS
+for h in "${hosts[@]}"; do
+    echo "$h" >"$tmpd/$h.hostname"
+    stage_src=() stage_dst=()
+    nspawn_stage "$tmpd/$h.hostname" /etc/hostname
+    nspawn_stage "$deb" /opt/permwatch-test/permwatch.deb
+    nspawn_name=fleet-$h
+    echo "# boot $h"
+    nspawn_boot --machine="$h" --network-bridge=fleet0 --tmpfs=/var/www:mode=0755
+    h_nspid[$h]=$NSPID h_cpid[$h]=$CPID h_cg[$h]="${cg_dirs[*]}" h_work[$h]=$work
+    hin[$h]="nsenter --target $CPID --mount --uts --ipc --net --pid --"
+    NSPID="" CPID="" work="" cg_dirs=()
+    on "$h" ip addr add "${ip[$h]}/24" dev host0
+    on "$h" ip link set host0 up
+done
+t_booted=$SECONDS
+echo "# four containers booted in $((t_booted - t_boot0)) s"
+
+# --- central: journal-remote over http, the package (for its catalog) ------------------------
+t_setup0=$SECONDS
+on central bash -euc '
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 120 dpkg -i /opt/permwatch-test/permwatch.deb >/dev/null
+    # the central host watches no site
+    timeout 60 systemctl disable --now permwatchd.service permwatchd.socket 2>/dev/null
+    # http for the test; production: the package default --listen-https=-3 with the keys in
+    # /etc/systemd/journal-remote.conf (see README, Fleet)
+    d=/etc/systemd/system/systemd-journal-remote.service.d
+    mkdir -p $d
+    printf "[Service]\nExecStart=\nExecStart=/lib/systemd/systemd-journal-remote --listen-http=-3 --output=/var/log/journal/remote/\n" >$d/http.conf
+    timeout 30 systemctl daemon-reload
+    timeout 30 systemctl start systemd-journal-remote.socket
+' && ok central-setup || nok central-setup "journal-remote or dpkg -i failed on central"
+
+# --- sites: the package, a site (seeded on site1, site2), journal-upload ---------------------
+site_setup='
+    seeded=$1 central=$2
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 120 dpkg -i /opt/permwatch-test/permwatch.deb >/dev/null
+    site=/var/www/example.com stage=/var/www/.example.com.new
+    mkdir -p $stage/wp-content/uploads $stage/wp-content/mu-plugins
+    echo "<?php" >$stage/index.php
+    chown -R www-data:www-data $stage
+    find $stage -type d -exec chmod 0775 {} + && find $stage -type f -exec chmod 0664 {} +
+    if [ "$seeded" = yes ]; then
+        # the field incident: the dispatch command under the 0700 /root, and a root shell
+        # leaving a file behind
+        mkdir -p /root/.kimaki/bin
+        printf "#!/bin/sh\necho kimaki\n" >/root/.kimaki/bin/kimaki
+        chmod 0755 /root/.kimaki/bin/kimaki
+        chmod 0700 /root
+        sed -i "/^\[dispatch\]/a command = /root/.kimaki/bin/kimaki" /etc/permwatch/permwatch.ini
+        echo notes >$stage/agent-notes.txt
+        chmod 0644 $stage/agent-notes.txt
+    fi
+    mv -T $stage $site
+    timeout 60 systemctl restart permwatchd.service
+    printf "[Upload]\nURL=http://%s:19532\n" "$central" >/etc/systemd/journal-upload.conf
+    timeout 60 systemctl enable --now systemd-journal-upload.service 2>/dev/null
+'
+declare -A seeded=([site1]=yes [site2]=yes [site3]=no)
+for h in site1 site2 site3; do
+    if on "$h" bash -euc "$site_setup" site-setup "${seeded[$h]}" "${ip[central]}"; then
+        ok "site-setup:$h"
+    else
+        nok "site-setup:$h" "dpkg -i, the site or journal-upload failed"
+    fi
+done
+t_setup=$SECONDS
+echo "# setup of the four took $((t_setup - t_setup0)) s"
+
+# --- central checks -------------------------------------------------------------------------
+remote=/var/log/journal/remote
+cj() { on central env SYSTEMD_PAGER= SYSTEMD_COLORS=0 LC_ALL=C.UTF-8 timeout 20 journalctl -q --no-pager -D "$remote" "$@" 2>/dev/null || true; }
+hosts_of() { cj -o export "$@" | sed -n 's/^_HOSTNAME=//p' | sort -u | tr '\n' ' '; }
+wait_hosts() { # wait_hosts SECONDS WANT MATCH...: until the hosts of MATCH are WANT
+    local deadline=$((SECONDS + $1)) want=$2
+    shift 2
+    got=$(hosts_of "$@")
+    while [ "$got" != "$want" ] && [ "$SECONDS" -lt "$deadline" ]; do
+        sleep 0.5
+        got=$(hosts_of "$@")
+    done
+    [ "$got" = "$want" ]
+}
+within=60
+if wait_hosts $within "site1 site2 " PERMWATCH_FINDING=dispatch_unreachable; then
+    ok "central-dispatch_unreachable-hosts"
+else
+    nok "central-dispatch_unreachable-hosts" "hosts '$got' after $within s, want 'site1 site2 '"
+fi
+echo "# central has the dispatch_unreachable findings $((SECONDS - t_setup)) s after the setup"
+if wait_hosts 30 "site1 site2 " PERMWATCH_FINDING=root_owned; then
+    ok "central-root_owned-hosts"
+else
+    nok "central-root_owned-hosts" "hosts '$got', want 'site1 site2 '"
+fi
+echo "# central\$ journalctl -D $remote PERMWATCH_FINDING=dispatch_unreachable -o verbose (fields):"
+cj PERMWATCH_FINDING=dispatch_unreachable -o verbose |
+    grep -E '^[^ ]|_HOSTNAME=|PERMWATCH_(EVENT|FINDING|COMMAND|BLOCKED_AT|REASON)=|PRIORITY=' |
+    sed 's/^/#   /'
+out=$(cj PERMWATCH_FINDING=dispatch_unreachable -o export)
+for f in _HOSTNAME PERMWATCH_EVENT PERMWATCH_COMMAND PERMWATCH_BLOCKED_AT MESSAGE_ID; do
+    if grep -q "^$f=." <<<"$out"; then ok "central-field:$f"; else nok "central-field:$f" "not in the entries"; fi
+done
+out=$(cj -x PERMWATCH_FINDING=dispatch_unreachable)
+echo "# central\$ journalctl -x -D $remote PERMWATCH_FINDING=dispatch_unreachable:"
+head -n 12 <<<"$out" | sed 's/^/#   /'
+if grep -q 'is not executable by the web user' <<<"$out"; then
+    ok central-catalog-text
+else
+    nok central-catalog-text "no catalog Subject in journalctl -x"
+fi
+n=$(hosts_of _HOSTNAME=site3 SYSLOG_IDENTIFIER=permwatchd)
+[ "$n" = "site3 " ] && ok central-clean-host-seen || nok central-clean-host-seen "no permwatchd entry of site3"
+
+# --- a stopped daemon shows up as stale --------------------------------------------------------
+on site2 timeout 60 systemctl stop permwatchd.socket permwatchd.service
+t_stop=$SECONDS
+last=""
+while [ "$SECONDS" -lt $((t_stop + 30)) ]; do
+    last=$(cj -n 1 -o export _HOSTNAME=site2 SYSLOG_IDENTIFIER=permwatchd | sed -n 's/^PERMWATCH_EVENT=//p')
+    [ "$last" = stopping ] && break
+    sleep 0.5
+done
+if [ "$last" = stopping ]; then ok central-stale-site2; else nok central-stale-site2 "last event of site2 '$last'"; fi
+echo "# central sees site2's stopping $((SECONDS - t_stop)) s after the stop"
+
+echo "# timing: boot $((t_booted - t_boot0)) s, setup $((t_setup - t_setup0)) s, total $((SECONDS - t_start)) s"
+echo "fleet: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
