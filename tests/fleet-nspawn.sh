@@ -123,9 +123,9 @@ echo "# four containers booted in $((t_booted - t_boot0)) s"
 t_setup0=$SECONDS
 on central bash -euc '
     export DEBIAN_FRONTEND=noninteractive
-    timeout 120 dpkg -i /opt/permwatch-test/permwatch.deb >/dev/null
+    timeout 120 dpkg -i /opt/permwatch-test/permwatch.deb >/dev/null 2>&1
     # the central host watches no site
-    timeout 60 systemctl disable --now permwatchd.service permwatchd.socket 2>/dev/null
+    timeout 60 systemctl disable --now permwatchd.service permwatchd.socket 2>/dev/null 2>&1
     # http for the test; production: the package default --listen-https=-3 with the keys in
     # /etc/systemd/journal-remote.conf (see README, Fleet)
     d=/etc/systemd/system/systemd-journal-remote.service.d
@@ -139,7 +139,7 @@ on central bash -euc '
 site_setup='
     seeded=$1 central=$2
     export DEBIAN_FRONTEND=noninteractive
-    timeout 120 dpkg -i /opt/permwatch-test/permwatch.deb >/dev/null
+    timeout 120 dpkg -i /opt/permwatch-test/permwatch.deb >/dev/null 2>&1
     site=/var/www/example.com stage=/var/www/.example.com.new
     mkdir -p $stage/wp-content/uploads $stage/wp-content/mu-plugins
     echo "<?php" >$stage/index.php
@@ -159,7 +159,7 @@ site_setup='
     mv -T $stage $site
     timeout 60 systemctl restart permwatchd.service
     printf "[Upload]\nURL=http://%s:19532\n" "$central" >/etc/systemd/journal-upload.conf
-    timeout 60 systemctl enable --now systemd-journal-upload.service 2>/dev/null
+    timeout 60 systemctl enable --now systemd-journal-upload.service 2>/dev/null 2>&1
 '
 declare -A seeded=([site1]=yes [site2]=yes [site3]=no)
 for h in site1 site2 site3; do
@@ -217,6 +217,86 @@ fi
 n=$(hosts_of _HOSTNAME=site3 SYSLOG_IDENTIFIER=permwatchd)
 [ "$n" = "site3 " ] && ok central-clean-host-seen || nok central-clean-host-seen "no permwatchd entry of site3"
 
+# --- Prometheus: node exporters on the sites, the server with the shipped rules on central ---
+t_prom0=$SECONDS
+rules=/usr/share/permwatch/prometheus/permwatch.rules.yml
+for h in site1 site2 site3; do
+    # sites run no Prometheus server (the rootfs has it enabled)
+    on "$h" timeout 60 systemctl disable --now prometheus.service 2>/dev/null || true
+    out=$(on "$h" timeout 10 systemctl is-active prometheus-node-exporter.service 2>&1 || true)
+    [ "$out" = active ] && ok "node-exporter:$h" || nok "node-exporter:$h" "is-active says '$out'"
+    if on "$h" test -e /lib/systemd/system/permwatch-metrics.timer; then
+        out=$(on "$h" timeout 10 systemctl is-active permwatch-metrics.timer 2>&1 || true)
+        [ "$out" = active ] && ok "metrics-timer:$h" || nok "metrics-timer:$h" "is-active says '$out'"
+        # the first run now rather than at the timer's next tick
+        on "$h" timeout 60 systemctl start permwatch-metrics.service ||
+            nok "metrics-service:$h" "permwatch-metrics.service failed"
+    else
+        nok "metrics-timer:$h" "the package has no permwatch-metrics.timer (i15-prom not merged)"
+    fi
+done
+on central timeout 60 systemctl disable --now prometheus-node-exporter.service 2>/dev/null || true
+if on central test -e "$rules"; then
+    # for: 0s in the test's copy: the rule expressions are tested here, their durations by
+    # `promtool test rules` (packaging/prometheus/permwatch.rules.test.yml)
+    on central sh -c "sed -E 's/^([[:space:]]*)for:.*/\1for: 0s/' $rules >/etc/prometheus/permwatch-test.rules.yml"
+    ok central-rules-installed
+else
+    nok central-rules-installed "the package has no $rules (i15-prom not merged)"
+    on central sh -c ': >/etc/prometheus/permwatch-test.rules.yml'
+fi
+{
+    printf 'global:\n  scrape_interval: 2s\n  evaluation_interval: 2s\n'
+    printf 'rule_files:\n  - /etc/prometheus/permwatch-test.rules.yml\n'
+    printf 'scrape_configs:\n  - job_name: node\n    static_configs:\n'
+    for h in site1 site2 site3; do
+        printf '      - targets: ["%s:9100"]\n        labels: {host: %s}\n' "${ip[$h]}" "$h"
+    done
+} >"$tmpd/prometheus.yml"
+on central sh -c "cat >/etc/prometheus/prometheus.yml" <"$tmpd/prometheus.yml"
+on central timeout 60 systemctl restart prometheus.service
+api() { # api PATH [curl args]: the central Prometheus API, JSON on stdout
+    local p=$1
+    shift
+    on central timeout 10 curl -fsS "http://127.0.0.1:9090$p" "$@" 2>/dev/null || true
+}
+query() { api /api/v1/query --data-urlencode "query=$1"; }
+until [ "$(api /-/ready)" != "" ] || [ "$SECONDS" -gt $((t_prom0 + 60)) ]; do sleep 0.5; done
+deadline=$((SECONDS + 30))
+until got=$(query 'up{job="node"} == 1' | jq -r '.data.result[] | .metric.host' 2>/dev/null | sort | tr '\n' ' ') &&
+    [ "$got" = "site1 site2 site3 " ] || [ "$SECONDS" -ge $deadline ]; do sleep 0.5; done
+[ "$got" = "site1 site2 site3 " ] && ok prometheus-scrapes-three ||
+    nok prometheus-scrapes-three "up == 1 for '$got', want 'site1 site2 site3 '"
+echo "# Prometheus ready and scraping the three $((SECONDS - t_prom0)) s after its setup began"
+# open findings per host: every site scraped, the two seeded ones with dispatch_unreachable
+want_q='sum by (host) (permwatch_open_findings{kind="dispatch_unreachable"})'
+deadline=$((SECONDS + 60))
+while :; do
+    got=$(query "$want_q" | jq -r '.data.result[] | "\(.metric.host)=\(.value[1])"' 2>/dev/null |
+        sort | tr '\n' ' ')
+    [ "$got" = "site1=1 site2=1 site3=0 " ] || [ "$SECONDS" -ge $deadline ] && break
+    sleep 1
+done
+echo "# central\$ curl /api/v1/query?query=$want_q: $got"
+[ "$got" = "site1=1 site2=1 site3=0 " ] && ok prometheus-query-dispatch ||
+    nok prometheus-query-dispatch "got '$got', want 'site1=1 site2=1 site3=0 '"
+echo "# central\$ curl /api/v1/query?query=sum by (host, kind) (permwatch_open_findings) > 0:"
+query 'sum by (host, kind) (permwatch_open_findings) > 0' |
+    jq -r '.data.result[] | "#   \(.metric.host) \(.metric.kind) \(.value[1])"' 2>/dev/null || true
+firing() { # firing ALERTNAME: the hosts of its firing alerts, sorted, space separated
+    api /api/v1/alerts | jq -r --arg a "$1" \
+        '.data.alerts[] | select(.labels.alertname == $a and .state == "firing") | .labels.host' \
+        2>/dev/null | sort | tr '\n' ' '
+}
+deadline=$((SECONDS + 30))
+until got=$(firing PermwatchDispatchUnreachable) && [ "$got" = "site1 site2 " ] ||
+    [ "$SECONDS" -ge $deadline ]; do sleep 1; done
+echo "# central\$ curl /api/v1/alerts (firing):"
+api /api/v1/alerts | jq -r '.data.alerts[] | "#   \(.labels.alertname) host=\(.labels.host) site=\(.labels.site) \(.state)"' 2>/dev/null || true
+[ "$got" = "site1 site2 " ] && ok alert-dispatch-unreachable-two-hosts ||
+    nok alert-dispatch-unreachable-two-hosts "firing for '$got', want 'site1 site2 '"
+echo "# Prometheus checks took $((SECONDS - t_prom0)) s"
+
 # --- a stopped daemon shows up as stale --------------------------------------------------------
 on site2 timeout 60 systemctl stop permwatchd.socket permwatchd.service
 t_stop=$SECONDS
@@ -228,6 +308,15 @@ while [ "$SECONDS" -lt $((t_stop + 30)) ]; do
 done
 if [ "$last" = stopping ]; then ok central-stale-site2; else nok central-stale-site2 "last event of site2 '$last'"; fi
 echo "# central sees site2's stopping $((SECONDS - t_stop)) s after the stop"
+
+deadline=$((SECONDS + 40))
+until got=$(query 'permwatch_up == 0' | jq -r '.data.result[] | .metric.host' 2>/dev/null | sort | tr '\n' ' ') &&
+    [ "$got" = "site2 " ] || [ "$SECONDS" -ge $deadline ]; do sleep 1; done
+echo "# central\$ permwatch_up == 0: '$got', $((SECONDS - t_stop)) s after the stop"
+[ "$got" = "site2 " ] && ok prometheus-stale-site2 || nok prometheus-stale-site2 "permwatch_up == 0 for '$got', want 'site2 '"
+got=$(firing PermwatchDown)
+echo "# central\$ PermwatchDown firing for: '$got'"
+[ "$got" = "site2 " ] && ok alert-down-site2 || nok alert-down-site2 "PermwatchDown firing for '$got', want 'site2 '"
 
 echo "# timing: boot $((t_booted - t_boot0)) s, setup $((t_setup - t_setup0)) s, total $((SECONDS - t_start)) s"
 echo "fleet: $passed passed, $failed failed"
