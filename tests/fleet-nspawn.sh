@@ -318,6 +318,26 @@ got=$(firing PermwatchDown)
 echo "# central\$ PermwatchDown firing for: '$got'"
 [ "$got" = "site2 " ] && ok alert-down-site2 || nok alert-down-site2 "PermwatchDown firing for '$got', want 'site2 '"
 
+# --- power off the four, their cgroups gone (the bridge goes with the network namespace) ---
+t_off0=$SECONDS
+left=""
+for h in "${hosts[@]}"; do
+    NSPID=${h_nspid[$h]} CPID=${h_cpid[$h]}
+    kill -TERM "$NSPID" 2>/dev/null || true # all four power off at once
+done
+for h in "${hosts[@]}"; do
+    NSPID=${h_nspid[$h]} CPID=${h_cpid[$h]}
+    read -ra cg_dirs <<<"${h_cg[$h]}"
+    nspawn_kill_container
+    nspawn_remove_cgroups
+    for d in "${cg_dirs[@]}"; do [ ! -d "$d" ] || left="$left $d"; done
+    rm -rf -- "${h_work[$h]}"
+    h_nspid[$h]=""
+done
+NSPID="" CPID="" cg_dirs=()
+[ -z "$left" ] && ok cleanup || nok cleanup "left$left"
+echo "# powered off in $((SECONDS - t_off0)) s"
+
 echo "# timing: boot $((t_booted - t_boot0)) s, setup $((t_setup - t_setup0)) s, total $((SECONDS - t_start)) s"
 echo "fleet: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
