@@ -246,6 +246,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/permwatchd $(DESTDIR)$(PREFIX)/sbin/permwatchd
 	install -m 0755 $(BUILD)/permwatchctl $(DESTDIR)$(PREFIX)/bin/permwatchctl
+	install -m 0755 packaging/permwatch-fleet $(DESTDIR)$(PREFIX)/bin/permwatch-fleet
 	install -d $(DESTDIR)/etc/permwatch $(DESTDIR)$(CATALOGDIR) $(DESTDIR)$(SYSUSERSDIR)
 	test -e $(DESTDIR)/etc/permwatch/permwatch.ini || \
 	    install -m 0644 conf/permwatch.ini $(DESTDIR)/etc/permwatch/permwatch.ini
@@ -272,6 +273,7 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/permwatchd $(DESTDIR)$(PREFIX)/bin/permwatchctl \
+	    $(DESTDIR)$(PREFIX)/bin/permwatch-fleet \
 	    $(DESTDIR)$(CATALOGDIR)/permwatch.catalog $(DESTDIR)$(SYSUSERSDIR)/permwatch.conf \
 	    $(DESTDIR)$(COMPLETIONDIR)/permwatchctl \
 	    $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) $(DESTDIR)$(DOCDIR)/examples/fanotify.conf \

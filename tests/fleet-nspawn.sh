@@ -217,6 +217,15 @@ fi
 n=$(hosts_of _HOSTNAME=site3 SYSLOG_IDENTIFIER=permwatchd)
 [ "$n" = "site3 " ] && ok central-clean-host-seen || nok central-clean-host-seen "no permwatchd entry of site3"
 
+# --- the per host report of the central journal ------------------------------------------
+rc=0
+out=$(on central env COLUMNS=200 timeout 20 permwatch-fleet -v 2>&1) || rc=$?
+echo "# central\$ permwatch-fleet -v (exit $rc):"
+sed 's/^/#   /' <<<"$out"
+got=$(awk '$2 == "running" { printf "%s:%s:%s ", $1, $3, $4 }' <<<"$out")
+[ "$rc/$got" = "1/site1:1:1 site2:1:1 site3:0:0 " ] && ok fleet-report ||
+    nok fleet-report "exit $rc, host:dispatch:root-owned '$got', want exit 1 and 'site1:1:1 site2:1:1 site3:0:0 '"
+
 # --- Prometheus: node exporters on the sites, the server with the shipped rules on central ---
 t_prom0=$SECONDS
 rules=/usr/share/permwatch/prometheus/permwatch.rules.yml
@@ -308,6 +317,9 @@ while [ "$SECONDS" -lt $((t_stop + 30)) ]; do
 done
 if [ "$last" = stopping ]; then ok central-stale-site2; else nok central-stale-site2 "last event of site2 '$last'"; fi
 echo "# central sees site2's stopping $((SECONDS - t_stop)) s after the stop"
+out=$(on central timeout 20 permwatch-fleet 2>&1 || true)
+got=$(awk '$1 == "site2" { print $2 }' <<<"$out")
+[ "$got" = stopped ] && ok fleet-report-stopped || nok fleet-report-stopped "site2's daemon '$got', want stopped"
 
 deadline=$((SECONDS + 40))
 until got=$(query 'permwatch_up == 0' | jq -r '.data.result[] | .metric.host' 2>/dev/null | sort | tr '\n' ' ') &&
