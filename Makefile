@@ -47,7 +47,7 @@ DOCDIR        ?= $(PREFIX)/share/doc/permwatch
 # a vendor drop-in of both services ($(UNITDIR)/permwatchd.service.d/, permwatchd@.service.d/).
 FANOTIFY      ?= example
 # Every unit in systemd/ (service, socket, template); every man page in packaging/.
-UNITS         := $(notdir $(wildcard systemd/*.service systemd/*.socket))
+UNITS         := $(notdir $(wildcard systemd/*.service systemd/*.socket systemd/*.timer))
 MANPAGES      := $(wildcard packaging/*.[158])
 
 WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
