@@ -40,9 +40,12 @@ static void client_usage(FILE *out)
 {
     fprintf(out, "Usage: permwatchctl [-s SOCKET | --site NAME] [--json] COMMAND [ARGS]\n"
                  "Commands: status, findings [--kind KIND] [PATH], scan [PATH],\n"
-                 "          repair [--dry-run] [PATH], dispatch, reload, metrics, instances\n"
+                 "          repair [--dry-run] [PATH], dispatch, reload,\n"
+                 "          metrics [--textfile FILE], instances\n"
                  "  --site NAME   the instance permwatchd@NAME (" CLIENT_RUN_DIR "/NAME.sock)\n"
                  "  instances     the daemons of this host and whether they answer\n"
+                 "  metrics --textfile FILE  every site's metrics, labelled site=NAME, into\n"
+                 "                FILE for the node exporter (FILE.tmp, then renamed)\n"
                  "Exit codes: 0 ok, 1 findings/refusals present, 2 usage, 3 daemon not\n"
                  "            reachable, 4 permission denied\n");
 }
