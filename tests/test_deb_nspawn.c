@@ -122,6 +122,7 @@ Test(deb_nspawn, admin_walk_with_the_package)
         "metrics-down:b",
         "metrics-others-still-up",
         "metrics-quiet",
+        "metrics-says-why",
         "security-exposure-metrics",
         "socket-activation-stopped",
         "socket-activation-socket-stays",
