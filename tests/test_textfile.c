@@ -157,6 +157,11 @@ Test(textfile, sites_labels_up)
     cr_expect(strstr(t, "permwatch_build_info{site=\"a\",version=\"0.1.0\"} 1\n"), "%s", t);
     cr_expect(!strstr(t, "a comment"), "%s", t);
     free(t);
+    /* what Prometheus' own parser and linter say of it (promtool: DEPS_TEST's prometheus) */
+    struct run_result r;
+    cr_assert_eq(harness_sh(&r, "promtool check metrics <'%s'", file), 0);
+    cr_expect_eq(r.status, 0, "promtool check metrics exited %d:\n%s%s", r.status, r.out, r.err);
+    run_result_free(&r);
     /* replaced by rename: a new inode, mode 0644, no FILE.tmp, the link's target untouched */
     cr_assert_eq(stat(file, &after), 0);
     cr_expect_neq(before.st_ino, after.st_ino);
