@@ -3,7 +3,8 @@
  * (helper_control_server, the real control.c) on real unix sockets in a temporary directory
  * stand in for /run/permwatch, a temporary directory with NAME.ini files for /etc/permwatch:
  * HELP/TYPE once per family, every sample labelled site="NAME", a site that does not answer
- * (stale socket, configured but no socket) permwatch_up 0 while the others are written, the
+ * (stale socket, configured but no socket, stuck past the 10 s bound) permwatch_up 0 while the
+ * others are written, the
  * file replaced by rename (never half-written, no FILE.tmp left, a planted FILE.tmp link not
  * followed), an unwritable directory exit 1 with the old file intact, usage errors exit 2. */
 #include <criterion/criterion.h>
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -246,4 +248,40 @@ Test(textfile, usage)
         cr_expect_eq(r.status, 2, "%s: exit %d (%s)", bad[i], r.status, r.err);
         run_result_free(&r);
     }
+}
+
+/* A daemon that accepts but never answers (stuck): permwatch_up 0 after the 10 s bound, the
+ * site beside it still written. */
+Test(textfile, stuck_site_is_down_after_the_bound)
+{
+    char *d = harness_tempdir("textfile2");
+    char run[4096], etc[4096], sock[4096], file[4096];
+    snprintf(run, sizeof(run), "%s/run", d);
+    snprintf(etc, sizeof(etc), "%s/etc", d);
+    cr_assert_eq(mkdir(run, 0755), 0);
+    cr_assert_eq(mkdir(etc, 0755), 0);
+    snprintf(sock, sizeof(sock), "%s/ok.sock", run);
+    pid_t ok = server_start(sock, NULL);
+    /* listening, never accepting: connect and send succeed, no reply comes */
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/stuck.sock", run);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(listen(fd, 4), 0);
+    snprintf(file, sizeof(file), "%s/permwatch.prom", d);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cr_expect_eq(client_textfile(run, etc, file), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    cr_expect(s >= 9.5 && s < 20, "took %.1f s, want the 10 s bound", s);
+    char *t = harness_slurp(file);
+    cr_expect(strstr(t, "permwatch_up{site=\"ok\"} 1\npermwatch_up{site=\"stuck\"} 0\n"), "%s", t);
+    cr_expect(strstr(t, "permwatch_open_findings{site=\"ok\",kind=\"root_owned\"} 3\n"), "%s", t);
+    free(t);
+    close(fd);
+    server_stop(ok);
+    harness_rmtree(d);
+    free(d);
 }
