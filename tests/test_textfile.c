@@ -4,9 +4,9 @@
  * stand in for /run/permwatch, a temporary directory with NAME.ini files for /etc/permwatch:
  * HELP/TYPE once per family, every sample labelled site="NAME", a site that does not answer
  * (stale socket, configured but no socket, stuck past the 10 s bound) permwatch_up 0 while the
- * others are written, the
- * file replaced by rename (never half-written, no FILE.tmp left, a planted FILE.tmp link not
- * followed), an unwritable directory exit 1 with the old file intact, usage errors exit 2. */
+ * others are written, the file replaced by rename (never half-written, no FILE.tmp left, a
+ * planted FILE.tmp link not followed), promtool check metrics accepting it, an unwritable
+ * directory exit 1 with the old file intact, usage errors exit 2. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
