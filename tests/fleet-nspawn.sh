@@ -309,6 +309,8 @@ echo "# Prometheus checks took $((SECONDS - t_prom0)) s"
 # --- a stopped daemon shows up as stale --------------------------------------------------------
 on site2 timeout 60 systemctl stop permwatchd.socket permwatchd.service
 t_stop=$SECONDS
+# the timer's next run (every 30 s) now
+on site2 timeout 60 systemctl start permwatch-metrics.service || true
 last=""
 while [ "$SECONDS" -lt $((t_stop + 30)) ]; do
     last=$(cj -n 1 -o export _HOSTNAME=site2 SYSLOG_IDENTIFIER=permwatchd | sed -n 's/^PERMWATCH_EVENT=//p')
