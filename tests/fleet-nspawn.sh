@@ -328,7 +328,8 @@ until got=$(query 'permwatch_up == 0' | jq -r '.data.result[] | .metric.host' 2>
     [ "$got" = "site2 " ] || [ "$SECONDS" -ge $deadline ]; do sleep 1; done
 echo "# central\$ permwatch_up == 0: '$got', $((SECONDS - t_stop)) s after the stop"
 [ "$got" = "site2 " ] && ok prometheus-stale-site2 || nok prometheus-stale-site2 "permwatch_up == 0 for '$got', want 'site2 '"
-got=$(firing PermwatchDown)
+deadline=$((SECONDS + 15))
+until got=$(firing PermwatchDown) && [ "$got" = "site2 " ] || [ "$SECONDS" -ge $deadline ]; do sleep 1; done
 echo "# central\$ PermwatchDown firing for: '$got'"
 [ "$got" = "site2 " ] && ok alert-down-site2 || nok alert-down-site2 "PermwatchDown firing for '$got', want 'site2 '"
 
