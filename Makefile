@@ -12,7 +12,7 @@ CC         ?= cc
 # Debian packages: what building, testing and running need.
 DEPS_BUILD := gcc make pkg-config libsystemd-dev libev-dev libinih-dev libacl1-dev libjansson-dev libbsd-dev
 DEPS_TEST  := libcriterion-dev php-cli systemd util-linux acl passwd findutils clang-format valgrind groff-base \
-              inotify-tools procps systemd-container debootstrap zstd prometheus
+              inotify-tools procps systemd-container debootstrap zstd prometheus iproute2 curl jq
 DEPS_RUN   := systemd
 # `make fuzz` only (make check replays the corpora with gcc)
 DEPS_FUZZ  := clang libclang-rt-14-dev
@@ -76,7 +76,7 @@ FUZZ_TARGETS := $(filter-out fuzz_replay,$(patsubst tests/%.c,%,$(wildcard tests
 FUZZ_REPLAY  := $(FUZZ_TARGETS:%=$(BUILD)/tests/%_replay)
 
 .PHONY: all deps deps-test check check-unit check-asan check-valgrind check-format format run \
-        demo install uninstall clean check-prom bench fuzz fuzz-build fuzz-merge build-deps-check deb check-deb
+        demo install uninstall clean check-prom check-fleet bench fuzz fuzz-build fuzz-merge build-deps-check deb check-deb
 
 all: $(BUILD)/permwatchd $(BUILD)/permwatchctl
 
@@ -186,6 +186,14 @@ check-format:
 	@for m in packaging/*.[158]; do out=$$(groff -man -ww -z "$$m" 2>&1); \
 	    [ -z "$$out" ] || { echo "$$m: $$out"; exit 1; }; done
 	@echo "man pages ok"
+
+# The fleet (issue 15): four nspawn hosts, the journal feed to a central journal-remote and
+# Prometheus with the shipped rules (tests/fleet-nspawn.sh, about 25 s; the first run builds the
+# cached rootfs-fleet, about a minute). Also part of `make check` (test_fleet_nspawn).
+check-fleet: deps-test
+	$(MAKE) deb
+	$(MAKE) all $(BUILD)/tests/test_fleet_nspawn
+	PERMWATCH_BUILD=$(abspath $(BUILD)) PERMWATCH_DEB=$(abspath $(DEB)) $(BUILD)/tests/test_fleet_nspawn
 
 # The Prometheus alert rules: valid (promtool check rules), and each alert fires when it must and
 # not when it must not (promtool test rules; promtool comes with Debian's prometheus package).
