@@ -333,6 +333,13 @@ until got=$(firing PermwatchDown) && [ "$got" = "site2 " ] || [ "$SECONDS" -ge $
 echo "# central\$ PermwatchDown firing for: '$got'"
 [ "$got" = "site2 " ] && ok alert-down-site2 || nok alert-down-site2 "PermwatchDown firing for '$got', want 'site2 '"
 
+# figures for the README: what the central journal holds
+echo "# central: $(on central sh -c "ls $remote | tr '\n' ' '; du -sh $remote | cut -f1")"
+for h in site1 site2 site3; do
+    echo "# central: $h shipped $(cj -o export _HOSTNAME=$h | grep -c '^__CURSOR=') entries," \
+        "$(cj -o export _HOSTNAME=$h SYSLOG_IDENTIFIER=permwatchd | grep -c '^__CURSOR=') of permwatchd"
+done
+
 # --- power off the four, their cgroups gone (the bridge goes with the network namespace) ---
 t_off0=$SECONDS
 left=""
