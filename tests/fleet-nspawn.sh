@@ -206,7 +206,9 @@ out=$(cj PERMWATCH_FINDING=dispatch_unreachable -o export)
 for f in _HOSTNAME PERMWATCH_EVENT PERMWATCH_COMMAND PERMWATCH_BLOCKED_AT MESSAGE_ID; do
     if grep -q "^$f=." <<<"$out"; then ok "central-field:$f"; else nok "central-field:$f" "not in the entries"; fi
 done
+t_q=$(date +%s%N)
 out=$(cj -x PERMWATCH_FINDING=dispatch_unreachable)
+echo "# central: journalctl -x -D $remote PERMWATCH_FINDING=dispatch_unreachable took $((($(date +%s%N) - t_q) / 1000000)) ms"
 echo "# central\$ journalctl -x -D $remote PERMWATCH_FINDING=dispatch_unreachable:"
 head -n 12 <<<"$out" | sed 's/^/#   /'
 if grep -q 'is not executable by the web user' <<<"$out"; then
