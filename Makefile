@@ -201,6 +201,11 @@ check-prom:
 	@sh tests/install-deps.sh prometheus
 	cd packaging/prometheus && promtool check rules permwatch.rules.yml && \
 	    promtool test rules permwatch.rules.test.yml
+	@for m in $$(grep -v '^ *#' packaging/prometheus/permwatch.rules.yml | \
+	    grep -o 'permwatch_[a-z_]*' | sort -u); do \
+	    grep -q "$$m[ {]" daemon/commands.c daemon/client.c || \
+	    { echo "permwatch.rules.yml: $$m is not a metric of daemon/commands.c or client.c"; exit 1; }; \
+	    done; echo "the rules' metrics exist"
 
 format:
 	clang-format -i daemon/*.c daemon/*.h tests/*.c tests/*.h bench/*.c
