@@ -12,7 +12,7 @@ CC         ?= cc
 # Debian packages: what building, testing and running need.
 DEPS_BUILD := gcc make pkg-config libsystemd-dev libev-dev libinih-dev libacl1-dev libjansson-dev libbsd-dev
 DEPS_TEST  := libcriterion-dev php-cli systemd util-linux acl passwd findutils clang-format valgrind groff-base \
-              inotify-tools procps systemd-container debootstrap zstd
+              inotify-tools procps systemd-container debootstrap zstd prometheus iproute2 curl jq
 DEPS_RUN   := systemd
 # `make fuzz` only (make check replays the corpora with gcc)
 DEPS_FUZZ  := clang libclang-rt-14-dev
@@ -47,7 +47,7 @@ DOCDIR        ?= $(PREFIX)/share/doc/permwatch
 # a vendor drop-in of both services ($(UNITDIR)/permwatchd.service.d/, permwatchd@.service.d/).
 FANOTIFY      ?= example
 # Every unit in systemd/ (service, socket, template); every man page in packaging/.
-UNITS         := $(notdir $(wildcard systemd/*.service systemd/*.socket))
+UNITS         := $(notdir $(wildcard systemd/*.service systemd/*.socket systemd/*.timer))
 MANPAGES      := $(wildcard packaging/*.[158])
 
 WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -76,7 +76,7 @@ FUZZ_TARGETS := $(filter-out fuzz_replay,$(patsubst tests/%.c,%,$(wildcard tests
 FUZZ_REPLAY  := $(FUZZ_TARGETS:%=$(BUILD)/tests/%_replay)
 
 .PHONY: all deps deps-test check check-unit check-asan check-valgrind check-format format run \
-        demo install uninstall clean bench fuzz fuzz-build fuzz-merge build-deps-check deb check-deb
+        demo install uninstall clean check-prom check-fleet bench fuzz fuzz-build fuzz-merge build-deps-check deb check-deb
 
 all: $(BUILD)/permwatchd $(BUILD)/permwatchctl
 
@@ -152,6 +152,7 @@ check: deps-test
 	$(MAKE) check-asan
 	$(MAKE) check-valgrind
 	$(MAKE) check-format
+	$(MAKE) check-prom
 
 .PHONY: tests
 tests: $(TEST_BIN) $(HELPER_BIN) $(FUZZ_REPLAY)
@@ -185,6 +186,26 @@ check-format:
 	@for m in packaging/*.[158]; do out=$$(groff -man -ww -z "$$m" 2>&1); \
 	    [ -z "$$out" ] || { echo "$$m: $$out"; exit 1; }; done
 	@echo "man pages ok"
+
+# The fleet (issue 15): four nspawn hosts, the journal feed to a central journal-remote and
+# Prometheus with the shipped rules (tests/fleet-nspawn.sh, about 25 s; the first run builds the
+# cached rootfs-fleet, about a minute). Also part of `make check` (test_fleet_nspawn).
+check-fleet: deps-test
+	$(MAKE) deb
+	$(MAKE) all $(BUILD)/tests/test_fleet_nspawn
+	PERMWATCH_BUILD=$(abspath $(BUILD)) PERMWATCH_DEB=$(abspath $(DEB)) $(BUILD)/tests/test_fleet_nspawn
+
+# The Prometheus alert rules: valid (promtool check rules), and each alert fires when it must and
+# not when it must not (promtool test rules; promtool comes with Debian's prometheus package).
+check-prom:
+	@sh tests/install-deps.sh prometheus
+	cd packaging/prometheus && promtool check rules permwatch.rules.yml && \
+	    promtool test rules permwatch.rules.test.yml
+	@for m in $$(grep -v '^ *#' packaging/prometheus/permwatch.rules.yml | \
+	    grep -o 'permwatch_[a-z_]*' | sort -u); do \
+	    grep -q "$$m[ {]" daemon/commands.c daemon/client.c || \
+	    { echo "permwatch.rules.yml: $$m is not a metric of daemon/commands.c or client.c"; exit 1; }; \
+	    done; echo "the rules' metrics exist"
 
 format:
 	clang-format -i daemon/*.c daemon/*.h tests/*.c tests/*.h bench/*.c
@@ -246,11 +267,14 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/permwatchd $(DESTDIR)$(PREFIX)/sbin/permwatchd
 	install -m 0755 $(BUILD)/permwatchctl $(DESTDIR)$(PREFIX)/bin/permwatchctl
+	install -m 0755 packaging/permwatch-fleet $(DESTDIR)$(PREFIX)/bin/permwatch-fleet
 	install -d $(DESTDIR)/etc/permwatch $(DESTDIR)$(CATALOGDIR) $(DESTDIR)$(SYSUSERSDIR)
 	test -e $(DESTDIR)/etc/permwatch/permwatch.ini || \
 	    install -m 0644 conf/permwatch.ini $(DESTDIR)/etc/permwatch/permwatch.ini
 	install -m 0644 packaging/permwatch.catalog $(DESTDIR)$(CATALOGDIR)/permwatch.catalog
 	install -m 0644 packaging/permwatch.sysusers $(DESTDIR)$(SYSUSERSDIR)/permwatch.conf
+	install -d $(DESTDIR)$(PREFIX)/share/permwatch/prometheus
+	install -m 0644 packaging/prometheus/permwatch.rules.yml $(DESTDIR)$(PREFIX)/share/permwatch/prometheus/
 	@for m in $(MANPAGES); do s=$${m##*.}; echo "install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/"; \
 	    install -d $(DESTDIR)$(MANDIR)/man$$s && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/ \
 	    || exit 1; done
@@ -272,8 +296,10 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/permwatchd $(DESTDIR)$(PREFIX)/bin/permwatchctl \
+	    $(DESTDIR)$(PREFIX)/bin/permwatch-fleet \
 	    $(DESTDIR)$(CATALOGDIR)/permwatch.catalog $(DESTDIR)$(SYSUSERSDIR)/permwatch.conf \
 	    $(DESTDIR)$(COMPLETIONDIR)/permwatchctl \
+	    $(DESTDIR)$(PREFIX)/share/permwatch/prometheus/permwatch.rules.yml \
 	    $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) $(DESTDIR)$(DOCDIR)/examples/fanotify.conf \
 	    $(DESTDIR)$(UNITDIR)/permwatchd.service.d/fanotify.conf \
 	    $(DESTDIR)$(UNITDIR)/permwatchd@.service.d/fanotify.conf \

@@ -40,9 +40,12 @@ static void client_usage(FILE *out)
 {
     fprintf(out, "Usage: permwatchctl [-s SOCKET | --site NAME] [--json] COMMAND [ARGS]\n"
                  "Commands: status, findings [--kind KIND] [PATH], scan [PATH],\n"
-                 "          repair [--dry-run] [PATH], dispatch, reload, metrics, instances\n"
+                 "          repair [--dry-run] [PATH], dispatch, reload,\n"
+                 "          metrics [--textfile FILE], instances\n"
                  "  --site NAME   the instance permwatchd@NAME (" CLIENT_RUN_DIR "/NAME.sock)\n"
                  "  instances     the daemons of this host and whether they answer\n"
+                 "  metrics --textfile FILE  every site's metrics, labelled site=NAME, into\n"
+                 "                FILE for the node exporter (FILE.tmp, then renamed)\n"
                  "Exit codes: 0 ok, 1 findings/refusals present, 2 usage, 3 daemon not\n"
                  "            reachable, 4 permission denied\n");
 }
@@ -436,6 +439,7 @@ struct client_out {
     const char *cmd;
     bool json;
     json_t *rows; /* collected for the table (human mode) */
+    FILE *to;     /* metrics text goes here (NULL: stdout) */
 };
 
 /* Handle one reply row: print it (--json, metrics) or keep it for the table. */
@@ -449,7 +453,7 @@ static void client_row(struct client_out *o, json_t *row)
     } else if (strcmp(o->cmd, "metrics") == 0) {
         const char *text = json_string_value(json_object_get(row, "text"));
         if (text)
-            fputs(text, stdout);
+            fputs(text, o->to ? o->to : stdout);
     } else {
         json_array_append(o->rows, row);
     }
@@ -613,6 +617,319 @@ static int client_list(bool json)
     return fflush(stdout) == 0 ? PROTO_EXIT_OK : PROTO_EXIT_FINDINGS;
 }
 
+/* One metric family of the textfile: its HELP/TYPE lines (from the first site that gave
+ * them) and the samples of every site, labelled. */
+struct client_family {
+    char *name;
+    int owner; /* index of the site whose HELP/TYPE lines are kept, -1: none yet */
+    char *head, *samples;
+    size_t head_len, samples_len;
+    FILE *head_f, *samples_f;
+};
+
+/* The family NAME (NLEN bytes) of *FAMS (*N of them, each malloc'd: their memstreams point
+ * into them), added at the end when missing. NULL on ENOMEM. */
+static struct client_family *client_family_get(struct client_family ***fams, size_t *n,
+                                               const char *name, size_t nlen)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strlen((*fams)[i]->name) == nlen && memcmp((*fams)[i]->name, name, nlen) == 0)
+            return (*fams)[i];
+    struct client_family **v = realloc(*fams, (*n + 1) * sizeof(*v));
+    if (!v)
+        return NULL;
+    *fams = v;
+    struct client_family *f = calloc(1, sizeof(*f));
+    if (!f)
+        return NULL;
+    f->owner = -1;
+    f->name = strndup(name, nlen);
+    f->head_f = open_memstream(&f->head, &f->head_len);
+    f->samples_f = open_memstream(&f->samples, &f->samples_len);
+    if (!f->name || !f->head_f || !f->samples_f) {
+        free(f->name);
+        if (f->head_f)
+            fclose(f->head_f);
+        if (f->samples_f)
+            fclose(f->samples_f);
+        free(f->head);
+        free(f->samples);
+        free(f);
+        return NULL;
+    }
+    v[(*n)++] = f;
+    return f;
+}
+
+/* SITE as a label value into OUT: backslash, double quote and newline escaped. */
+static void client_label_value(FILE *out, const char *site)
+{
+    for (const char *p = site; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            fputc('\\', out), fputc(*p, out);
+        else if (*p == '\n')
+            fputs("\\n", out);
+        else
+            fputc(*p, out);
+    }
+}
+
+/* Sort TEXT (one site's metrics, Prometheus text) into the families of *FAMS, every sample
+ * labelled site="SITE". Returns 0, or -1 on ENOMEM. */
+static int client_textfile_add(struct client_family ***fams, size_t *n, int idx, const char *site,
+                               const char *text)
+{
+    for (const char *line = text; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t llen = end ? (size_t)(end - line) : strlen(line);
+        const char *next = end ? end + 1 : line + llen;
+        if (llen == 0) {
+            line = next;
+            continue;
+        }
+        if (line[0] == '#') {
+            /* "# HELP name ..." / "# TYPE name ...": kept once per family; other comments
+             * dropped */
+            if (llen > 7 &&
+                (strncmp(line, "# HELP ", 7) == 0 || strncmp(line, "# TYPE ", 7) == 0)) {
+                size_t nl = strcspn(line + 7, " \n");
+                struct client_family *f = client_family_get(fams, n, line + 7, nl);
+                if (!f)
+                    return -1;
+                if (f->owner < 0)
+                    f->owner = idx;
+                if (f->owner == idx)
+                    fprintf(f->head_f, "%.*s\n", (int)llen, line);
+            }
+            line = next;
+            continue;
+        }
+        size_t nl = strcspn(line, "{ \n");
+        if (nl > llen)
+            nl = llen;
+        struct client_family *f = client_family_get(fams, n, line, nl);
+        if (!f)
+            return -1;
+        fprintf(f->samples_f, "%.*s{site=\"", (int)nl, line);
+        client_label_value(f->samples_f, site);
+        fputc('"', f->samples_f);
+        const char *rest = line + nl;
+        size_t rlen = llen - nl;
+        if (rlen && rest[0] == '{') {
+            rest++, rlen--;
+            if (rlen && rest[0] != '}')
+                fputc(',', f->samples_f);
+            else
+                fputc('}', f->samples_f), rest++, rlen--;
+        } else {
+            fputc('}', f->samples_f);
+        }
+        fprintf(f->samples_f, "%.*s\n", (int)rlen, rest);
+        line = next;
+    }
+    return 0;
+}
+
+/* The sites of a host: the instances of RUN_DIR's sockets and CONF_DIR's NAME.ini files
+ * ("control" for the single-site unit: control.sock, or permwatch.ini when no NAME.ini is
+ * there), sorted, unique, NULL-terminated (client_names_free). NULL on ENOMEM. */
+static char **client_sites(const char *run_dir, const char *conf_dir, size_t *n)
+{
+    char **names = client_instances(run_dir, n);
+    if (!names) {
+        if (errno == ENOMEM)
+            return NULL;
+        names = calloc(1, sizeof(char *));
+        *n = 0;
+        if (!names)
+            return NULL;
+    }
+    DIR *d = opendir(conf_dir);
+    bool single = false, instances = false;
+    for (struct dirent *de; d && (de = readdir(d));) {
+        size_t l = strlen(de->d_name);
+        if (l <= 4 || strcmp(de->d_name + l - 4, ".ini") != 0)
+            continue;
+        char *name = strndup(de->d_name, l - 4);
+        if (!name)
+            break;
+        if (strcmp(name, "permwatch") == 0) {
+            single = true;
+            free(name);
+            continue;
+        }
+        if (!client_site_valid(name) || strcmp(name, "control") == 0) {
+            free(name);
+            continue;
+        }
+        instances = true;
+        char **v = realloc(names, (*n + 2) * sizeof(char *));
+        if (!v) {
+            free(name);
+            break;
+        }
+        names = v;
+        names[(*n)++] = name;
+        names[*n] = NULL;
+    }
+    if (d)
+        closedir(d);
+    if (single && !instances) {
+        char **v = realloc(names, (*n + 2) * sizeof(char *));
+        char *c = strdup("control");
+        if (v && c) {
+            names = v;
+            names[(*n)++] = c;
+            names[*n] = NULL;
+        } else {
+            free(c);
+            if (v)
+                names = v;
+        }
+    }
+    qsort(names, *n, sizeof(char *), client_name_cmp);
+    size_t w = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (w && strcmp(names[w - 1], names[i]) == 0)
+            free(names[i]);
+        else
+            names[w++] = names[i];
+    }
+    *n = w;
+    names[w] = NULL;
+    return names;
+}
+
+/* Seconds a site has to answer before it counts as down in the textfile. */
+#define CLIENT_TEXTFILE_TIMEOUT 10
+
+/* The metrics text of the daemon on SOCKET_PATH into *TEXT (malloc'd). Returns 0, or -1 when
+ * it does not answer within CLIENT_TEXTFILE_TIMEOUT (the reason on stderr). */
+static int client_fetch_metrics(const char *socket_path, char **text)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(socket_path) >= sizeof(sa.sun_path))
+        return client_fail(PROTO_EXIT_USAGE, "socket path too long: %s", socket_path), -1;
+    strcpy(sa.sun_path, socket_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return client_fail(PROTO_EXIT_UNREACHABLE, "socket: %s", strerror(errno)), -1;
+    struct timeval tv = {.tv_sec = CLIENT_TEXTFILE_TIMEOUT};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        client_fail(PROTO_EXIT_UNREACHABLE, "cannot reach permwatchd at %s: %s", socket_path,
+                    strerror(errno));
+        close(fd);
+        return -1;
+    }
+    size_t len, tlen = 0;
+    json_t *args = json_object();
+    char *line = proto_build_request("metrics", args, &len);
+    json_decref(args);
+    *text = NULL;
+    struct client_out o = {.cmd = "metrics", .to = open_memstream(text, &tlen)};
+    int code = line && o.to ? client_exchange(fd, line, len, &o) : PROTO_EXIT_UNREACHABLE;
+    close(fd);
+    free(line);
+    if (o.to)
+        fclose(o.to);
+    if (code != 0) {
+        free(*text);
+        *text = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int client_textfile(const char *run_dir, const char *conf_dir, const char *file)
+{
+    size_t n;
+    char **names = client_sites(run_dir, conf_dir, &n);
+    if (!names)
+        return client_fail(PROTO_EXIT_FINDINGS, "out of memory");
+    struct client_family **fams = NULL;
+    size_t nf = 0;
+    char *up = NULL;
+    size_t up_len = 0;
+    FILE *upf = open_memstream(&up, &up_len);
+    int code = upf ? PROTO_EXIT_OK : client_fail(PROTO_EXIT_FINDINGS, "out of memory");
+    for (size_t i = 0; upf && i < n && code == PROTO_EXIT_OK; i++) {
+        const char *site = strcmp(names[i], "control") == 0 ? "default" : names[i];
+        char path[sizeof(((struct sockaddr_un *)0)->sun_path)], conf[sizeof(path)], ini[4096];
+        const char *sock = path;
+        snprintf(ini, sizeof(ini), "%s/permwatch.ini", conf_dir);
+        if (strcmp(names[i], "control") == 0 && client_config_socket(ini, conf, sizeof(conf)) == 0)
+            sock = conf;
+        else if (client_site_socket(run_dir, names[i], path, sizeof(path)) < 0)
+            continue;
+        char *text = NULL;
+        bool ok = client_fetch_metrics(sock, &text) == 0;
+        if (ok && client_textfile_add(&fams, &nf, (int)i, site, text) < 0)
+            code = client_fail(PROTO_EXIT_FINDINGS, "out of memory");
+        free(text);
+        fputs("permwatch_up{site=\"", upf);
+        client_label_value(upf, site);
+        fprintf(upf, "\"} %d\n", ok ? 1 : 0);
+    }
+    if (upf)
+        fclose(upf);
+    char tmp[4096];
+    if (code == PROTO_EXIT_OK && snprintf(tmp, sizeof(tmp), "%s.tmp", file) >= (int)sizeof(tmp))
+        code = client_fail(PROTO_EXIT_USAGE, "%s: name too long", file);
+    FILE *out = NULL;
+    if (code == PROTO_EXIT_OK) {
+        /* a left-over FILE.tmp (a crash; or a planted link) is replaced, never followed */
+        if (unlink(tmp) < 0 && errno != ENOENT)
+            client_fail(0, "%s: %s", tmp, strerror(errno));
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+        out = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!out) {
+            code = client_fail(PROTO_EXIT_FINDINGS, "%s: %s", tmp, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+        }
+    }
+    if (out) {
+        fputs("# HELP permwatch_up 1 when the site's permwatchd answered permwatchctl metrics.\n"
+              "# TYPE permwatch_up gauge\n",
+              out);
+        fputs(up ? up : "", out);
+        for (size_t i = 0; i < nf; i++) {
+            struct client_family *f = fams[i];
+            fclose(f->head_f), f->head_f = NULL;
+            fclose(f->samples_f), f->samples_f = NULL;
+            if (!f->samples_len)
+                continue; /* HELP/TYPE without samples: noise */
+            fputs(f->head ? f->head : "", out);
+            fputs(f->samples, out);
+        }
+        bool bad = ferror(out) != 0;
+        if (fclose(out) != 0 || bad)
+            code = client_fail(PROTO_EXIT_FINDINGS, "%s: %s", tmp, strerror(errno));
+        else if (rename(tmp, file) < 0)
+            code =
+                client_fail(PROTO_EXIT_FINDINGS, "rename %s to %s: %s", tmp, file, strerror(errno));
+        if (code != PROTO_EXIT_OK)
+            unlink(tmp);
+    }
+    for (size_t i = 0; i < nf; i++) {
+        struct client_family *f = fams[i];
+        if (f->head_f)
+            fclose(f->head_f);
+        if (f->samples_f)
+            fclose(f->samples_f);
+        free(f->name);
+        free(f->head);
+        free(f->samples);
+        free(f);
+    }
+    free(fams);
+    free(up);
+    client_names_free(names);
+    return code;
+}
+
 /* Parse the command's own arguments ARGV[0..ARGC) (ARGV[0] the command) into ARGS and
  * *JSON. Returns 0 or a usage exit code. */
 static int client_parse_args(const struct client_cmd *cmd, int argc, char **argv, json_t *args,
@@ -723,6 +1040,22 @@ int client_main(int argc, char **argv)
         client_fail(PROTO_EXIT_USAGE, "unknown command '%s'", argv[i]);
         client_usage(stderr);
         return PROTO_EXIT_USAGE;
+    }
+    if (strcmp(cmd->name, "metrics") == 0 && i + 1 < argc &&
+        strncmp(argv[i + 1], "--textfile", 10) == 0 &&
+        (argv[i + 1][10] == '\0' || argv[i + 1][10] == '=')) {
+        const char *file = argv[i + 1][10] == '=' ? argv[i + 1] + 11
+                           : i + 2 < argc         ? argv[i + 2]
+                                                  : NULL;
+        int rest = argv[i + 1][10] == '=' ? i + 2 : i + 3;
+        if (!file || !*file)
+            return client_fail(PROTO_EXIT_USAGE, "--textfile needs a file name");
+        if (rest < argc)
+            return client_fail(PROTO_EXIT_USAGE, "metrics: unexpected argument '%s'", argv[rest]);
+        if (socket_path || json)
+            return client_fail(PROTO_EXIT_USAGE,
+                               "metrics --textfile covers every instance: no -s, --site, --json");
+        return client_textfile(CLIENT_RUN_DIR, CLIENT_CONF_DIR, file);
     }
     json_t *args = json_object();
     int code = client_parse_args(cmd, argc - i, argv + i, args, &json);

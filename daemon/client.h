@@ -55,4 +55,15 @@ void client_print_table(const json_t *rows, FILE *out);
 /* Print the single object ROW as "key: value" lines. */
 void client_print_record(const json_t *row, FILE *out);
 
+/* Where the policies live: permwatch.ini (the single-site unit), NAME.ini (permwatchd@NAME). */
+#define CLIENT_CONF_DIR "/etc/permwatch"
+
+/* permwatchctl metrics --textfile FILE: the metrics of every site of the host (the sockets of
+ * RUN_DIR and the policies of CONF_DIR: NAME.sock / NAME.ini; "default" for control.sock or
+ * permwatch.ini) in one Prometheus text file for the node exporter's textfile collector:
+ * each family's HELP/TYPE once, every sample labelled site="NAME", permwatch_up{site} 1 or 0
+ * (no answer within 10 s: 0, the others still written). Written to FILE.tmp (0644), renamed
+ * to FILE. Returns 0, or 1 when FILE could not be written (reason on stderr). */
+int client_textfile(const char *run_dir, const char *conf_dir, const char *file);
+
 #endif

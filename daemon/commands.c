@@ -650,6 +650,15 @@ static int cmd_metrics(void *ctx, const struct control_request *req, struct cont
              "# TYPE permwatch_root_owned_seen_total counter\n"
              "permwatch_root_owned_seen_total %" PRIu64 "\n",
              s.root_owned_seen);
+    text_add(&t, &len, &cap,
+             "# HELP permwatch_last_full_scan_timestamp_seconds When the last full crawl ended "
+             "(unix time; 0: none yet).\n"
+             "# TYPE permwatch_last_full_scan_timestamp_seconds gauge\n"
+             "permwatch_last_full_scan_timestamp_seconds %.3f\n"
+             "# HELP permwatch_build_info The daemon's version.\n"
+             "# TYPE permwatch_build_info gauge\n"
+             "permwatch_build_info{version=\"%s\"} 1\n",
+             (double)s.last_full_scan_realtime_usec / 1e6, PERMWATCH_VERSION);
     metrics_writers(loop_writers(l), &t, &len, &cap);
     text_add(&t, &len, &cap,
              "# HELP permwatch_backend The detection backend running (1 for the one in use).\n"

@@ -330,6 +330,55 @@ inside() {
     check ctl-site-a-names-root "no $www/a in: $(head -n 3 <<<"$out")" contains "$out" "$www/a"
     t "instances"
 
+    # --- 8b. metrics for the node exporter: permwatch-metrics.timer/.service ----------------
+    local prom=/var/lib/prometheus/node-exporter/permwatch.prom
+    out=$(timeout 10 systemctl is-enabled permwatch-metrics.timer 2>&1 || true)
+    check enabled:permwatch-metrics.timer "is-enabled says '$out'" is "$out" enabled
+    out=$(timeout 10 systemctl is-active permwatch-metrics.timer 2>&1 || true)
+    check active:permwatch-metrics.timer "is-active says '$out'" is "$out" active
+    # no node exporter yet: the service's condition fails, nothing is written
+    timeout 60 systemctl start permwatch-metrics.service 2>&1 | sed 's/^/# /' || true
+    check metrics-nothing-without-node-exporter "$prom exists" [ ! -e "$prom" ]
+    mkdir -p /var/lib/prometheus/node-exporter # what prometheus-node-exporter ships
+    rc=0
+    out=$(timeout 60 systemctl start permwatch-metrics.service 2>&1) || rc=$?
+    check metrics-service-runs "systemctl start exited $rc: $out" is "$rc" 0
+    out=$(cat "$prom" 2>/dev/null || true)
+    printf '%s\n' "$out" | grep '^permwatch_up\|^permwatch_open_findings.*root_owned\|build_info' |
+        sed 's/^/# permwatch.prom: /'
+    for s in default a b; do
+        check "metrics-up:$s" "no permwatch_up{site=\"$s\"} 1 in $prom" \
+            contains "$out" "permwatch_up{site=\"$s\"} 1"
+    done
+    check metrics-site-label "no root_owned finding of site a in $prom" \
+        matches "$out" 'permwatch_open_findings\{site="a",kind="root_owned"\} [1-9]'
+    check metrics-build-info "no build_info in $prom" \
+        matches "$out" 'permwatch_build_info\{site="default",version="[^"]+"\} 1'
+    check metrics-file-mode "$prom: $(stat -c '%a %U' "$prom" 2>&1)" \
+        is "$(stat -c '%a %U' "$prom" 2>&1)" "644 root"
+    timeout 60 systemctl stop permwatchd@b.service permwatchd@b.socket 2>&1 | sed 's/^/# /' || true
+    rc=0
+    timeout 60 systemctl start permwatch-metrics.service 2>&1 | sed 's/^/# /' || rc=$?
+    out=$(cat "$prom" 2>/dev/null || true)
+    check metrics-down:b "exit $rc; no permwatch_up{site=\"b\"} 0 in: $(grep '^permwatch_up' <<<"$out")" \
+        contains "$out" 'permwatch_up{site="b"} 0'
+    check metrics-others-still-up "site a lost: $(grep '^permwatch_up' <<<"$out")" \
+        contains "$out" 'permwatch_up{site="a"} 1'
+    # runs every 30 s: its journal lines are the failures only (here: b did not answer)
+    jsync
+    out=$(timeout 20 journalctl -q --no-pager -u permwatch-metrics.service 2>&1 || true)
+    printf '%s\n' "$out" | sed '/^$/d; s/^/# permwatch-metrics: /'
+    n=$(grep -vc 'cannot reach permwatchd at /run/permwatch/b\.sock' <<<"$out" || true)
+    check metrics-quiet "$n journal lines about permwatch-metrics.service besides b's failure" \
+        is "$n" 0
+    check metrics-says-why "no line about b in the journal" contains "$out" "/run/permwatch/b.sock"
+    out=$(timeout 30 systemd-analyze security --no-pager permwatch-metrics.service 2>&1 || true)
+    score=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' <<<"$out")
+    echo "# systemd-analyze security permwatch-metrics.service: $(tail -n 1 <<<"$out")"
+    check security-exposure-metrics "exposure '$score', want <= 1.0" \
+        awk -v s="$score" 'BEGIN { exit !(s != "" && s + 0 <= 1.0) }'
+    t "metrics"
+
     # --- 9. socket activation: the service stopped, the socket stays; a client starts it ---
     timeout 60 systemctl stop "$unit" 2>&1 | sed 's/^/# /' || true
     out=$(timeout 10 systemctl is-active "$unit" 2>&1 || true)
@@ -360,7 +409,8 @@ inside() {
     check security-exposure-instance "exposure '$score', want <= 2.0" \
         awk -v s="$score" 'BEGIN { exit !(s != "" && s + 0 <= 2.0) }'
     local uf
-    for uf in permwatchd.service permwatchd.socket permwatchd@.service permwatchd@.socket; do
+    for uf in permwatchd.service permwatchd.socket permwatchd@.service permwatchd@.socket \
+        permwatch-metrics.service permwatch-metrics.timer; do
         if [ ! -e "/lib/systemd/system/$uf" ]; then
             nok "verify:$uf" "/lib/systemd/system/$uf is not installed"
             continue

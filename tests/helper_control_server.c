@@ -8,7 +8,7 @@
  * caller's credentials), big [rows] (1-KiB rows), metrics (one "text" row), fail (an
  * internal error), dispatch (as echo), stream [rows] (1-KiB rows numbered from 0, from a
  * generator: produced as the client reads), all read-only; repair [path, dry_run], scan and
- * reload (as echo) need root. */
+ * reload (as echo) need root. $HELPER_METRICS_TEXT replaces the metrics text. */
 #include <errno.h>
 #include <grp.h>
 #include <signal.h>
@@ -103,13 +103,15 @@ static int cmd_stream(void *ctx, const struct control_request *req, struct contr
     return control_reply_generate(rep, stream_slice, free, st);
 }
 
-/* metrics: Prometheus text in one row. */
+/* metrics: Prometheus text in one row ($HELPER_METRICS_TEXT when set). */
 static int cmd_metrics(void *ctx, const struct control_request *req, struct control_reply *rep)
 {
+    const char *text = getenv("HELPER_METRICS_TEXT");
     control_reply_row(rep, json_pack("{s:s}", "text",
-                                     "# HELP permwatch_open_findings Open findings.\n"
-                                     "# TYPE permwatch_open_findings gauge\n"
-                                     "permwatch_open_findings{kind=\"root_owned\"} 3\n"));
+                                     text ? text
+                                          : "# HELP permwatch_open_findings Open findings.\n"
+                                            "# TYPE permwatch_open_findings gauge\n"
+                                            "permwatch_open_findings{kind=\"root_owned\"} 3\n"));
     return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -239,6 +240,16 @@ Test(live_first_start, first_start_rewrites_nothing_and_repairs_what_changes_aft
     json_decref(s);
     r = ctl(&e, "metrics");
     cr_expect(strstr(r.out, "permwatch_root_owned_seen_total 4\n"), "%s", r.out);
+    cr_expect(strstr(r.out, "permwatch_build_info{version=\"" PERMWATCH_VERSION "\"} 1\n"), "%s",
+              r.out);
+    /* the startup crawl ended within the last 5 minutes (fleet alerts compute its age) */
+    const char *ts = strstr(r.out, "\npermwatch_last_full_scan_timestamp_seconds ");
+    cr_expect(ts, "%s", r.out);
+    if (ts) {
+        double at = strtod(ts + strlen("\npermwatch_last_full_scan_timestamp_seconds "), NULL);
+        double now = (double)time(NULL);
+        cr_expect(at > now - 300 && at <= now + 1, "last full scan at %.3f, now %.0f", at, now);
+    }
     run_result_free(&r);
 
     /* the operator repairs the rest: each entry names what it fixed */

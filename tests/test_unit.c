@@ -80,6 +80,20 @@ Test(unit, verify_says_nothing)
     free(dir);
 }
 
+/* permwatch-metrics.service and .timer: verify says nothing (each, and the two together); the
+ * service's exposure at most 1.0 (root without capabilities, PrivateUsers=yes). */
+Test(unit, metrics_units)
+{
+    char path[PATH_MAX], p2[PATH_MAX], files[2 * PATH_MAX + 8];
+    snprintf(files, sizeof(files), "'%s'", unit_path("permwatch-metrics.service", path));
+    expect_verify_silent(files);
+    snprintf(files, sizeof(files), "'%s'", unit_path("permwatch-metrics.timer", path));
+    expect_verify_silent(files);
+    snprintf(files, sizeof(files), "'%s' '%s'", unit_path("permwatch-metrics.timer", path),
+             unit_path("permwatch-metrics.service", p2));
+    expect_verify_silent(files);
+}
+
 /* systemd-analyze security of the unit file PATH (with the drop-ins of PATH.d/ next to it),
  * printed with LABEL: at or below MAX; returns the score. */
 static double expect_exposure_at(const char *path, const char *label, double max)
@@ -111,6 +125,9 @@ Test(unit, security_exposure_at_most_2)
 {
     expect_exposure("permwatchd.service");
     expect_exposure("permwatchd@.service");
+    char path[PATH_MAX];
+    expect_exposure_at(unit_path("permwatch-metrics.service", path), "permwatch-metrics.service",
+                       1.0);
 }
 
 /* The lines of systemd/NAME, without the newline, in a NULL-terminated array. */
