@@ -282,3 +282,13 @@ void harness_deb(char *deb, size_t len)
     cr_assert_eq(n, 1, "%zu packages permwatch_*.deb in %s, want exactly 1 (`make deb`)", n,
                  debdir);
 }
+
+void harness_run_package_script(const char *name, const char *path, int timeout_s,
+                                const char *const *want, size_t n)
+{
+    char deb[PATH_MAX];
+    harness_deb(deb, sizeof(deb));
+    struct run_result r;
+    cr_assert(harness_sh(&r, "timeout -k 15 %d bash '%s' '%s' 2>&1", timeout_s, path, deb) == 0);
+    harness_expect_checks(name, &r, want, n);
+}

@@ -61,4 +61,9 @@ char *harness_slurp(const char *path);
 void harness_expect_checks(const char *script, struct run_result *r, const char *const *want,
                            size_t n);
 
+/* Run the nspawn test script PATH (named NAME in messages) with the package (harness_deb) as
+ * its argument, bounded by TIMEOUT_S, and judge its lines by harness_expect_checks. */
+void harness_run_package_script(const char *name, const char *path, int timeout_s,
+                                const char *const *want, size_t n);
+
 #endif

@@ -161,11 +161,6 @@ Test(deb_nspawn, admin_walk_with_the_package)
         "purged-no-enablement-links",
         "cleanup",
     };
-    char deb[PATH_MAX];
-    harness_deb(deb, sizeof(deb));
-
-    struct run_result r;
-    cr_assert(
-        harness_sh(&r, "timeout -k 15 %d bash '%s' '%s' 2>&1", SCRIPT_TIMEOUT_S, script, deb) == 0);
-    harness_expect_checks("deb-nspawn.sh", &r, want, sizeof(want) / sizeof(want[0]));
+    harness_run_package_script("deb-nspawn.sh", script, SCRIPT_TIMEOUT_S, want,
+                               sizeof(want) / sizeof(want[0]));
 }

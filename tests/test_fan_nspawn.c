@@ -71,11 +71,6 @@ Test(fan_nspawn, writers_named_under_systemd)
         "template-backend-fanotify",
         "cleanup",
     };
-    char deb[PATH_MAX];
-    harness_deb(deb, sizeof(deb));
-
-    struct run_result r;
-    cr_assert(
-        harness_sh(&r, "timeout -k 15 %d bash '%s' '%s' 2>&1", SCRIPT_TIMEOUT_S, script, deb) == 0);
-    harness_expect_checks("fan-nspawn.sh", &r, want, sizeof(want) / sizeof(want[0]));
+    harness_run_package_script("fan-nspawn.sh", script, SCRIPT_TIMEOUT_S, want,
+                               sizeof(want) / sizeof(want[0]));
 }

@@ -64,11 +64,6 @@ Test(fleet_nspawn, journal_feed_and_prometheus_across_hosts)
         "alert-down-site2",
         "cleanup",
     };
-    char deb[PATH_MAX];
-    harness_deb(deb, sizeof(deb));
-
-    struct run_result r;
-    cr_assert(
-        harness_sh(&r, "timeout -k 15 %d bash '%s' '%s' 2>&1", SCRIPT_TIMEOUT_S, script, deb) == 0);
-    harness_expect_checks("fleet-nspawn.sh", &r, want, sizeof(want) / sizeof(want[0]));
+    harness_run_package_script("fleet-nspawn.sh", script, SCRIPT_TIMEOUT_S, want,
+                               sizeof(want) / sizeof(want[0]));
 }
