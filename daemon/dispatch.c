@@ -27,6 +27,7 @@
 
 #include <ev.h>
 
+#include "esc.h"
 #include "log.h"
 #include "phplint.h"
 #include "policy.h"
@@ -631,18 +632,6 @@ void dispatch_set_free(struct dispatch_set *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* Copy SRC into DST (LEN bytes), ending in "..." when it had to be cut. */
-static void copy_cut(char *dst, size_t len, const char *src)
-{
-    size_t n = strlen(src);
-    if (n < len) {
-        memcpy(dst, src, n + 1);
-        return;
-    }
-    memcpy(dst, src, len - 4);
-    memcpy(dst + len - 4, "...", 4);
-}
-
 size_t dispatch_findings(const struct config *c, const struct dispatch_set *s,
                          dispatch_finding_fn fn, void *ctx)
 {
@@ -700,7 +689,7 @@ size_t dispatch_findings(const struct config *c, const struct dispatch_set *s,
                             .blocked_at = e->verdict.blocked_at,
                             .web_user = c->web_user};
         snprintf(f.expected, sizeof(f.expected), "executable by %s", c->web_user);
-        copy_cut(f.reason, sizeof(f.reason), e->verdict.reason);
+        esc_copy_cut(f.reason, sizeof(f.reason), e->verdict.reason);
         fn(ctx, &f);
         count++;
     }

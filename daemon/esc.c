@@ -251,3 +251,14 @@ int esc_json_set(json_t *o, const char *key, const char *s)
     }
     return json_object_set_new(o, raw_key, r);
 }
+
+void esc_copy_cut(char *buf, size_t len, const char *s)
+{
+    size_t n = strlen(s);
+    if (n < len) {
+        memcpy(buf, s, n + 1);
+        return;
+    }
+    memcpy(buf, s, len - 4);
+    memcpy(buf + len - 4, "...", 4);
+}

@@ -34,6 +34,9 @@ void esc_append_flags(char *buf, size_t len, size_t *pos, const char *s, unsigne
 /* Bytes esc_append_flags writes for S (without the NUL); 0 for NULL. */
 size_t esc_len(const char *s, unsigned flags);
 
+/* Copy S into BUF (LEN >= 4 bytes), ending in "..." when it had to be cut. */
+void esc_copy_cut(char *buf, size_t len, const char *s);
+
 /* S escaped as human text in a new malloc'd string (the caller frees it); NULL on ENOMEM.
  * S NULL gives "". */
 char *esc_dup(const char *s, unsigned flags);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "account.h"
+#include "esc.h"
 #include "finding.h"
 #include "parse.h"
 
@@ -34,18 +35,6 @@ const char *writer_unit_kind_name(enum writer_unit_kind k)
     default:
         return "none";
     }
-}
-
-/* Copy S into BUF (LEN bytes), cut with a trailing "..." when it does not fit. */
-static void writer_copy_cut(char *buf, size_t len, const char *s)
-{
-    size_t n = strlen(s);
-    if (n < len) {
-        memcpy(buf, s, n + 1);
-        return;
-    }
-    memcpy(buf, s, len - 4);
-    memcpy(buf + len - 4, "...", 4);
 }
 
 /* Read /proc/PID/NAME into BUF (at most LEN-1 bytes, NUL-terminated). Returns the length, or
@@ -128,10 +117,10 @@ static void writer_unit(pid_t pid, struct writer_info *out)
     out->unit[0] = '\0';
     out->unit_kind = WRITER_UNIT_NONE;
     if (sd_pid_get_user_unit(pid, &uunit) >= 0 && uunit && *uunit) {
-        writer_copy_cut(out->unit, sizeof(out->unit), uunit);
+        esc_copy_cut(out->unit, sizeof(out->unit), uunit);
         out->unit_kind = WRITER_UNIT_USER;
     } else if (sd_pid_get_unit(pid, &unit) >= 0 && unit && *unit) {
-        writer_copy_cut(out->unit, sizeof(out->unit), unit);
+        esc_copy_cut(out->unit, sizeof(out->unit), unit);
         size_t n = strlen(unit);
         out->unit_kind =
             strncmp(unit, "session-", 8) == 0 && n > 6 && strcmp(unit + n - 6, ".scope") == 0
@@ -163,16 +152,16 @@ static int writer_read_proc(pid_t pid, struct writer_info *out)
         return -1;
     while (n > 0 && buf[n - 1] == '\n')
         buf[--n] = '\0';
-    writer_copy_cut(out->comm, sizeof(out->comm), buf);
+    esc_copy_cut(out->comm, sizeof(out->comm), buf);
     if (writer_uid(pid, &out->uid) < 0)
         return -1;
-    writer_copy_cut(out->user, sizeof(out->user), account_user_name(out->uid));
+    esc_copy_cut(out->user, sizeof(out->user), account_user_name(out->uid));
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
     n = readlink(path, buf, sizeof(buf) - 1);
     if (n >= 0) {
         buf[n] = '\0';
-        writer_copy_cut(out->exe, sizeof(out->exe), buf);
+        esc_copy_cut(out->exe, sizeof(out->exe), buf);
     }
     writer_unit(pid, out);
     return 0;
@@ -419,7 +408,7 @@ static struct rank_ent *writer_rank_get(struct writer *w, const char *key,
     }
     memset(r, 0, sizeof(*r));
     r->used = true;
-    writer_copy_cut(r->key, sizeof(r->key), key);
+    esc_copy_cut(r->key, sizeof(r->key), key);
     r->unit_kind = kind;
     r->uid = uid;
     w->nrank++;
@@ -444,9 +433,9 @@ void writer_root_write(struct writer *w, const struct writer_info *info, const c
     r->last = now_usec;
     r->last_rt = realtime_usec;
     r->last_pid = info->pid;
-    writer_copy_cut(r->user, sizeof(r->user), info->known ? info->user : "");
-    writer_copy_cut(r->comm, sizeof(r->comm), info->comm);
-    writer_copy_cut(r->example, sizeof(r->example), path ? path : "");
+    esc_copy_cut(r->user, sizeof(r->user), info->known ? info->user : "");
+    esc_copy_cut(r->comm, sizeof(r->comm), info->comm);
+    esc_copy_cut(r->example, sizeof(r->example), path ? path : "");
     r->ring[r->ring_pos] = now_usec;
     r->ring_pos = (r->ring_pos + 1) % w->o.threshold;
     if (r->nring < w->o.threshold)
@@ -484,10 +473,10 @@ void writer_rank_finding(const struct writer_rank *r, bool opened, struct writer
 {
     *w = (struct writer_info){
         .pid = r->last_pid, .known = true, .uid = r->uid, .unit_kind = r->unit_kind};
-    writer_copy_cut(w->user, sizeof(w->user), r->user);
-    writer_copy_cut(w->comm, sizeof(w->comm), r->comm);
+    esc_copy_cut(w->user, sizeof(w->user), r->user);
+    esc_copy_cut(w->comm, sizeof(w->comm), r->comm);
     if (r->unit_kind != WRITER_UNIT_NONE)
-        writer_copy_cut(w->unit, sizeof(w->unit), r->key);
+        esc_copy_cut(w->unit, sizeof(w->unit), r->key);
     *f = (struct finding){
         .kind = FINDING_ROOT_WRITER, .path = r->example, .writer = w, .writes = r->count};
     char d[PARSE_DURATION_BUFSZ];
